@@ -26,7 +26,7 @@ mod kernel;
 mod normal;
 
 pub use error::{Error, ErrorKind};
-pub use european::{EuropeanInputs, Greeks, Model, european, price};
+pub use european::{EuropeanInputs, EuropeanSpec, Greeks, Model, european, price};
 pub use implied::implied_vol;
 pub use normal::{norm_cdf, norm_pdf};
 pub use product::{Exercise, OptionRight, Settlement};
