@@ -18,10 +18,20 @@
 #![allow(clippy::inline_always)]
 
 use rayon::prelude::*;
-use wide::f64x4;
+use wide::f64x4 as f64x8;
 
 use crate::kernel::{self, Lane, ln_positive};
 use crate::{Error, ErrorKind};
+
+/// Options per SIMD step: two AVX2 registers, so that two independent dependency chains overlap.
+const LANES: usize = 4;
+
+/// The `LANES` values at `start`, as one vector load (the slice-to-array conversion lets the
+/// compiler drop per-element bounds checks and inserts).
+fn lanes_at(values: &[f64], start: usize) -> f64x8 {
+    let chunk: &[f64; LANES] = values[start..start + LANES].try_into().unwrap_or(&[0.0; LANES]);
+    f64x8::new(*chunk)
+}
 
 /// Options per parallel work item: big enough to amortise scheduling, small enough to balance.
 const CHUNK_OPTIONS: usize = 4_096;
@@ -77,26 +87,48 @@ impl Black76Batch<'_> {
     pub fn validate(&self) -> Result<(), Error> {
         let n = self.len();
         let fields: [FieldCheck<'_>; 6] = [
-            ("forward", self.forward, |v| v > 0.0 && v.is_finite()),
-            ("strike", self.strike, |v| v > 0.0 && v.is_finite()),
+            ("forward", self.forward, |v| v > 0.0 && v < f64::INFINITY),
+            ("strike", self.strike, |v| v > 0.0 && v < f64::INFINITY),
             ("years", self.years, |v| (0.0..=basics::limits::EXPIRY_YEARS_MAX).contains(&v)),
             ("vol", self.vol, |v| (0.0..=basics::limits::VOLATILITY_MAX).contains(&v)),
-            ("discount", self.discount, |v| v > 0.0 && v.is_finite()),
+            ("discount", self.discount, |v| v > 0.0 && v < f64::INFINITY),
             ("omega", self.omega, |v| v == 1.0 || v == -1.0),
         ];
-        for (name, values, ok) in fields {
+        for (name, values, _) in &fields {
             if values.len() != n {
                 let rule = format!("has {} entries, forward has {n}", values.len());
                 return Err(Error::range(name, rule));
             }
+        }
+        // One branch-free pass decides; only a failing batch pays for locating the culprit.
+        if self.all_in_domain() {
+            return Ok(());
+        }
+        for (name, values, ok) in fields {
             if let Some(i) = values.iter().position(|&v| !ok(v)) {
-                return Err(Error::new(
-                    name,
-                    ErrorKind::OutOfRange(format!("entry {i} is {}", values[i])),
-                ));
+                let rule = format!("entry {i} is {}", values[i]);
+                return Err(Error::new(name, ErrorKind::OutOfRange(rule)));
             }
         }
         Ok(())
+    }
+
+    // Bitwise `&` on purpose: the loop must stay branch-free to vectorise.
+    #[allow(clippy::needless_bitwise_bool)]
+    fn all_in_domain(&self) -> bool {
+        let years_max = basics::limits::EXPIRY_YEARS_MAX;
+        let vol_max = basics::limits::VOLATILITY_MAX;
+        let mut ok = true;
+        for i in 0..self.len() {
+            // Comparisons with NaN are false, so NaN fails every test below.
+            let (f, k, d) = (self.forward[i], self.strike[i], self.discount[i]);
+            let positive = (f > 0.0) & (f < f64::INFINITY) & (k > 0.0) & (k < f64::INFINITY);
+            let t = (self.years[i] >= 0.0) & (self.years[i] <= years_max);
+            let v = (self.vol[i] >= 0.0) & (self.vol[i] <= vol_max);
+            let w = (d > 0.0) & (d < f64::INFINITY) & (self.omega[i].abs() == 1.0);
+            ok &= positive & t & v & w;
+        }
+        ok
     }
 }
 
@@ -135,9 +167,9 @@ pub fn black76_prices(
             discount: &batch.discount[start..end],
             omega: &batch.omega[start..end],
         };
-        let lanes = if simd { out.len() / 4 * 4 } else { 0 };
-        for i in (0..lanes).step_by(4) {
-            let load = |s: &[f64]| f64x4::new([s[i], s[i + 1], s[i + 2], s[i + 3]]);
+        let lanes = if simd { out.len() / LANES * LANES } else { 0 };
+        for i in (0..lanes).step_by(LANES) {
+            let load = |s: &[f64]| lanes_at(s, i);
             let value = black76_lane(
                 load(b.forward),
                 load(b.strike),
@@ -146,7 +178,7 @@ pub fn black76_prices(
                 load(b.discount),
                 load(b.omega),
             );
-            out[i..i + 4].copy_from_slice(&value.to_array());
+            out[i..i + LANES].copy_from_slice(&value.to_array());
         }
         for (i, slot) in out.iter_mut().enumerate().skip(lanes) {
             *slot = black76_lane(
@@ -189,11 +221,11 @@ pub fn black_over_strike(
         let end = start + out.len();
         let (x, fk, v, omega) =
             (&x[start..end], &fk[start..end], &v[start..end], &omega[start..end]);
-        let lanes = if simd { out.len() / 4 * 4 } else { 0 };
-        for i in (0..lanes).step_by(4) {
-            let load = |s: &[f64]| f64x4::new([s[i], s[i + 1], s[i + 2], s[i + 3]]);
+        let lanes = if simd { out.len() / LANES * LANES } else { 0 };
+        for i in (0..lanes).step_by(LANES) {
+            let load = |s: &[f64]| lanes_at(s, i);
             let value = kernel::black_over_strike(load(x), load(fk), load(v), load(omega));
-            out[i..i + 4].copy_from_slice(&value.to_array());
+            out[i..i + LANES].copy_from_slice(&value.to_array());
         }
         for (i, slot) in out.iter_mut().enumerate().skip(lanes) {
             *slot = kernel::black_over_strike(x[i], fk[i], v[i], omega[i]);
