@@ -115,7 +115,9 @@ pub fn check_source(
     };
     let is_boundary = BOUNDARY_CRATES.contains(&crate_name);
     let may_serde = SERDE_CRATES.contains(&crate_name);
-    let in_tests_dir = path.contains("/tests/") || path.contains("/benches/");
+    // Integration tests, benches, and `tests.rs` submodules (declared `#[cfg(test)] mod tests;`).
+    let in_tests_dir =
+        path.contains("/tests/") || path.contains("/benches/") || path.ends_with("/tests.rs");
     // The checker's own source spells out the banned strings in its rule tables and canary.
     let is_checker = path.ends_with("xtask/src/tidy.rs");
     let mut in_test_module = false;
@@ -253,7 +255,12 @@ fn declared_modules(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|l| {
             let t = l.trim_start();
-            let t = t.strip_prefix("pub ").or_else(|| t.strip_prefix("pub(crate) ")).unwrap_or(t);
+            // Any visibility: `pub`, `pub(crate)`, `pub(super)`, `pub(in path)`.
+            let t = match t.strip_prefix("pub") {
+                Some(rest) if rest.starts_with('(') => rest.split_once(") ").map_or(t, |(_, r)| r),
+                Some(rest) => rest.strip_prefix(' ').unwrap_or(t),
+                None => t,
+            };
             let name = t.strip_prefix("mod ")?.strip_suffix(';')?;
             Some(name.trim().to_owned())
         })

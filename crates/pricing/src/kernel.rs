@@ -10,8 +10,8 @@
 //!
 //! The transcendental functions are our own, built only from those operations:
 //! - `exp` on `[-600, 0]`: Cody-Waite reduction by ln 2 and a degree-9 minimax polynomial
-//!   (relative error 1.5e-14, `scripts/fit_exp_minimax.py`); 2^n is assembled from the bits of the rounding shifter, which
-//!   works on AVX2 (no vector f64-to-i64 conversion needed).
+//!   (relative error 1.5e-14, `scripts/fit_exp_minimax.py`); 2^n is assembled from the bits of
+//!   the rounding shifter, which works on AVX2 (no vector f64-to-i64 conversion needed).
 //! - `ln` on positive normal numbers: exponent extraction, reduction to [√½, √2) and the
 //!   `atanh` series in `s = (m − 1)/(m + 1)` to `s^17` (relative error below 1e-15).
 //! - the normal tail `N(−z) = φ(z) · M(z)` through a (6, 7) rational fit of the Mills ratio `M`

@@ -1,0 +1,57 @@
+//! `ballast`: the command-line face of the engine.
+//!
+//! Each subcommand follows the same two steps: clap parses and validates the arguments (no IO),
+//! then the command loads its files into validated domain values and runs. Errors from any layer
+//! arrive here as typed errors naming the field at fault and are printed as one line, with a
+//! non-zero exit code.
+
+mod bench;
+mod input;
+mod margin_cmd;
+mod methodology;
+mod price;
+mod profile;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Ballast: an open, reproducible portfolio-margin engine and risk oracle for crypto derivatives.
+#[derive(Debug, Parser)]
+#[command(name = "ballast", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Price options and compute Greeks from a JSON array of contracts (file or stdin).
+    Price(price::PriceArgs),
+    /// Invert option prices into implied volatilities (same input shape, with `price`).
+    Iv(price::IvArgs),
+    /// Portfolio margin of one portfolio, with the full report.
+    Margin(margin_cmd::MarginArgs),
+    /// List or show methodology profiles and their canonical hashes.
+    Methodology(methodology::MethodologyArgs),
+    /// Measure valuation throughput and accuracy on this machine.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Price(args) => price::run_price(&args),
+        Command::Iv(args) => price::run_iv(&args),
+        Command::Margin(args) => margin_cmd::run(&args),
+        Command::Methodology(args) => methodology::run(&args),
+        Command::Bench(args) => bench::run(&args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

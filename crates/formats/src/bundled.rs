@@ -1,0 +1,80 @@
+//! The methodology profiles that ship with Ballast, embedded in the binary.
+
+use crate::Error;
+use crate::methodology::Profile;
+
+/// (name, TOML text) of every bundled profile.
+pub const BUNDLED: [(&str, &str); 2] = [
+    ("ballast-pm", include_str!("../../../methodologies/ballast-pm.toml")),
+    ("deribit-standard", include_str!("../../../methodologies/deribit-standard.toml")),
+];
+
+/// The TOML text of the bundled profile `name`.
+#[must_use]
+pub fn bundled_text(name: &str) -> Option<&'static str> {
+    BUNDLED.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}
+
+/// The bundled profile `name`, parsed.
+///
+/// # Errors
+/// `Missing` for an unknown name (listing the known ones); parse errors would be a bug, and the
+/// tests parse every bundled file.
+pub fn bundled(name: &str) -> Result<Profile, Error> {
+    let text = bundled_text(name).ok_or_else(|| {
+        let known: Vec<&str> = BUNDLED.iter().map(|(n, _)| *n).collect();
+        Error::missing(
+            "methodology",
+            format!("a bundled methodology named {name:?} (known: {})", known.join(", ")),
+        )
+    })?;
+    Profile::from_toml(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::methodology::hash_hex;
+
+    #[test]
+    fn every_bundled_profile_parses_and_hashes() {
+        for (name, text) in BUNDLED {
+            let profile = Profile::from_toml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(profile.name(), name);
+            assert_eq!(hash_hex(&profile.hash()).len(), 66);
+        }
+        assert!(bundled("nope").is_err());
+    }
+
+    #[test]
+    fn hash_ignores_comments_order_and_written_defaults() {
+        let text = bundled_text("ballast-pm").unwrap();
+        let original = Profile::from_toml(text).unwrap();
+        // Comments removed and two keys left at their defaults dropped: the same methodology.
+        let stripped: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter(|l| l.trim() != "gain_fraction = 1.0" && l.trim() != "min_vol_up = 0.0")
+            .collect();
+        assert!(stripped.len() + 2 < text.lines().count());
+        assert_eq!(Profile::from_toml(&stripped.join("\n")).unwrap().hash(), original.hash());
+        // Any real change changes the hash.
+        let changed = text.replacen("up = 0.5", "up = 0.55", 1);
+        assert_ne!(Profile::from_toml(&changed).unwrap().hash(), original.hash());
+    }
+
+    #[test]
+    fn rejects_misspelt_and_misplaced_keys() {
+        let text = bundled_text("ballast-pm").unwrap();
+        let typo = text.replacen("impact_coefficient", "impact_coeficient", 1);
+        assert!(Profile::from_toml(&typo).is_err());
+        let misplaced = text.replacen("rate = 0.05", "rate = 0.05\nfraction = 0.1", 1);
+        let err = Profile::from_toml(&misplaced).unwrap_err();
+        assert_eq!(err.location, "add_ons[1].fraction", "{err}");
+        let bad_value = text.replacen("mm_loss_factor = 0.8", "mm_loss_factor = -0.8", 1);
+        assert_eq!(
+            Profile::from_toml(&bad_value).unwrap_err().location,
+            "requirement.mm_loss_factor"
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! File and wire formats, and their conversion into validated domain values.
+//!
+//! Every outside shape Ballast reads is defined here as a serde DTO, and converted into the
+//! domain types of `product`, `market`, `pricing` (and, above them, `scenario` and `margin`) by
+//! functions that validate as they go and report the first bad value by its path in the document
+//! (`underlyings.BTC.smiles.27DEC24.rho`, `contracts[3].vol`). Domain crates stay free of serde.
+//!
+//! The formats (documented in `docs/formats.md`):
+//! - [`market`]: Ballast's market snapshot JSON.
+//! - [`deribit`]: Deribit's `public/get_book_summary_by_currency`, `public/get_index_price` and
+//!   `private/get_positions` results, as Deribit returns them.
+//! - [`portfolio`]: portfolios and multi-account books.
+//! - [`price_request`]: the contracts read by `ballast price` and `ballast iv`.
+//! - [`methodology`]: methodology files (TOML) and their canonical hash.
+
+pub mod bundled;
+pub mod deribit;
+mod error;
+pub mod market;
+pub mod methodology;
+pub mod portfolio;
+pub mod price_request;
+pub mod report;
+mod time_text;
+
+pub use error::{Error, ErrorKind};
+pub use time_text::{format_rfc3339, parse_expiry, parse_rfc3339};
+
+/// Parses JSON text into `T`, mapping serde's errors (with line and column) into ours.
+///
+/// # Errors
+/// `Syntax` for malformed JSON, a wrong type or an unknown field.
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Error> {
+    serde_json::from_str(text).map_err(|e| Error::syntax(e.to_string()))
+}

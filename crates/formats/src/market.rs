@@ -1,0 +1,318 @@
+//! Ballast's market snapshot JSON (`docs/formats.md` documents it field by field).
+//!
+//! ```json
+//! {
+//!   "valuation_time": "2024-11-20T08:00:00Z",
+//!   "underlyings": {
+//!     "BTC": {
+//!       "index": 95000.0,
+//!       "perpetual_mark": 95020.0,
+//!       "forwards": { "29NOV24": 95210.0, "27DEC24": 95800.0 },
+//!       "smiles": { "27DEC24": { "a": 0.01, "b": 0.05, "rho": -0.2, "m": 0.0, "sigma": 0.1 } }
+//!     }
+//!   },
+//!   "usd_prices": { "USDC": 0.9998 },
+//!   "rates": { "USD": 0.0 },
+//!   "instruments": { "BTC-27DEC24-100000-C": { "mark_price": 0.0123, "best_bid": 0.012 } }
+//! }
+//! ```
+//!
+//! Expiries are Deribit date codes (08:00 UTC) or RFC 3339 timestamps. Every map is ordered, and
+//! [`MarketDocument::from_snapshot`] writes a snapshot back in this shape, which is also the
+//! canonical form whose hash identifies a snapshot ([`snapshot_hash`]).
+
+use std::collections::BTreeMap;
+
+use basics::{Currency, NANOS_PER_DAY, UnixNanos};
+use market::{InstrumentQuote, MarketSnapshot, SviParams, UnderlyingInput};
+use product::Instrument;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, format_rfc3339, parse_expiry, parse_rfc3339};
+
+/// A market snapshot document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketDocument {
+    /// Valuation time, RFC 3339.
+    pub valuation_time: String,
+    /// Per-underlying market data, keyed by currency code.
+    #[serde(default)]
+    pub underlyings: BTreeMap<String, UnderlyingDocument>,
+    /// USD prices of non-underlying currencies (stable coins).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub usd_prices: BTreeMap<String, f64>,
+    /// Continuously compounded discount rates per currency (0 when absent).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rates: BTreeMap<String, f64>,
+    /// Per-instrument quotes keyed by Deribit instrument name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instruments: BTreeMap<String, QuoteDocument>,
+}
+
+/// One underlying's market data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnderlyingDocument {
+    /// Index price in USD.
+    pub index: f64,
+    /// Perpetual mark price (the index when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perpetual_mark: Option<f64>,
+    /// Forwards keyed by expiry.
+    #[serde(default)]
+    pub forwards: BTreeMap<String, f64>,
+    /// Raw SVI smiles keyed by expiry.
+    #[serde(default)]
+    pub smiles: BTreeMap<String, SviDocument>,
+}
+
+/// Raw SVI parameters in forward log-moneyness.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SviDocument {
+    /// Level.
+    pub a: f64,
+    /// Wing slope.
+    pub b: f64,
+    /// Skew.
+    pub rho: f64,
+    /// Location.
+    pub m: f64,
+    /// Curvature.
+    pub sigma: f64,
+}
+
+/// One instrument's quote, in the instrument's price and amount units.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteDocument {
+    /// Mark price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark_price: Option<f64>,
+    /// Best bid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_bid: Option<f64>,
+    /// Best ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_ask: Option<f64>,
+    /// Mark implied volatility as a decimal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark_iv: Option<f64>,
+    /// 24-hour volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_24h: Option<f64>,
+    /// Open interest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_interest: Option<f64>,
+}
+
+fn currency(text: &str, location: &str) -> Result<Currency, Error> {
+    text.parse().map_err(|e: basics::Error| Error::invalid(location, e.kind.to_string()))
+}
+
+/// Writes an expiry as a Deribit date code when it falls at 08:00 UTC, else as RFC 3339.
+#[must_use]
+pub fn expiry_text(expiry: UnixNanos) -> String {
+    if expiry.0.rem_euclid(NANOS_PER_DAY) == 8 * 3_600_000_000_000 {
+        let future = Instrument::new(
+            Currency::BTC,
+            Currency::USD,
+            product::Settlement::Inverse,
+            product::InstrumentKind::Future { expiry },
+        );
+        if let Ok(future) = future {
+            return future.to_string().trim_start_matches("BTC-").to_owned();
+        }
+    }
+    format_rfc3339(expiry)
+}
+
+impl MarketDocument {
+    /// Parses the JSON text of a market document.
+    ///
+    /// # Errors
+    /// `Syntax` for malformed JSON or unknown fields.
+    pub fn from_json(text: &str) -> Result<MarketDocument, Error> {
+        crate::from_json(text)
+    }
+
+    /// Validates the document into a snapshot.
+    ///
+    /// # Errors
+    /// The first invalid value, located by its path in the document.
+    pub fn to_snapshot(&self) -> Result<MarketSnapshot, Error> {
+        let valuation = parse_rfc3339(&self.valuation_time, "valuation_time")?;
+        let mut builder = MarketSnapshot::builder(valuation);
+        for (code, underlying) in &self.underlyings {
+            let path = format!("underlyings.{code}");
+            let input = underlying.to_input(&path)?;
+            builder = builder.underlying(currency(code, &path)?, input);
+        }
+        for (code, price) in &self.usd_prices {
+            builder = builder.usd_price(currency(code, &format!("usd_prices.{code}"))?, *price);
+        }
+        for (code, rate) in &self.rates {
+            builder = builder.rate(currency(code, &format!("rates.{code}"))?, *rate);
+        }
+        for (name, quote) in &self.instruments {
+            let instrument =
+                Instrument::parse(name).map_err(|e| Error::nested("instruments", name, e.kind))?;
+            builder = builder.quote(instrument, quote.to_quote());
+        }
+        builder.build().map_err(|e| Error::nested("underlyings", &e.field, e.kind))
+    }
+
+    /// The document form of a snapshot (smiles as SVI parameters, expiries as date codes).
+    #[must_use]
+    pub fn from_snapshot(snapshot: &MarketSnapshot) -> MarketDocument {
+        let underlyings = snapshot
+            .underlyings()
+            .iter()
+            .map(|(code, market)| {
+                let forwards = market.forwards().points();
+                let perpetual = market.perpetual_mark();
+                let document = UnderlyingDocument {
+                    index: market.index(),
+                    perpetual_mark: (perpetual != market.index()).then_some(perpetual),
+                    forwards: forwards.iter().map(|p| (expiry_text(p.expiry), p.forward)).collect(),
+                    smiles: market
+                        .surface()
+                        .slices()
+                        .iter()
+                        .map(|s| (expiry_text(s.expiry()), SviDocument::from_params(s.params())))
+                        .collect(),
+                };
+                (code.to_string(), document)
+            })
+            .collect();
+        let by_code = |map: &BTreeMap<Currency, f64>| {
+            map.iter().map(|(c, v)| (c.to_string(), *v)).collect::<BTreeMap<_, _>>()
+        };
+        MarketDocument {
+            valuation_time: format_rfc3339(snapshot.valuation()),
+            underlyings,
+            usd_prices: by_code(snapshot.usd_prices()),
+            rates: by_code(snapshot.rates()),
+            instruments: snapshot
+                .quotes()
+                .iter()
+                .map(|(instrument, quote)| {
+                    (instrument.to_string(), QuoteDocument::from_quote(quote))
+                })
+                .collect(),
+        }
+    }
+
+    /// Pretty JSON text of the document.
+    #[must_use]
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+impl UnderlyingDocument {
+    fn to_input(&self, path: &str) -> Result<UnderlyingInput, Error> {
+        let mut forwards = Vec::with_capacity(self.forwards.len());
+        for (text, forward) in &self.forwards {
+            forwards.push((parse_expiry(text, &format!("{path}.forwards.{text}"))?, *forward));
+        }
+        let mut smiles = Vec::with_capacity(self.smiles.len());
+        for (text, svi) in &self.smiles {
+            smiles.push((parse_expiry(text, &format!("{path}.smiles.{text}"))?, svi.to_params()));
+        }
+        Ok(UnderlyingInput {
+            index: self.index,
+            forwards,
+            smiles,
+            perpetual_mark: self.perpetual_mark,
+        })
+    }
+}
+
+impl SviDocument {
+    /// The domain parameters (validated later, with the slice).
+    #[must_use]
+    pub fn to_params(&self) -> SviParams {
+        SviParams { a: self.a, b: self.b, rho: self.rho, m: self.m, sigma: self.sigma }
+    }
+
+    /// The document form of domain parameters.
+    #[must_use]
+    pub fn from_params(p: &SviParams) -> SviDocument {
+        SviDocument { a: p.a, b: p.b, rho: p.rho, m: p.m, sigma: p.sigma }
+    }
+}
+
+impl QuoteDocument {
+    fn to_quote(self) -> InstrumentQuote {
+        InstrumentQuote {
+            mark_price: self.mark_price,
+            best_bid: self.best_bid,
+            best_ask: self.best_ask,
+            mark_iv: self.mark_iv,
+            volume_24h: self.volume_24h,
+            open_interest: self.open_interest,
+        }
+    }
+
+    fn from_quote(q: &InstrumentQuote) -> QuoteDocument {
+        QuoteDocument {
+            mark_price: q.mark_price,
+            best_bid: q.best_bid,
+            best_ask: q.best_ask,
+            mark_iv: q.mark_iv,
+            volume_24h: q.volume_24h,
+            open_interest: q.open_interest,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{
+        "valuation_time": "2024-11-20T08:00:00Z",
+        "underlyings": {
+            "BTC": {
+                "index": 95000.0,
+                "forwards": { "29NOV24": 95210.0, "27DEC24": 95800.0 },
+                "smiles": {
+                    "29NOV24": { "a": 0.004, "b": 0.03, "rho": -0.2, "m": 0.0, "sigma": 0.08 },
+                    "27DEC24": { "a": 0.012, "b": 0.05, "rho": -0.2, "m": 0.0, "sigma": 0.1 }
+                }
+            }
+        },
+        "usd_prices": { "USDC": 0.9998 },
+        "instruments": { "BTC-27DEC24-100000-C": { "mark_price": 0.0123 } }
+    }"#;
+
+    #[test]
+    fn round_trips_through_the_domain() {
+        let document = MarketDocument::from_json(SAMPLE).unwrap();
+        let snapshot = document.to_snapshot().unwrap();
+        let back = MarketDocument::from_snapshot(&snapshot);
+        assert_eq!(back, document);
+        assert_eq!(back.to_snapshot().unwrap(), snapshot);
+    }
+
+    #[test]
+    fn errors_point_into_the_document() {
+        let bad = SAMPLE.replace(
+            "\"rho\": -0.2, \"m\": 0.0, \"sigma\": 0.1",
+            "\"rho\": 1.5, \"m\": 0.0, \"sigma\": 0.1",
+        );
+        let err = MarketDocument::from_json(&bad).unwrap().to_snapshot().unwrap_err();
+        assert!(err.location.starts_with("underlyings.BTC.surface["), "{err}");
+        assert!(err.location.ends_with("rho"), "{err}");
+        let unknown = SAMPLE.replace("\"index\"", "\"idx\"");
+        assert!(matches!(
+            MarketDocument::from_json(&unknown).unwrap_err().kind,
+            crate::ErrorKind::Syntax(_)
+        ));
+        let bad_expiry = SAMPLE.replace("29NOV24\": 95210.0", "29NOV2024\": 95210.0");
+        let err = MarketDocument::from_json(&bad_expiry).unwrap().to_snapshot().unwrap_err();
+        assert_eq!(err.location, "underlyings.BTC.forwards.29NOV2024");
+    }
+}

@@ -1,0 +1,859 @@
+//! Account margin: the sparse aggregation of risk-array rows, then collateral, offsets, add-ons.
+//!
+//! One function, [`Engine::account_into`], computes an account's figures; the single-account
+//! report and the bulk refresh both call it, so they cannot disagree. It allocates nothing when
+//! given warm [`Scratch`] space, which is what lets the bulk refresh run at memory speed.
+//!
+//! A *risk unit* is one underlying in one currency: the scenarios of BTC, in USD (cross margin)
+//! or in BTC (segregated margin). Positions are sorted by instrument, so each unit's positions are
+//! contiguous.
+
+use std::collections::BTreeMap;
+
+use basics::Currency;
+use market::MarketSnapshot;
+use scenario::{AddOnKind, CollateralRule, Numeraire, Offsets, ScenarioKind, ScenarioSet};
+
+use crate::addons::{
+    AddOnInputs, RollGroup, RowFacts, UnderlyingLiquidity, UnitSums, UnitView, add_on_value_with,
+};
+use crate::engine::Engine;
+use crate::valuation::RiskArrays;
+use crate::{Error, ErrorKind};
+
+/// Most risk units (underlying × currency) in one account.
+pub const UNITS_MAX: usize = 256;
+
+/// The scenario that set a currency's loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Worst {
+    /// Underlying of the unit with the largest loss.
+    pub underlying: Currency,
+    /// Index in that underlying's scenario set; equal to the set's length when a competing
+    /// contingency (Derive's forward contingency) set the loss.
+    pub scenario: usize,
+}
+
+/// An account's margin in one currency.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CurrencyFigures {
+    /// Currency of every figure.
+    pub currency: Currency,
+    /// Mark-to-market equity: collateral plus option values.
+    pub equity: f64,
+    /// Worst scenario loss after cross-underlying offsets (>= 0).
+    pub scan_loss: f64,
+    /// Weighted sum of add-ons in the initial margin.
+    pub add_ons_im: f64,
+    /// Weighted sum of add-ons in the maintenance margin.
+    pub add_ons_mm: f64,
+    /// Collateral haircuts in the initial margin.
+    pub haircut_im: f64,
+    /// Collateral haircuts in the maintenance margin.
+    pub haircut_mm: f64,
+    /// Initial margin requirement.
+    pub initial_margin: f64,
+    /// Maintenance margin requirement.
+    pub maintenance_margin: f64,
+    /// The scenario behind the scan loss, if any unit exists.
+    pub worst: Option<Worst>,
+}
+
+impl CurrencyFigures {
+    /// All-zero figures in `currency`.
+    #[must_use]
+    pub fn empty(currency: Currency) -> CurrencyFigures {
+        CurrencyFigures {
+            currency,
+            equity: 0.0,
+            scan_loss: 0.0,
+            add_ons_im: 0.0,
+            add_ons_mm: 0.0,
+            haircut_im: 0.0,
+            haircut_mm: 0.0,
+            initial_margin: 0.0,
+            maintenance_margin: 0.0,
+            worst: None,
+        }
+    }
+}
+
+/// One risk unit's scenario P&L, kept when a caller asks for details.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitDetail {
+    /// Underlying.
+    pub underlying: Currency,
+    /// Currency of the P&L.
+    pub currency: Currency,
+    /// Weighted scenario P&L (auxiliary scenarios included, unweighted gains reduced).
+    pub pnl: Vec<f64>,
+    /// Index of the worst scenario.
+    pub worst: usize,
+    /// Loss of the unit before offsets.
+    pub loss: f64,
+    /// Each position's contribution to the P&L of the worst scenario: (row, contribution).
+    pub attribution: Vec<(usize, f64)>,
+    /// Collateral's contribution to the worst scenario.
+    pub collateral_at_worst: f64,
+}
+
+/// One add-on's value for one unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddOnLine {
+    /// Index of the add-on in the methodology.
+    pub index: usize,
+    /// Underlying of the unit.
+    pub underlying: Currency,
+    /// Currency of the value.
+    pub currency: Currency,
+    /// Value before weights.
+    pub value: f64,
+}
+
+/// Details of an account's computation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountDetail {
+    /// Every risk unit.
+    pub units: Vec<UnitDetail>,
+    /// Every add-on of every unit.
+    pub add_ons: Vec<AddOnLine>,
+}
+
+/// Reusable buffers for [`Engine::account_into`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    pnl: Vec<f64>,
+    starts: Vec<usize>,
+    units: Vec<UnitSummary>,
+    balances: Vec<Collateral>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct UnitSummary {
+    slot: usize,
+    currency: Currency,
+    start: usize,
+    end: usize,
+    pnl_start: usize,
+    loss: f64,
+    worst: usize,
+    direction: f64,
+    sums: UnitSums,
+    /// Σ size · base value of the unit's positions (their contribution to equity).
+    value: f64,
+}
+
+/// A balance with everything the computation needs about its currency.
+#[derive(Debug, Clone, Copy)]
+struct Collateral {
+    currency: Currency,
+    amount: f64,
+    /// USD per unit (cross margin) or 1 (segregated margin).
+    price: f64,
+    rule: CollateralRule,
+    /// Slot of the underlying when the currency is one and moves with it.
+    shocked_slot: Option<usize>,
+}
+
+/// One underlying's scenario data, laid out for the hot loop.
+struct UnderlyingSlot<'a> {
+    currency: Currency,
+    index: f64,
+    vol: f64,
+    all_candidates: bool,
+    liquidity: UnderlyingLiquidity,
+    set: &'a ScenarioSet,
+    moves: Vec<f64>,
+    weights: Vec<f64>,
+    candidate: Vec<bool>,
+}
+
+/// Read-only context shared by every account of a refresh: the arrays and market, plus tables
+/// precomputed once so that the per-account work does no map lookups.
+pub struct Context<'a> {
+    /// Risk arrays of every instrument held.
+    pub arrays: &'a RiskArrays,
+    /// The market the arrays were built on.
+    pub market: &'a MarketSnapshot,
+    slots: Vec<UnderlyingSlot<'a>>,
+    facts: Vec<RowFacts>,
+    units: Vec<Currency>,
+    /// (currency, USD price, collateral rule), a handful of entries: a linear scan beats a map.
+    currencies: Vec<(Currency, Option<f64>, Option<CollateralRule>)>,
+    /// Correlation between slots `a` and `b` at `a * slots + b` (1 on the diagonal).
+    correlations: Vec<f64>,
+}
+
+impl<'a> Context<'a> {
+    /// Prepares the shared tables for `engine` on `arrays` built from `market`.
+    #[must_use]
+    pub fn new(
+        engine: &Engine,
+        arrays: &'a RiskArrays,
+        market: &'a MarketSnapshot,
+        liquidity: &BTreeMap<Currency, UnderlyingLiquidity>,
+    ) -> Context<'a> {
+        let slots: Vec<UnderlyingSlot<'a>> = arrays
+            .scenario_sets()
+            .iter()
+            .map(|(currency, set)| UnderlyingSlot {
+                currency: *currency,
+                index: market.underlying(*currency).map_or(1.0, market::UnderlyingMarket::index),
+                vol: reference_vol(market, *currency),
+                all_candidates: set.scenarios().iter().all(|s| s.kind != ScenarioKind::Auxiliary),
+                liquidity: liquidity.get(currency).copied().unwrap_or_default(),
+                set,
+                moves: set.scenarios().iter().map(|s| s.spot_move).collect(),
+                weights: set.scenarios().iter().map(|s| s.weight).collect(),
+                candidate: set
+                    .scenarios()
+                    .iter()
+                    .map(|s| s.kind != ScenarioKind::Auxiliary)
+                    .collect(),
+            })
+            .collect();
+        let slot_of = |c: Currency| slots.iter().position(|s| s.currency == c).unwrap_or(0);
+        let methodology = engine.methodology();
+        let inputs = AddOnInputs::new(methodology, Some(market));
+        let mut units: Vec<Currency> =
+            arrays.instruments().iter().enumerate().map(|(i, _)| arrays.info(i).unit).collect();
+        units.sort();
+        units.dedup();
+        let facts = arrays
+            .instruments()
+            .iter()
+            .enumerate()
+            .map(|(row, instrument)| {
+                let unit = units.iter().position(|u| *u == arrays.info(row).unit).unwrap_or(0);
+                RowFacts::new(
+                    arrays,
+                    row,
+                    &inputs,
+                    slot_of(instrument.underlying()) as u16,
+                    unit as u8,
+                )
+            })
+            .collect();
+        let known = methodology
+            .collateral
+            .keys()
+            .copied()
+            .chain(market.usd_prices().keys().copied())
+            .chain(market.underlyings().keys().copied());
+        let mut currencies: Vec<_> = known
+            .chain([Currency::USD])
+            .map(|c| (c, market.usd_price(c).ok(), methodology.collateral_rule(c)))
+            .collect();
+        currencies.sort_by_key(|c| c.0);
+        currencies.dedup_by_key(|c| c.0);
+        let correlations = slots
+            .iter()
+            .flat_map(|a| slots.iter().map(move |b| (a.currency, b.currency)))
+            .map(|(a, b)| correlation(&methodology.offsets, a, b))
+            .collect();
+        Context { arrays, market, slots, facts, units, currencies, correlations }
+    }
+
+    fn slot_of(&self, currency: Currency) -> Option<usize> {
+        self.slots.iter().position(|s| s.currency == currency)
+    }
+
+    fn currency(&self, currency: Currency) -> Option<(Option<f64>, Option<CollateralRule>)> {
+        self.currencies.iter().find(|c| c.0 == currency).map(|c| (c.1, c.2))
+    }
+}
+
+/// The correlation the offsets rule assigns to a pair of underlyings.
+fn correlation(offsets: &Offsets, a: Currency, b: Currency) -> f64 {
+    let Offsets::Correlation { default_correlation, pairs, .. } = offsets else { return 1.0 };
+    if a == b {
+        return 1.0;
+    }
+    let key = if a < b { (a, b) } else { (b, a) };
+    pairs.get(&key).copied().unwrap_or(*default_correlation)
+}
+
+/// At-the-money 30-day volatility of `underlying` (its nearest slice when shorter), 0.8 without
+/// a surface: the scale of market impact.
+fn reference_vol(market: &MarketSnapshot, underlying: Currency) -> f64 {
+    const VOL_WITHOUT_SURFACE: f64 = 0.8;
+    let Ok(u) = market.underlying(underlying) else { return VOL_WITHOUT_SURFACE };
+    let surface = u.surface();
+    let Some(first) = surface.slices().first() else { return VOL_WITHOUT_SURFACE };
+    let years = (30.0 / 365.0_f64).clamp(first.years(), surface.horizon_years());
+    surface.implied_vol(0.0, years).unwrap_or(VOL_WITHOUT_SURFACE)
+}
+
+impl Engine {
+    /// Computes one account: `positions` are (row in `ctx.arrays`, size) sorted by row, and
+    /// `balances` are (currency, amount) sorted by currency. Figures per currency are appended
+    /// to `out`; details are recorded when `detail` is given.
+    ///
+    /// # Errors
+    /// `CollateralNotAccepted`, `NegativeCollateral`, `MissingMarketData` for a collateral
+    /// currency without a price, `TooMany` past [`UNITS_MAX`] units.
+    pub fn account_into(
+        &self,
+        ctx: &Context<'_>,
+        positions: &[(usize, f64)],
+        balances: &[(Currency, f64)],
+        scratch: &mut Scratch,
+        mut detail: Option<&mut AccountDetail>,
+        out: &mut Vec<CurrencyFigures>,
+    ) -> Result<(), Error> {
+        self.resolve_balances(ctx, balances, scratch)?;
+        Self::collect_units(ctx, positions, scratch)?;
+        for u in 0..scratch.units.len() {
+            self.unit_pnl(ctx, positions, scratch, u, detail.as_deref_mut())?;
+        }
+        let first = out.len();
+        if self.methodology().numeraire == Numeraire::Usd {
+            out.push(CurrencyFigures::empty(Currency::USD));
+        } else {
+            let currencies = scratch
+                .units
+                .iter()
+                .map(|u| u.currency)
+                .chain(scratch.balances.iter().map(|b| b.currency));
+            for currency in currencies {
+                if !out[first..].iter().any(|f| f.currency == currency) {
+                    out.push(CurrencyFigures::empty(currency));
+                }
+            }
+            out[first..].sort_by_key(|f| f.currency);
+        }
+        for figures in &mut out[first..] {
+            self.finish_currency(ctx, positions, scratch, figures, detail.as_deref_mut())?;
+        }
+        Ok(())
+    }
+
+    fn resolve_balances(
+        &self,
+        ctx: &Context<'_>,
+        balances: &[(Currency, f64)],
+        scratch: &mut Scratch,
+    ) -> Result<(), Error> {
+        let methodology = self.methodology();
+        let usd = methodology.numeraire == Numeraire::Usd;
+        scratch.balances.clear();
+        for &(currency, amount) in balances {
+            if amount == 0.0 {
+                continue;
+            }
+            let field = || format!("balances.{currency}");
+            let (price, rule) = ctx.currency(currency).unwrap_or_else(|| {
+                (ctx.market.usd_price(currency).ok(), methodology.collateral_rule(currency))
+            });
+            let rule = rule.ok_or_else(|| Error::new(field(), ErrorKind::CollateralNotAccepted))?;
+            if amount < 0.0 && !methodology.requirement.allow_debt {
+                return Err(Error::new(field(), ErrorKind::NegativeCollateral));
+            }
+            let price = if usd {
+                price.ok_or_else(|| {
+                    Error::new(
+                        field(),
+                        ErrorKind::MissingMarketData("a USD price for this currency".into()),
+                    )
+                })?
+            } else {
+                1.0
+            };
+            let shocked_slot =
+                if usd && rule.risk_cancelling { ctx.slot_of(currency) } else { None };
+            scratch.balances.push(Collateral { currency, amount, price, rule, shocked_slot });
+        }
+        Ok(())
+    }
+
+    /// Finds the contiguous runs of positions per unit (plus units for risk-cancelling coin
+    /// collateral without positions) and lays out their P&L space.
+    fn collect_units(
+        ctx: &Context<'_>,
+        positions: &[(usize, f64)],
+        scratch: &mut Scratch,
+    ) -> Result<(), Error> {
+        scratch.units.clear();
+        scratch.starts.clear();
+        let mut pnl_len = 0;
+        let mut open: Option<(u16, u8, usize, UnitSums, RollGroup, f64)> = None;
+        let mut close = |units: &mut Vec<UnitSummary>,
+                         (slot, unit, start, mut sums, roll, value): (
+            u16,
+            u8,
+            usize,
+            UnitSums,
+            RollGroup,
+            f64,
+        ),
+                         end: usize| {
+            if units.len() >= UNITS_MAX {
+                return Err(Error::new("positions", ErrorKind::TooMany { limit: UNITS_MAX }));
+            }
+            let slot = usize::from(slot);
+            sums.finish(&roll, ctx.slots[slot].index);
+            let currency = ctx.units[usize::from(unit)];
+            units.push(UnitSummary {
+                slot,
+                currency,
+                start,
+                end,
+                pnl_start: pnl_len,
+                loss: 0.0,
+                worst: 0,
+                direction: 0.0,
+                sums,
+                value,
+            });
+            pnl_len += ctx.slots[slot].moves.len();
+            Ok(())
+        };
+        // The one walk over the positions: units, row starts, add-on sums and option values.
+        for (i, &(row, size)) in positions.iter().enumerate() {
+            let f = &ctx.facts[row];
+            if let Some(current) =
+                open.take_if(|(slot, unit, ..)| (*slot, *unit) != (f.slot, f.unit))
+            {
+                close(&mut scratch.units, current, i)?;
+            }
+            let (_, _, _, sums, roll, value) = open.get_or_insert((
+                f.slot,
+                f.unit,
+                i,
+                UnitSums::default(),
+                RollGroup::default(),
+                0.0,
+            ));
+            sums.add(f, size, roll);
+            *value += size * f.base;
+            scratch.starts.push(f.start);
+        }
+        if let Some(current) = open {
+            close(&mut scratch.units, current, positions.len())?;
+        }
+        Self::collateral_units(ctx, positions.len(), scratch, &mut pnl_len)?;
+        scratch.pnl.clear();
+        scratch.pnl.resize(pnl_len, 0.0);
+        Ok(())
+    }
+
+    /// Units for risk-cancelling coin collateral whose underlying has no positions: the coins
+    /// still move with their underlying (cross margin only).
+    fn collateral_units(
+        ctx: &Context<'_>,
+        end: usize,
+        scratch: &mut Scratch,
+        pnl_len: &mut usize,
+    ) -> Result<(), Error> {
+        for b in 0..scratch.balances.len() {
+            let Some(slot) = scratch.balances[b].shocked_slot else { continue };
+            if scratch.units.iter().any(|u| u.slot == slot) {
+                continue;
+            }
+            if scratch.units.len() >= UNITS_MAX {
+                return Err(Error::new("positions", ErrorKind::TooMany { limit: UNITS_MAX }));
+            }
+            let sums = UnitSums::default();
+            let unit = UnitSummary {
+                slot,
+                currency: Currency::USD,
+                start: end,
+                end,
+                pnl_start: *pnl_len,
+                loss: 0.0,
+                worst: 0,
+                direction: 0.0,
+                sums,
+                value: 0.0,
+            };
+            scratch.units.push(unit);
+            *pnl_len += ctx.slots[slot].moves.len();
+        }
+        Ok(())
+    }
+
+    fn unit_pnl(
+        &self,
+        ctx: &Context<'_>,
+        positions: &[(usize, f64)],
+        scratch: &mut Scratch,
+        u: usize,
+        detail: Option<&mut AccountDetail>,
+    ) -> Result<(), Error> {
+        let unit = scratch.units[u];
+        let slot = &ctx.slots[unit.slot];
+        let held = &positions[unit.start..unit.end];
+        let pnl = &mut scratch.pnl[unit.pnl_start..unit.pnl_start + slot.moves.len()];
+        if self.grouped() {
+            self.grouped_pnl(ctx, held, slot.set, pnl);
+        } else {
+            accumulate(pnl, held, ctx.arrays.all_rows(), &scratch.starts[unit.start..unit.end]);
+        }
+        let collateral: f64 = scratch
+            .balances
+            .iter()
+            .filter(|b| b.shocked_slot == Some(unit.slot))
+            .map(|b| b.amount * b.price)
+            .sum();
+        // Branch-free passes that vectorise: weights and collateral, then gains, then the minimum.
+        for ((cell, m), w) in pnl.iter_mut().zip(&slot.moves).zip(&slot.weights) {
+            *cell = (*cell + collateral * m) * w;
+        }
+        let gain_fraction = self.methodology().aggregation.gain_fraction;
+        if gain_fraction != 1.0 {
+            for cell in pnl.iter_mut() {
+                *cell *= if *cell > 0.0 { gain_fraction } else { 1.0 };
+            }
+        }
+        let worst_pnl = if slot.all_candidates {
+            minimum(pnl)
+        } else {
+            pnl.iter()
+                .zip(&slot.candidate)
+                .filter(|(_, c)| **c)
+                .map(|(p, _)| *p)
+                .fold(f64::INFINITY, f64::min)
+        };
+        let worst = if slot.all_candidates {
+            pnl.iter().position(|p| *p == worst_pnl).unwrap_or(0)
+        } else {
+            (0..pnl.len()).find(|&s| slot.candidate[s] && pnl[s] == worst_pnl).unwrap_or(0)
+        };
+        if !worst_pnl.is_finite() {
+            return Err(Error::new(
+                slot.currency.to_string(),
+                ErrorKind::NotFinite("scenario P&L".into()),
+            ));
+        }
+        let loss = (-worst_pnl).max(0.0);
+        scratch.units[u] =
+            UnitSummary { loss, worst, direction: slot.moves[worst].signum(), ..unit };
+        if let Some(detail) = detail {
+            let record =
+                WorstRecord { slot: unit.slot, currency: unit.currency, worst, loss, collateral };
+            record_unit(ctx, held, pnl, &record, detail);
+        }
+        Ok(())
+    }
+
+    /// Derive-style aggregation: option values are summed per expiry, transformed (static
+    /// discount; absolute value in skew scenarios), and only then turned into P&L.
+    fn grouped_pnl(
+        &self,
+        ctx: &Context<'_>,
+        held: &[(usize, f64)],
+        set: &ScenarioSet,
+        pnl: &mut [f64],
+    ) {
+        let aggregation = self.methodology().aggregation;
+        let mut start = 0;
+        while start < held.len() {
+            let info = ctx.arrays.info(held[start].0);
+            if info.strike.is_none() {
+                let (row, size) = held[start];
+                for (cell, value) in pnl.iter_mut().zip(ctx.arrays.row(row)) {
+                    *cell += size * value;
+                }
+                start += 1;
+                continue;
+            }
+            let years = info.years;
+            let end = start
+                + held[start..]
+                    .iter()
+                    .take_while(|(r, _)| {
+                        ctx.arrays.info(*r).strike.is_some() && ctx.arrays.info(*r).years == years
+                    })
+                    .count();
+            let group = &held[start..end];
+            let mtm: f64 = group.iter().map(|&(row, size)| size * ctx.arrays.base(row)).sum();
+            let rate = ctx.market.rate(ctx.arrays.instruments()[group[0].0].settlement_currency());
+            for (s, (cell, scenario)) in pnl.iter_mut().zip(set.scenarios()).enumerate() {
+                let value: f64 = group
+                    .iter()
+                    .map(|&(row, size)| size * (ctx.arrays.base(row) + ctx.arrays.row(row)[s]))
+                    .sum();
+                let discounted = aggregation.static_discount.map_or(value, |d| {
+                    let factor = if value >= 0.0 {
+                        d.long_base * (-years * (rate * d.long_rate_mult + d.long_rate_add)).exp()
+                    } else {
+                        let undo_rate = (rate * years).exp();
+                        undo_rate.min(
+                            d.short_base
+                                / (-years * (rate * d.short_rate_mult + d.short_rate_add)).exp(),
+                        )
+                    };
+                    value * factor
+                });
+                let contribution = discounted - mtm;
+                let skew = matches!(scenario.kind, ScenarioKind::Skew(_));
+                *cell += if skew && aggregation.skew_absolute {
+                    -contribution.abs()
+                } else {
+                    contribution
+                };
+            }
+            start = end;
+        }
+    }
+
+    fn finish_currency(
+        &self,
+        ctx: &Context<'_>,
+        positions: &[(usize, f64)],
+        scratch: &Scratch,
+        figures: &mut CurrencyFigures,
+        mut detail: Option<&mut AccountDetail>,
+    ) -> Result<(), Error> {
+        let methodology = self.methodology();
+        let currency = figures.currency;
+        let units = || scratch.units.iter().filter(move |u| u.currency == currency);
+        let scan = combine_losses(&methodology.offsets, &ctx.correlations, ctx.slots.len(), units);
+        let worst = units()
+            .max_by(|a, b| a.loss.total_cmp(&b.loss).then(b.slot.cmp(&a.slot)))
+            .map(|u| Worst { underlying: ctx.slots[u.slot].currency, scenario: u.worst });
+        let unit_usd = if currency == Currency::USD {
+            1.0
+        } else {
+            ctx.currency(currency).and_then(|c| c.0).unwrap_or(1.0)
+        };
+        let mut add_ons = AddOnTotals { im: 0.0, mm: 0.0, scan, worst };
+        for unit in units() {
+            self.unit_add_ons(ctx, positions, unit, unit_usd, &mut add_ons, detail.as_deref_mut())?;
+        }
+        let AddOnTotals { im: add_im, mm: add_mm, scan, worst } = add_ons;
+        let (equity, haircut_im, haircut_mm) = equity(scratch, currency, methodology.numeraire);
+        let requirement = methodology.requirement;
+        *figures = CurrencyFigures {
+            currency,
+            equity,
+            scan_loss: scan,
+            add_ons_im: add_im,
+            add_ons_mm: add_mm,
+            haircut_im,
+            haircut_mm,
+            initial_margin: requirement.im_loss_factor * scan + add_im + haircut_im,
+            maintenance_margin: requirement.mm_loss_factor * scan + add_mm + haircut_mm,
+            worst,
+        };
+        if !(figures.initial_margin.is_finite()
+            && figures.maintenance_margin.is_finite()
+            && equity.is_finite())
+        {
+            return Err(Error::new(
+                currency.to_string(),
+                ErrorKind::NotFinite("margin totals".into()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The smallest element (cells are finite), four lanes at a time.
+fn minimum(cells: &[f64]) -> f64 {
+    use wide::f64x4;
+    let mut chunks = cells.chunks_exact(4);
+    let mut lanes = f64x4::splat(f64::INFINITY);
+    for c in &mut chunks {
+        lanes = lanes.fast_min(f64x4::new([c[0], c[1], c[2], c[3]]));
+    }
+    let lanes = lanes.to_array();
+    chunks
+        .remainder()
+        .iter()
+        .fold(lanes[0].min(lanes[1]).min(lanes[2].min(lanes[3])), |m, &c| m.min(c))
+}
+
+/// `pnl[s] = Σ_p size_p · row_p[s]`, summed in position order from zero for every element.
+///
+/// The hot loop of a bulk refresh. Scenario blocks run outside and positions inside, so each
+/// block's sums stay in registers instead of making a round trip through memory per position;
+/// rows are zero-padded to whole blocks, so there is no remainder loop. The order of operations
+/// per element is the same as a naive loop's, so results are bit-identical to it.
+fn accumulate(pnl: &mut [f64], held: &[(usize, f64)], flat: &[f64], starts: &[usize]) {
+    const BLOCK: usize = crate::valuation::ROW_PADDING_CELLS;
+    let cells = pnl.len();
+    let mut block = 0;
+    // Wide passes first: eight independent four-lane sums keep both FP pipes busy, where one
+    // pair of sums would wait on the add latency at every position.
+    while block + 4 * BLOCK <= cells.next_multiple_of(BLOCK) {
+        let sums = accumulate_pass::<{ 4 * BLOCK }>(flat, starts, held, block);
+        store_sums(pnl, block, &sums);
+        block += 4 * BLOCK;
+    }
+    while block < cells {
+        let sums = accumulate_pass::<BLOCK>(flat, starts, held, block);
+        store_sums(pnl, block, &sums);
+        block += BLOCK;
+    }
+}
+
+/// Σ_p size_p · row_p[offset..offset + N] for N a multiple of 4, with the multiply and the add
+/// kept separate (never fused): the same two roundings per term on every build.
+#[inline(always)]
+fn accumulate_pass<const N: usize>(
+    flat: &[f64],
+    starts: &[usize],
+    held: &[(usize, f64)],
+    offset: usize,
+) -> [f64; N] {
+    use wide::f64x4;
+    let mut sums = [f64x4::ZERO; 8];
+    let lanes = N / 4;
+    for (&start, &(_, size)) in starts.iter().zip(held) {
+        let Some(values) = flat.get(start + offset..start + offset + N) else { continue };
+        let Ok(values) = <&[f64; N]>::try_from(values) else { continue };
+        let scale = f64x4::splat(size);
+        for (lane, sum) in sums.iter_mut().enumerate().take(lanes) {
+            let v = &values[4 * lane..4 * lane + 4];
+            *sum += scale * f64x4::new([v[0], v[1], v[2], v[3]]);
+        }
+    }
+    let mut out = [0.0; N];
+    for (lane, sum) in sums.iter().enumerate().take(lanes) {
+        out[4 * lane..4 * lane + 4].copy_from_slice(&sum.to_array());
+    }
+    out
+}
+
+fn store_sums(pnl: &mut [f64], offset: usize, sums: &[f64]) {
+    let end = (offset + sums.len()).min(pnl.len());
+    pnl[offset..end].copy_from_slice(&sums[..end - offset]);
+}
+
+/// Add-ons of one currency, and the scan loss a competing contingency may raise.
+struct AddOnTotals {
+    im: f64,
+    mm: f64,
+    scan: f64,
+    worst: Option<Worst>,
+}
+
+impl Engine {
+    fn unit_add_ons(
+        &self,
+        ctx: &Context<'_>,
+        positions: &[(usize, f64)],
+        unit: &UnitSummary,
+        unit_usd: f64,
+        totals: &mut AddOnTotals,
+        mut detail: Option<&mut AccountDetail>,
+    ) -> Result<(), Error> {
+        let slot = &ctx.slots[unit.slot];
+        let view = UnitView {
+            held: &positions[unit.start..unit.end],
+            arrays: ctx.arrays,
+            scenarios: slot.set,
+            liquidity: slot.liquidity,
+            index: slot.index,
+            vol: slot.vol,
+            unit_usd,
+        };
+        let price_of = |c: Currency| ctx.currency(c).and_then(|p| p.0).unwrap_or(1.0);
+        for (index, add_on) in self.methodology().add_ons.iter().enumerate() {
+            let value = add_on_value_with(&add_on.kind, &unit.sums, &view, unit.loss, &price_of);
+            if !value.is_finite() {
+                let what = slot.currency.to_string();
+                return Err(Error::new(format!("add_ons[{index}]"), ErrorKind::NotFinite(what)));
+            }
+            if let AddOnKind::BasisContingency { competes_with_scan: true, .. } = add_on.kind {
+                if value > totals.scan {
+                    totals.scan = value;
+                    totals.worst =
+                        Some(Worst { underlying: slot.currency, scenario: slot.moves.len() });
+                }
+            } else {
+                totals.im += add_on.im_weight * value;
+                totals.mm += add_on.mm_weight * value;
+            }
+            if let Some(d) = detail.as_deref_mut() {
+                d.add_ons.push(AddOnLine {
+                    index,
+                    underlying: slot.currency,
+                    currency: unit.currency,
+                    value,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`record_unit`] needs about a unit's worst scenario.
+struct WorstRecord {
+    slot: usize,
+    currency: Currency,
+    worst: usize,
+    loss: f64,
+    collateral: f64,
+}
+
+/// Keeps a unit's scenario P&L and its attribution at the worst scenario.
+fn record_unit(
+    ctx: &Context<'_>,
+    held: &[(usize, f64)],
+    pnl: &[f64],
+    r: &WorstRecord,
+    detail: &mut AccountDetail,
+) {
+    let slot = &ctx.slots[r.slot];
+    let weight = slot.weights[r.worst];
+    let attribution = held
+        .iter()
+        .map(|&(row, size)| (row, size * ctx.arrays.row(row)[r.worst] * weight))
+        .collect();
+    detail.units.push(UnitDetail {
+        underlying: slot.currency,
+        currency: r.currency,
+        pnl: pnl.to_vec(),
+        worst: r.worst,
+        loss: r.loss,
+        attribution,
+        collateral_at_worst: r.collateral * slot.moves[r.worst] * weight,
+    });
+}
+
+/// Equity and haircuts in `currency`: collateral (converted in cross margin, its own currency
+/// only in segregated margin) plus the value of options held.
+fn equity(scratch: &Scratch, currency: Currency, numeraire: Numeraire) -> (f64, f64, f64) {
+    let (mut equity, mut haircut_im, mut haircut_mm) = (0.0, 0.0, 0.0);
+    for b in &scratch.balances {
+        if numeraire == Numeraire::Settlement && b.currency != currency {
+            continue;
+        }
+        let value = b.amount * b.price;
+        equity += value;
+        if value > 0.0 {
+            haircut_mm += value * b.rule.mm_haircut;
+            haircut_im += value * (b.rule.mm_haircut + b.rule.im_haircut);
+        }
+    }
+    equity += scratch.units.iter().filter(|u| u.currency == currency).map(|u| u.value).sum::<f64>();
+    (equity, haircut_im, haircut_mm)
+}
+
+/// Combines unit losses of one currency according to the offsets rule, with the correlations
+/// precomputed per pair of slots.
+fn combine_losses<'s, I: Iterator<Item = &'s UnitSummary>>(
+    offsets: &Offsets,
+    correlations: &[f64],
+    slots: usize,
+    units: impl Fn() -> I,
+) -> f64 {
+    let sum: f64 = units().map(|u| u.loss).sum();
+    let Offsets::Correlation { credit_cap, .. } = offsets else { return sum };
+    let mut variance = 0.0;
+    for a in units() {
+        for b in units() {
+            let rho = correlations[a.slot * slots + b.slot];
+            // Without a direction (a volatility or skew scenario) no credit is given.
+            let sign = if a.direction == 0.0 || b.direction == 0.0 {
+                rho.abs()
+            } else {
+                rho * a.direction * b.direction
+            };
+            variance += sign * a.loss * b.loss;
+        }
+    }
+    variance.max(0.0).sqrt().max((1.0 - credit_cap) * sum)
+}

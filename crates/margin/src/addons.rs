@@ -1,0 +1,407 @@
+//! Add-ons: charges beyond the worst scenario loss.
+//!
+//! Each add-on is computed per risk unit (one underlying in one currency) from the positions'
+//! precomputed sensitivities ([`InstrumentInfo`]), in USD, and converted to the unit's currency by
+//! the caller. The formulas, and why each exists:
+//!
+//! - **Liquidation friction**: closing a book costs half the spread on every position (gross) plus
+//!   market impact on what cannot be netted: `Y · σ_daily · √(|Δ| / V) · |Δ| · S` on the net delta
+//!   of the underlying (square-root impact, documented by practitioners since Almgren and Chriss),
+//!   and the same shape on the net vega of each expiry bucket. A book that is hedged in delta but
+//!   not in vega still pays to unwind its vega.
+//! - **Concentration**: the part of a position above a share of open interest cannot be closed at
+//!   the screen price; it pays a rate on its notional.
+//! - **Roll** (Deribit's roll shock): futures of different expiries do not move together; per
+//!   expiry, the net delta pays a basis move, not netted across expiries.
+//! - **Basis contingency** (Derive): per option expiry, the loss from a small forward move without
+//!   vol shock, scaled by `add + mult · T`.
+//! - **Contract minimum**: a floor per net short option contract so that a strip of far
+//!   out-of-the-money short options never margins to zero.
+//! - **Naked short option** and **perpetual notional** (Derive's contingencies), **delta shock**
+//!   (Deribit), **de-peg** (Derive's peg loss on the scan loss).
+
+use std::collections::BTreeMap;
+
+use basics::Currency;
+use market::MarketSnapshot;
+use product::{InstrumentKind, Settlement};
+use scenario::{AddOnKind, Methodology, ScenarioKind, ScenarioSet};
+
+use crate::valuation::RiskArrays;
+
+/// Days per year, for daily volatilities.
+const DAYS_PER_YEAR: f64 = 365.0;
+
+/// Market liquidity of one underlying, aggregated from every quoted instrument of the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct UnderlyingLiquidity {
+    /// Daily traded delta-one volume, in coins.
+    pub delta_volume_coins: f64,
+    /// Daily traded option vega (USD per unit of vol), by vega bucket.
+    pub vega_volume_usd: [f64; VEGA_BUCKETS_MAX],
+}
+
+/// Most vega buckets a liquidation-friction add-on may define (the last one is open-ended).
+pub const VEGA_BUCKETS_MAX: usize = 8;
+
+/// Sums quoted volumes per underlying: delta-one volume in coins, option volume times vega.
+#[must_use]
+pub fn market_liquidity(
+    market: &MarketSnapshot,
+    arrays: &RiskArrays,
+    bucket_days: &[f64],
+) -> BTreeMap<Currency, UnderlyingLiquidity> {
+    let mut out: BTreeMap<Currency, UnderlyingLiquidity> = BTreeMap::new();
+    for (instrument, quote) in market.quotes() {
+        let Some(volume) = quote.volume_24h else { continue };
+        let Ok(underlying) = market.underlying(instrument.underlying()) else { continue };
+        let entry = out.entry(instrument.underlying()).or_default();
+        match instrument.kind() {
+            InstrumentKind::Option { expiry, .. } => {
+                // Vega of the instrument if it is in the arrays, else a rough ATM vega.
+                let years = market.years_to(expiry).max(0.0);
+                let vega = arrays.position(instrument).map_or_else(
+                    || underlying.index() * years.sqrt() * 0.4,
+                    |i| arrays.info(i).vega_usd.abs(),
+                );
+                entry.vega_volume_usd[bucket_of(years, bucket_days)] += volume * vega;
+            }
+            _ => {
+                let coins = match instrument.settlement() {
+                    Settlement::Inverse => volume / underlying.index(),
+                    Settlement::Linear => volume,
+                };
+                entry.delta_volume_coins += coins;
+            }
+        }
+    }
+    out
+}
+
+/// The vega bucket of an expiry `years` ahead.
+#[must_use]
+pub fn bucket_of(years: f64, bucket_days: &[f64]) -> usize {
+    let days = years * DAYS_PER_YEAR;
+    bucket_days
+        .iter()
+        .position(|edge| days <= *edge)
+        .unwrap_or(bucket_days.len())
+        .min(VEGA_BUCKETS_MAX - 1)
+}
+
+/// Add-on parameters that the one-pass collection needs, read from the methodology once.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AddOnInputs {
+    /// Default half-spreads of the friction add-on: (delta-one fraction, option vol points).
+    half_spreads: Option<(f64, f64)>,
+    /// Vega bucket edges in days.
+    bucket_days: Vec<f64>,
+    /// Free share of open interest of the concentration add-on.
+    open_interest_fraction: Option<f64>,
+    /// (annualised move, minimum move) of the roll add-on.
+    roll: Option<(f64, f64)>,
+    /// Extra scan-loss multiple of the de-peg add-on at the snapshot's stable-coin price.
+    pub(crate) depeg_multiple: f64,
+}
+
+impl AddOnInputs {
+    /// Reads the parameters of `methodology`'s add-ons (and, for the de-peg add-on, the stable
+    /// coin's price in `market`).
+    #[must_use]
+    pub fn new(methodology: &Methodology, market: Option<&MarketSnapshot>) -> AddOnInputs {
+        let mut inputs = AddOnInputs::default();
+        for add_on in &methodology.add_ons {
+            match &add_on.kind {
+                AddOnKind::LiquidationFriction {
+                    half_spread_fraction,
+                    half_spread_vol,
+                    vega_bucket_days,
+                    ..
+                } => {
+                    inputs.half_spreads = Some((*half_spread_fraction, *half_spread_vol));
+                    inputs.bucket_days.clone_from(vega_bucket_days);
+                }
+                AddOnKind::Concentration { open_interest_fraction, .. } => {
+                    inputs.open_interest_fraction = Some(*open_interest_fraction);
+                }
+                AddOnKind::Roll { annualised_move, min_move } => {
+                    inputs.roll = Some((*annualised_move, *min_move));
+                }
+                AddOnKind::Depeg { currency, threshold, factor } => {
+                    let price = market.and_then(|m| m.usd_price(*currency).ok()).unwrap_or(1.0);
+                    inputs.depeg_multiple +=
+                        if price < *threshold { (threshold - price) * factor } else { 0.0 };
+                }
+                _ => {}
+            }
+        }
+        inputs
+    }
+
+    /// The vega bucket edges, in days.
+    #[must_use]
+    pub fn bucket_days(&self) -> &[f64] {
+        &self.bucket_days
+    }
+}
+
+/// Everything the add-ons need from one unit's positions, gathered in a single pass (in USD).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct UnitSums {
+    /// Σ |size| · half-spread.
+    pub spread_usd: f64,
+    /// Net delta in coins.
+    pub delta_coins: f64,
+    /// Net vega per bucket.
+    pub vega_usd: [f64; VEGA_BUCKETS_MAX],
+    /// Σ max(0, −size) over options.
+    pub short_options: f64,
+    /// Σ notional above the free share of open interest.
+    pub excess_notional_usd: f64,
+    /// Σ over expiries of |net delta| · index · max(min_move, annual_move · T).
+    pub roll_usd: f64,
+    /// Σ |size| · notional over perpetuals.
+    pub perpetual_notional_usd: f64,
+}
+
+/// What the per-account path reads about one risk-array row, packed into one cache line so
+/// that an account's add-ons cost one load per position.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RowFacts {
+    /// Start of the row in [`RiskArrays::all_rows`].
+    pub start: usize,
+    /// Roll charge per coin of net delta-one exposure per USD of index: max(min, annual · T).
+    pub roll_rate: f64,
+    /// Half-spread per unit of size (quoted, or the friction add-on's default), USD.
+    pub half_spread_usd: f64,
+    /// Coins of underlying exposure per unit of size.
+    pub delta_coins: f64,
+    /// USD vega per unit of size (options).
+    pub vega_usd: f64,
+    /// Years to expiry.
+    pub years: f64,
+    /// USD notional per unit of size.
+    pub notional_usd: f64,
+    /// Size that may be held without a concentration charge (∞ without an open-interest quote).
+    pub free_size: f64,
+    /// Base value per unit of size in the unit currency.
+    pub base: f64,
+    /// Slot of the underlying in the context.
+    pub slot: u16,
+    /// Index of the unit currency in the context's unit table.
+    pub unit: u8,
+    /// Vega bucket.
+    pub bucket: u8,
+    /// Whether the row is an option.
+    pub option: bool,
+    /// Whether the row is a perpetual.
+    pub perpetual: bool,
+}
+
+impl RowFacts {
+    /// The facts of row `row` of `arrays` under `inputs`.
+    #[must_use]
+    pub fn new(
+        arrays: &RiskArrays,
+        row: usize,
+        inputs: &AddOnInputs,
+        slot: u16,
+        unit: u8,
+    ) -> RowFacts {
+        let info = arrays.info(row);
+        let option = info.strike.is_some();
+        let half_spread_usd = inputs.half_spreads.map_or(0.0, |(fraction, vol_points)| {
+            let default = if option {
+                vol_points * info.vega_usd.abs()
+            } else {
+                fraction * info.notional_usd
+            };
+            info.half_spread_usd.unwrap_or(default)
+        });
+        let free_size = match (inputs.open_interest_fraction, info.open_interest) {
+            (Some(fraction), Some(open_interest)) => fraction * open_interest,
+            _ => f64::INFINITY,
+        };
+        let roll_rate =
+            inputs.roll.map_or(0.0, |(annual, minimum)| minimum.max(annual * info.years));
+        RowFacts {
+            start: arrays.row_start(row),
+            roll_rate,
+            half_spread_usd,
+            delta_coins: info.delta_coins,
+            vega_usd: info.vega_usd,
+            years: info.years,
+            notional_usd: info.notional_usd,
+            free_size,
+            base: arrays.base(row),
+            slot,
+            unit,
+            bucket: bucket_of(info.years, &inputs.bucket_days) as u8,
+            option,
+            perpetual: info.perpetual,
+        }
+    }
+}
+
+impl UnitSums {
+    /// Adds one position (positions arrive sorted by instrument, so expiries are contiguous and
+    /// the roll add-on can net delta-one exposure per expiry with a running group).
+    #[inline]
+    pub fn add(&mut self, f: &RowFacts, size: f64, roll: &mut RollGroup) {
+        self.spread_usd += size.abs() * f.half_spread_usd;
+        self.delta_coins += size * f.delta_coins;
+        self.excess_notional_usd += (size.abs() - f.free_size).max(0.0) * f.notional_usd;
+        if f.option {
+            self.vega_usd[usize::from(f.bucket)] += size * f.vega_usd;
+            self.short_options += (-size).max(0.0);
+            return;
+        }
+        if f.perpetual {
+            self.perpetual_notional_usd += size.abs() * f.notional_usd;
+        }
+        if roll.years != f.years {
+            self.roll_usd += roll.delta.abs() * roll.rate;
+            *roll = RollGroup { years: f.years, rate: f.roll_rate, delta: 0.0 };
+        }
+        roll.delta += size * f.delta_coins;
+    }
+
+    /// Closes the last roll group; `index` converts coins to USD.
+    pub fn finish(&mut self, roll: &RollGroup, index: f64) {
+        self.roll_usd = (self.roll_usd + roll.delta.abs() * roll.rate) * index;
+    }
+}
+
+/// The running expiry group of the roll add-on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RollGroup {
+    years: f64,
+    rate: f64,
+    delta: f64,
+}
+
+impl Default for RollGroup {
+    fn default() -> RollGroup {
+        RollGroup { years: f64::NAN, rate: 0.0, delta: 0.0 }
+    }
+}
+
+/// What an add-on may read about one risk unit besides its sums.
+pub struct UnitView<'a> {
+    /// The unit's positions (row, size), for the add-ons that need more than the sums.
+    pub held: &'a [(usize, f64)],
+    /// Risk arrays (rows of auxiliary scenarios).
+    pub arrays: &'a RiskArrays,
+    /// The unit's scenario set.
+    pub scenarios: &'a ScenarioSet,
+    /// Liquidity of the unit's underlying.
+    pub liquidity: UnderlyingLiquidity,
+    /// Index of the underlying (USD).
+    pub index: f64,
+    /// At-the-money volatility of the underlying (the impact scale).
+    pub vol: f64,
+    /// USD price of one unit of the unit's currency.
+    pub unit_usd: f64,
+}
+
+/// The value of one add-on for one unit, in the unit's currency (before IM/MM weights), with
+/// USD prices of currencies supplied by the caller (precomputed once per refresh).
+#[must_use]
+pub fn add_on_value_with(
+    kind: &AddOnKind,
+    sums: &UnitSums,
+    view: &UnitView<'_>,
+    scan_loss: f64,
+    price_of: &dyn Fn(Currency) -> f64,
+) -> f64 {
+    let usd = match kind {
+        AddOnKind::LiquidationFriction {
+            half_spread_vol,
+            impact_coefficient,
+            volume_floor,
+            ..
+        } => {
+            let volume = view.liquidity.delta_volume_coins.max(*volume_floor);
+            let sigma_daily = view.vol / DAYS_PER_YEAR.sqrt();
+            let delta = sums.delta_coins.abs();
+            let delta_impact =
+                impact_coefficient * sigma_daily * (delta / volume).sqrt() * delta * view.index;
+            // Vega volume floor: the delta volume floor traded as at-the-money one-month options.
+            let vega_floor = volume_floor * view.index * 0.1;
+            let vega_impact: f64 = sums
+                .vega_usd
+                .iter()
+                .zip(view.liquidity.vega_volume_usd)
+                .map(|(net, traded)| {
+                    impact_coefficient
+                        * half_spread_vol
+                        * (net.abs() / traded.max(vega_floor)).sqrt()
+                        * net.abs()
+                })
+                .sum();
+            sums.spread_usd + delta_impact + vega_impact
+        }
+        AddOnKind::Concentration { rate, .. } => sums.excess_notional_usd * rate,
+        AddOnKind::Roll { .. } => sums.roll_usd,
+        AddOnKind::BasisContingency { add_factor, mult_factor, .. } => {
+            return basis_contingency(view, *add_factor, *mult_factor);
+        }
+        AddOnKind::ContractMinimum { fraction_of_index } => {
+            sums.short_options * fraction_of_index * view.index
+        }
+        AddOnKind::NakedShortOption { fraction } => naked_shorts(view) * fraction * view.index,
+        AddOnKind::PerpetualNotional { fraction } => sums.perpetual_notional_usd * fraction,
+        AddOnKind::DeltaShock { threshold_usd, slope_per_coin, max_fraction } => {
+            let delta = sums.delta_coins.abs();
+            let excess = (delta - threshold_usd / view.index).max(0.0);
+            (slope_per_coin * delta * excess).min(max_fraction * delta) * view.index
+        }
+        AddOnKind::Depeg { currency, threshold, factor } => {
+            let price = price_of(*currency);
+            return if price < *threshold { (threshold - price) * factor * scan_loss } else { 0.0 };
+        }
+    };
+    usd / view.unit_usd
+}
+
+/// Derive's forward contingency, in the unit's currency: per option expiry, the worse of the
+/// auxiliary moves (without vol shock), only if it loses, times `add + mult · T`.
+fn basis_contingency(view: &UnitView<'_>, add_factor: f64, mult_factor: f64) -> f64 {
+    let scenarios = view.scenarios.scenarios();
+    let options: Vec<(usize, f64)> =
+        view.held.iter().copied().filter(|(r, _)| view.arrays.info(*r).strike.is_some()).collect();
+    let mut charge = 0.0;
+    let mut start = 0;
+    while start < options.len() {
+        let years = view.arrays.info(options[start].0).years;
+        let end = start
+            + options[start..]
+                .iter()
+                .take_while(|(r, _)| view.arrays.info(*r).years == years)
+                .count();
+        let worst = (0..scenarios.len())
+            .filter(|&s| scenarios[s].kind == ScenarioKind::Auxiliary)
+            .map(|s| {
+                options[start..end]
+                    .iter()
+                    .map(|&(row, size)| size * view.arrays.row(row)[s])
+                    .sum::<f64>()
+            })
+            .fold(0.0, f64::min);
+        charge += -worst * (add_factor + mult_factor * years);
+        start = end;
+    }
+    charge
+}
+
+/// Naked short options per expiry, netting calls and puts of the same strike (Derive).
+fn naked_shorts(view: &UnitView<'_>) -> f64 {
+    let mut by_strike: BTreeMap<(u64, u64), f64> = BTreeMap::new();
+    for &(row, size) in view.held {
+        let info = view.arrays.info(row);
+        if let Some(strike) = info.strike {
+            *by_strike.entry((info.years.to_bits(), strike.to_bits())).or_default() += size;
+        }
+    }
+    by_strike.values().map(|net| (-net).max(0.0)).sum()
+}

@@ -1,0 +1,264 @@
+//! The engine: a validated methodology and the operations built on it.
+
+use std::collections::BTreeMap;
+
+use basics::Currency;
+use market::MarketSnapshot;
+use product::Portfolio;
+use rayon::prelude::*;
+use scenario::Methodology;
+
+use crate::account::{AccountDetail, Context, CurrencyFigures, Scratch};
+use crate::addons::{AddOnInputs, UnderlyingLiquidity, market_liquidity};
+use crate::valuation::RiskArrays;
+use crate::{Error, ErrorKind};
+
+/// Accounts per parallel work item of a bulk refresh.
+const REFRESH_CHUNK_ACCOUNTS: usize = 2_048;
+
+/// A margin engine for one methodology.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Engine {
+    methodology: Methodology,
+    grouped: bool,
+    bucket_days: Vec<f64>,
+}
+
+/// An account's positions and balances resolved against risk arrays.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResolvedAccount {
+    /// (row, size), sorted by row.
+    pub positions: Vec<(usize, f64)>,
+    /// (currency, amount), sorted by currency.
+    pub balances: Vec<(Currency, f64)>,
+}
+
+/// Many accounts in struct-of-arrays form, for the bulk refresh.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountBook {
+    /// `positions[position_offsets[a]..position_offsets[a + 1]]` are account `a`'s positions.
+    pub position_offsets: Vec<usize>,
+    /// (row, size) of every position, each account's sorted by row.
+    pub positions: Vec<(usize, f64)>,
+    /// `balances[balance_offsets[a]..balance_offsets[a + 1]]` are account `a`'s balances.
+    pub balance_offsets: Vec<usize>,
+    /// (currency, amount) of every balance, each account's sorted by currency.
+    pub balances: Vec<(Currency, f64)>,
+}
+
+impl AccountBook {
+    /// Appends an account.
+    pub fn push(&mut self, account: &ResolvedAccount) {
+        if self.position_offsets.is_empty() {
+            self.position_offsets.push(0);
+            self.balance_offsets.push(0);
+        }
+        self.positions.extend_from_slice(&account.positions);
+        self.balances.extend_from_slice(&account.balances);
+        self.position_offsets.push(self.positions.len());
+        self.balance_offsets.push(self.balances.len());
+    }
+
+    /// Number of accounts.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.position_offsets.len().saturating_sub(1)
+    }
+
+    /// Whether the book is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn account(&self, a: usize) -> AccountSlices<'_> {
+        (
+            &self.positions[self.position_offsets[a]..self.position_offsets[a + 1]],
+            &self.balances[self.balance_offsets[a]..self.balance_offsets[a + 1]],
+        )
+    }
+}
+
+/// An account's (positions, balances) as slices of the book.
+type AccountSlices<'a> = (&'a [(usize, f64)], &'a [(Currency, f64)]);
+
+/// One line of a bulk refresh: an account's figures in one currency.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefreshLine {
+    /// Index of the account in the book.
+    pub account: usize,
+    /// Its figures in one currency.
+    pub figures: CurrencyFigures,
+}
+
+impl Engine {
+    /// Validates `methodology` once; the engine then trusts it.
+    ///
+    /// # Errors
+    /// `Methodology` naming the invalid field.
+    pub fn new(methodology: Methodology) -> Result<Engine, Error> {
+        methodology.validate()?;
+        let aggregation = methodology.aggregation;
+        let grouped = aggregation.static_discount.is_some() || aggregation.skew_absolute;
+        let bucket_days = AddOnInputs::new(&methodology, None).bucket_days().to_vec();
+        Ok(Engine { methodology, grouped, bucket_days })
+    }
+
+    /// The methodology.
+    #[must_use]
+    pub fn methodology(&self) -> &Methodology {
+        &self.methodology
+    }
+
+    /// Whether aggregation needs per-expiry groups (static discount, absolute skew).
+    pub(crate) fn grouped(&self) -> bool {
+        self.grouped
+    }
+
+    /// Risk arrays of `instruments` on `market`.
+    ///
+    /// # Errors
+    /// As [`RiskArrays::build`].
+    pub fn risk_arrays(
+        &self,
+        market: &MarketSnapshot,
+        instruments: &[product::Instrument],
+    ) -> Result<RiskArrays, Error> {
+        RiskArrays::build(&self.methodology, market, instruments)
+    }
+
+    /// Market liquidity per underlying for the friction add-on.
+    #[must_use]
+    pub fn liquidity(
+        &self,
+        market: &MarketSnapshot,
+        arrays: &RiskArrays,
+    ) -> BTreeMap<Currency, UnderlyingLiquidity> {
+        market_liquidity(market, arrays, &self.bucket_days)
+    }
+
+    /// Resolves a portfolio against risk arrays.
+    ///
+    /// # Errors
+    /// `UnknownInstrument` when a position's instrument has no row.
+    pub fn resolve(
+        &self,
+        arrays: &RiskArrays,
+        portfolio: &Portfolio,
+    ) -> Result<ResolvedAccount, Error> {
+        let mut positions = Vec::with_capacity(portfolio.positions().len());
+        for p in portfolio.positions() {
+            let row = arrays.position(&p.instrument).ok_or_else(|| {
+                Error::new(p.instrument.to_string(), ErrorKind::UnknownInstrument)
+            })?;
+            positions.push((row, p.size));
+        }
+        positions.sort_by_key(|(row, _)| *row);
+        let balances = portfolio.balances().iter().map(|(c, m)| (*c, m.to_f64())).collect();
+        Ok(ResolvedAccount { positions, balances })
+    }
+
+    /// Figures and details of one resolved account.
+    ///
+    /// # Errors
+    /// As [`Engine::account_into`].
+    pub fn account(
+        &self,
+        ctx: &Context<'_>,
+        account: &ResolvedAccount,
+    ) -> Result<(Vec<CurrencyFigures>, AccountDetail), Error> {
+        let mut figures = Vec::new();
+        let mut detail = AccountDetail::default();
+        let mut scratch = Scratch::default();
+        self.account_into(
+            ctx,
+            &account.positions,
+            &account.balances,
+            &mut scratch,
+            Some(&mut detail),
+            &mut figures,
+        )?;
+        Ok((figures, detail))
+    }
+
+    /// Figures of every account of a book, in account order. Accounts are computed
+    /// independently, so the result is the same for any number of threads.
+    ///
+    /// # Errors
+    /// The first failing account (lowest index), named `accounts[i]`.
+    pub fn refresh(
+        &self,
+        ctx: &Context<'_>,
+        book: &AccountBook,
+    ) -> Result<Vec<RefreshLine>, Error> {
+        let mut out = Vec::new();
+        self.refresh_into(ctx, book, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Engine::refresh`] into a buffer the caller keeps between refreshes, so that a service
+    /// refreshing on every market update does not reallocate (and page in) its output each time.
+    /// In cross margin every account has exactly one line and chunks write their lines in place.
+    ///
+    /// # Errors
+    /// As [`Engine::refresh`]; `out` is then unspecified.
+    pub fn refresh_into(
+        &self,
+        ctx: &Context<'_>,
+        book: &AccountBook,
+        out: &mut Vec<RefreshLine>,
+    ) -> Result<(), Error> {
+        let named = |a: usize, e: Error| Error::new(format!("accounts[{a}].{}", e.field), e.kind);
+        if self.methodology.numeraire == scenario::Numeraire::Usd {
+            let blank = RefreshLine { account: 0, figures: CurrencyFigures::empty(Currency::USD) };
+            out.clear();
+            out.resize(book.len(), blank);
+            let failures: Vec<Option<Error>> = out
+                .par_chunks_mut(REFRESH_CHUNK_ACCOUNTS)
+                .enumerate()
+                .map_init(
+                    || (Scratch::default(), Vec::with_capacity(1)),
+                    |(scratch, figures), (chunk, lines)| {
+                        for (i, line) in lines.iter_mut().enumerate() {
+                            let a = chunk * REFRESH_CHUNK_ACCOUNTS + i;
+                            let (positions, balances) = book.account(a);
+                            figures.clear();
+                            if let Err(e) =
+                                self.account_into(ctx, positions, balances, scratch, None, figures)
+                            {
+                                return Some(named(a, e));
+                            }
+                            *line = RefreshLine { account: a, figures: figures[0] };
+                        }
+                        None
+                    },
+                )
+                .collect();
+            return failures.into_iter().flatten().next().map_or(Ok(()), Err);
+        }
+        let chunks: Vec<Result<Vec<RefreshLine>, Error>> = (0..book
+            .len()
+            .div_ceil(REFRESH_CHUNK_ACCOUNTS))
+            .into_par_iter()
+            .map_init(Scratch::default, |scratch, chunk| {
+                let start = chunk * REFRESH_CHUNK_ACCOUNTS;
+                let end = (start + REFRESH_CHUNK_ACCOUNTS).min(book.len());
+                let mut lines = Vec::with_capacity(end - start);
+                let mut figures = Vec::with_capacity(4);
+                for a in start..end {
+                    let (positions, balances) = book.account(a);
+                    figures.clear();
+                    self.account_into(ctx, positions, balances, scratch, None, &mut figures)
+                        .map_err(|e| named(a, e))?;
+                    lines.extend(figures.iter().map(|f| RefreshLine { account: a, figures: *f }));
+                }
+                Ok(lines)
+            })
+            .collect();
+        out.clear();
+        for chunk in chunks {
+            out.extend(chunk?);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! Portfolio margin: the worst loss of the whole portfolio over a grid of stress scenarios, plus
+//! the cost of liquidating it and contingencies.
+//!
+//! The engine works in two steps, which is what makes it fast enough for a whole exchange:
+//!
+//! 1. [`RiskArrays::build`] revalues every instrument once per scenario of its underlying (full
+//!    revaluation on the volatility surface, through the SIMD kernel of `pricing`).
+//! 2. [`Engine::account_into`] aggregates an account as a sparse sum of size × row, adds
+//!    collateral, applies scenario weights and offsets, computes the add-ons and forms IM and MM.
+//!    [`Engine::refresh`] does it for a whole [`AccountBook`] in parallel.
+//!
+//! Around it: [`report`] (the full report with the Greek approximation beside full revaluation and
+//! the per-position baseline), [`whatif`] (hypothetical trades, marginal margin, liquidation
+//! prices)
+//! and [`standard`] (Deribit's per-position standard margin).
+//!
+//! **Architecture Invariants:** margin never returns a silently partial number (anything it cannot
+//! value is an [`Error`]); floating point becomes fixed-point [`basics::Money`] only in
+//! [`report::Quantised`], requirements rounded up and equity rounded down.
+
+mod account;
+mod addons;
+mod engine;
+mod error;
+pub mod report;
+pub mod standard;
+mod valuation;
+pub mod whatif;
+
+pub use account::{
+    AccountDetail, AddOnLine, Context, CurrencyFigures, Scratch, UNITS_MAX, UnitDetail, Worst,
+};
+pub use addons::{UnderlyingLiquidity, UnitSums, VEGA_BUCKETS_MAX, bucket_of};
+pub use engine::{AccountBook, Engine, RefreshLine, ResolvedAccount};
+pub use error::{Error, ErrorKind};
+pub use valuation::{InstrumentInfo, RiskArrays};

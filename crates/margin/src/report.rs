@@ -1,0 +1,254 @@
+//! The full margin report of one portfolio.
+//!
+//! Beyond the figures: the full per-scenario P&L of every risk unit, the worst scenario, each
+//! add-on, attribution by position, the delta-gamma-vega-theta approximation beside the full
+//! revaluation (with the difference), the per-position baseline (the capital portfolio margin
+//! releases or costs), marginal margin per position and liquidation moves per underlying.
+
+use std::collections::BTreeMap;
+
+use basics::{Currency, Money, Rounding, UnixNanos};
+use market::MarketSnapshot;
+use product::{Instrument, Portfolio};
+use scenario::{AddOnKind, ScenarioSet};
+
+use crate::Error;
+use crate::account::{AccountDetail, Context, CurrencyFigures};
+use crate::engine::Engine;
+use crate::standard::StandardMargin;
+use crate::whatif::{LiquidationPoint, liquidation_points, marginal_margin};
+
+/// Which optional sections to compute.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// The Greek approximation beside full revaluation.
+    pub greek_approximation: bool,
+    /// The per-position baseline to compare with.
+    pub baseline: Option<StandardMargin>,
+    /// Marginal margin of each position.
+    pub marginal: bool,
+    /// Liquidation moves per underlying.
+    pub liquidation: bool,
+}
+
+/// A currency's requirements and equity as fixed-point money: requirements rounded up, equity
+/// rounded down, so that every rounding favours solvency. This is the one place where margin
+/// floats become money.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quantised {
+    /// Initial margin, rounded up.
+    pub initial_margin: Money,
+    /// Maintenance margin, rounded up.
+    pub maintenance_margin: Money,
+    /// Equity, rounded down.
+    pub equity: Money,
+}
+
+impl Quantised {
+    /// Quantises `figures`.
+    ///
+    /// # Errors
+    /// `NotFinite` or out-of-range figures (never produced by the engine).
+    pub fn of(figures: &CurrencyFigures) -> Result<Quantised, Error> {
+        let money = |value: f64, rounding| {
+            Money::from_f64(value, figures.currency, rounding).map_err(|e| {
+                Error::new(figures.currency.to_string(), crate::ErrorKind::NotFinite(e.to_string()))
+            })
+        };
+        let quantised = Quantised {
+            initial_margin: money(figures.initial_margin, Rounding::Up)?,
+            maintenance_margin: money(figures.maintenance_margin, Rounding::Up)?,
+            equity: money(figures.equity, Rounding::Down)?,
+        };
+        debug_assert!(quantised.initial_margin.to_f64() >= figures.initial_margin - 1e-9);
+        Ok(quantised)
+    }
+}
+
+/// One position of the report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PositionLine {
+    /// Instrument.
+    pub instrument: Instrument,
+    /// Signed size.
+    pub size: f64,
+    /// Value (options) in the unit currency.
+    pub value: f64,
+    /// Currency of the value and of the marginal figures.
+    pub unit: Currency,
+    /// ∂IM/∂size, when asked for.
+    pub marginal_im: Option<f64>,
+    /// ∂MM/∂size, when asked for.
+    pub marginal_mm: Option<f64>,
+    /// Standard (per-position) IM in USD, when a baseline is given.
+    pub standard_im: Option<f64>,
+}
+
+/// The baseline comparison in USD.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Baseline {
+    /// Name and version of the baseline methodology.
+    pub methodology: String,
+    /// Sum of per-position IMs.
+    pub initial_margin: f64,
+    /// Sum of per-position MMs.
+    pub maintenance_margin: f64,
+    /// Portfolio IM converted to USD.
+    pub portfolio_initial_margin: f64,
+    /// Baseline IM minus portfolio IM: the capital portfolio margin releases (negative: costs).
+    pub released: f64,
+}
+
+/// The Greek approximation of the same account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GreekComparison {
+    /// Figures computed from approximated rows.
+    pub figures: Vec<CurrencyFigures>,
+    /// Their scenario P&L per unit.
+    pub detail: AccountDetail,
+}
+
+/// Everything about one portfolio's margin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarginReport {
+    /// `name@version` of the methodology.
+    pub methodology: String,
+    /// Valuation time.
+    pub valuation: UnixNanos,
+    /// Figures per currency.
+    pub figures: Vec<CurrencyFigures>,
+    /// The same, quantised.
+    pub quantised: Vec<Quantised>,
+    /// Scenario P&L, attribution and add-ons.
+    pub detail: AccountDetail,
+    /// Positions.
+    pub positions: Vec<PositionLine>,
+    /// Scenario sets of the units, by underlying.
+    pub scenario_sets: BTreeMap<Currency, ScenarioSet>,
+    /// Name of each add-on of the methodology.
+    pub add_on_names: Vec<&'static str>,
+    /// Greek approximation, when asked for.
+    pub greek: Option<GreekComparison>,
+    /// Per-position baseline, when asked for.
+    pub baseline: Option<Baseline>,
+    /// Liquidation moves, when asked for.
+    pub liquidation: Vec<LiquidationPoint>,
+    /// The instrument of every risk-array row referred to by `detail`.
+    pub rows: Vec<Instrument>,
+}
+
+impl MarginReport {
+    /// The instrument name of a risk-array row of `detail`.
+    #[must_use]
+    pub fn instrument_name(&self, row: usize) -> String {
+        self.rows.get(row).map_or_else(|| format!("row {row}"), ToString::to_string)
+    }
+}
+
+/// The name of an add-on kind, as reports print it.
+#[must_use]
+pub fn add_on_name(kind: &AddOnKind) -> &'static str {
+    match kind {
+        AddOnKind::LiquidationFriction { .. } => "liquidation friction",
+        AddOnKind::Concentration { .. } => "concentration",
+        AddOnKind::Roll { .. } => "roll",
+        AddOnKind::BasisContingency { .. } => "basis contingency",
+        AddOnKind::ContractMinimum { .. } => "contract minimum",
+        AddOnKind::NakedShortOption { .. } => "naked short options",
+        AddOnKind::PerpetualNotional { .. } => "perpetual notional",
+        AddOnKind::DeltaShock { .. } => "delta shock",
+        AddOnKind::Depeg { .. } => "stable-coin de-peg",
+    }
+}
+
+/// Computes the full report of `portfolio` on `market`.
+///
+/// # Errors
+/// Any engine error: unknown instrument, expired option, missing market data, bad collateral.
+pub fn margin_report(
+    engine: &Engine,
+    market: &MarketSnapshot,
+    portfolio: &Portfolio,
+    options: &ReportOptions,
+) -> Result<MarginReport, Error> {
+    let instruments: Vec<Instrument> = portfolio.positions().iter().map(|p| p.instrument).collect();
+    let arrays = engine.risk_arrays(market, &instruments)?;
+    let liquidity = engine.liquidity(market, &arrays);
+    let ctx = Context::new(engine, &arrays, market, &liquidity);
+    let account = engine.resolve(&arrays, portfolio)?;
+    let (figures, detail) = engine.account(&ctx, &account)?;
+    let quantised = figures.iter().map(Quantised::of).collect::<Result<_, _>>()?;
+    let marginal =
+        if options.marginal { marginal_margin(engine, &ctx, &account)? } else { Vec::new() };
+    let standard =
+        options.baseline.as_ref().map(|b| b.lines(&arrays, &account)).unwrap_or_default();
+    let positions = account
+        .positions
+        .iter()
+        .map(|&(row, size)| PositionLine {
+            instrument: arrays.instruments()[row],
+            size,
+            value: size * arrays.base(row),
+            unit: arrays.info(row).unit,
+            marginal_im: marginal.iter().find(|m| m.0 == row).map(|m| m.1),
+            marginal_mm: marginal.iter().find(|m| m.0 == row).map(|m| m.2),
+            standard_im: standard.iter().find(|l| l.row == row).map(|l| l.initial_margin),
+        })
+        .collect();
+    let greek = if options.greek_approximation {
+        let approximated = arrays.greek_approximation(engine.methodology(), market)?;
+        let approx_ctx = Context::new(engine, &approximated, market, &liquidity);
+        let (figures, detail) = engine.account(&approx_ctx, &account)?;
+        Some(GreekComparison { figures, detail })
+    } else {
+        None
+    };
+    let baseline = match &options.baseline {
+        Some(b) => Some(baseline(b, &arrays, &account, market, &figures)?),
+        None => None,
+    };
+    let liquidation = if options.liquidation {
+        liquidation_points(engine, market, portfolio)?
+    } else {
+        Vec::new()
+    };
+    let methodology = engine.methodology();
+    Ok(MarginReport {
+        methodology: format!("{}@{}", methodology.name, methodology.version),
+        valuation: market.valuation(),
+        figures,
+        quantised,
+        detail,
+        positions,
+        scenario_sets: arrays.scenario_sets().clone(),
+        add_on_names: methodology.add_ons.iter().map(|a| add_on_name(&a.kind)).collect(),
+        greek,
+        baseline,
+        liquidation,
+        rows: arrays.instruments().to_vec(),
+    })
+}
+
+fn baseline(
+    standard: &StandardMargin,
+    arrays: &crate::RiskArrays,
+    account: &crate::ResolvedAccount,
+    market: &MarketSnapshot,
+    figures: &[CurrencyFigures],
+) -> Result<Baseline, Error> {
+    let (im, mm) = standard.totals(arrays, account);
+    let mut portfolio_im = 0.0;
+    for f in figures {
+        let usd = market.usd_price(f.currency).map_err(|e| {
+            Error::new(f.currency.to_string(), crate::ErrorKind::MissingMarketData(e.to_string()))
+        })?;
+        portfolio_im += f.initial_margin * usd;
+    }
+    Ok(Baseline {
+        methodology: format!("{}@{}", standard.name, standard.version),
+        initial_margin: im,
+        maintenance_margin: mm,
+        portfolio_initial_margin: portfolio_im,
+        released: im - portfolio_im,
+    })
+}

@@ -1,0 +1,333 @@
+// Test helpers outside `#[test]` functions unwrap too: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+//! Properties of the margin engine on the bundled sample market and Ballast PM.
+
+use basics::{Currency, Money, Rounding, UnixNanos};
+use margin::report::{ReportOptions, margin_report};
+use margin::{Context, Engine, ErrorKind};
+use market::MarketSnapshot;
+use product::{Instrument, Portfolio, Position};
+use scenario::{Methodology, Offsets, ScenarioKind, VolMove};
+
+fn position(name: &str, size: f64) -> Position {
+    Position { instrument: Instrument::parse(name).unwrap(), size }
+}
+
+fn usd(amount: &str) -> Money {
+    Money::parse(amount, Currency::USDC, Rounding::Down).unwrap()
+}
+
+fn portfolio(positions: &[(&str, f64)], balances: &[Money]) -> Portfolio {
+    Portfolio::new(positions.iter().map(|(n, s)| position(n, *s)).collect(), balances).unwrap()
+}
+
+/// Ballast PM without add-ons, collateral haircuts or offsets: the pure scan.
+fn scan_only() -> Methodology {
+    let mut m = testkit::ballast_pm();
+    m.add_ons.clear();
+    m.offsets = Offsets::None;
+    m
+}
+
+#[derive(Debug)]
+struct Run {
+    figures: Vec<margin::CurrencyFigures>,
+    detail: margin::AccountDetail,
+}
+
+fn run(
+    engine: &Engine,
+    market: &MarketSnapshot,
+    portfolio: &Portfolio,
+) -> Result<Run, margin::Error> {
+    let instruments: Vec<Instrument> = portfolio.positions().iter().map(|p| p.instrument).collect();
+    let arrays = engine.risk_arrays(market, &instruments)?;
+    let liquidity = engine.liquidity(market, &arrays);
+    let ctx = Context::new(engine, &arrays, market, &liquidity);
+    let account = engine.resolve(&arrays, portfolio)?;
+    let (figures, detail) = engine.account(&ctx, &account)?;
+    Ok(Run { figures, detail })
+}
+
+fn usd_line(run: &Run) -> margin::CurrencyFigures {
+    *run.figures.iter().find(|f| f.currency == Currency::USD).unwrap()
+}
+
+#[test]
+fn empty_portfolio_has_zero_margin() {
+    let engine = Engine::new(testkit::ballast_pm()).unwrap();
+    let r = run(&engine, &testkit::sample_market(), &Portfolio::default()).unwrap();
+    let f = usd_line(&r);
+    assert_eq!(
+        (f.initial_margin, f.maintenance_margin, f.equity, f.scan_loss),
+        (0.0, 0.0, 0.0, 0.0)
+    );
+    assert!(r.detail.units.is_empty());
+}
+
+#[test]
+fn opposite_positions_have_opposite_pnl() {
+    let engine = Engine::new(scan_only()).unwrap();
+    let market = testkit::sample_market();
+    let long = run(
+        &engine,
+        &market,
+        &portfolio(&[("BTC-25DEC26-100000-C", 3.0), ("ETH-29JAN27-3500-P", -7.0)], &[]),
+    )
+    .unwrap();
+    let short = run(
+        &engine,
+        &market,
+        &portfolio(&[("BTC-25DEC26-100000-C", -3.0), ("ETH-29JAN27-3500-P", 7.0)], &[]),
+    )
+    .unwrap();
+    for (a, b) in long.detail.units.iter().zip(&short.detail.units) {
+        assert!(a.pnl.iter().zip(&b.pnl).all(|(x, y)| *x == -*y), "{}", a.underlying);
+    }
+}
+
+/// Long call, short put (same strike and expiry) and a short inverse future of F₀ USD replicate
+/// nothing: the coin-settled call − put is worth 1 − K/F coins, whose USD P&L under a move m is
+/// S₀·m, exactly the future's. Vol shocks cancel between call and put. So every scenario has
+/// zero P&L, up to rounding.
+#[test]
+fn synthetic_forward_against_future_has_no_risk() {
+    let engine = Engine::new(scan_only()).unwrap();
+    let market = testkit::sample_market();
+    let forward = 95_000.0 * (0.05f64 * 35.0 / 365.0).exp();
+    let forward = (forward * 100.0).round() / 100.0;
+    let book = portfolio(
+        &[("BTC-25DEC26-95000-C", 1.0), ("BTC-25DEC26-95000-P", -1.0), ("BTC-25DEC26", -forward)],
+        &[],
+    );
+    let r = run(&engine, &market, &book).unwrap();
+    let unit = &r.detail.units[0];
+    let worst = unit.pnl.iter().fold(0.0f64, |m, p| m.max(p.abs()));
+    assert!(worst < 1e-6 * forward, "largest scenario P&L {worst}");
+    // The same legs alone carry real risk.
+    let naked = run(&engine, &market, &portfolio(&[("BTC-25DEC26", -forward)], &[])).unwrap();
+    assert!(usd_line(&naked).scan_loss > 0.1 * forward);
+}
+
+#[test]
+fn scan_risk_is_positively_homogeneous_in_size() {
+    let engine = Engine::new(scan_only()).unwrap();
+    let market = testkit::sample_market();
+    let base = portfolio(
+        &[
+            ("BTC-25DEC26-110000-C", -4.0),
+            ("BTC-29JAN27-80000-P", 2.5),
+            ("BTC-PERPETUAL", 150_000.0),
+            ("ETH-26MAR27-3000-P", -20.0),
+        ],
+        &[],
+    );
+    let loss = |p: &Portfolio| usd_line(&run(&engine, &market, p).unwrap()).scan_loss;
+    let reference = loss(&base);
+    assert!(reference > 0.0);
+    for factor in [0.5, 2.0, 10.0] {
+        let scaled = loss(&base.scaled(factor).unwrap());
+        assert!(
+            (scaled - factor * reference).abs() <= 1e-9 * factor * reference,
+            "x{factor}: {scaled} vs {}",
+            factor * reference
+        );
+    }
+}
+
+#[test]
+fn a_hedge_lowers_portfolio_margin_but_not_standard_margin() {
+    let engine = Engine::new(testkit::ballast_pm()).unwrap();
+    let market = testkit::sample_market();
+    let options =
+        ReportOptions { baseline: Some(testkit::deribit_standard()), ..ReportOptions::default() };
+    let cash = [usd("2000000")];
+    let naked = portfolio(&[("BTC-25DEC26-95000-C", -10.0)], &cash);
+    // Delta hedge with the perpetual, plus a long call above to cap the upside.
+    let hedged = portfolio(
+        &[
+            ("BTC-25DEC26-95000-C", -10.0),
+            ("BTC-25DEC26-110000-C", 10.0),
+            ("BTC-PERPETUAL", 300_000.0),
+        ],
+        &cash,
+    );
+    let a = margin_report(&engine, &market, &naked, &options).unwrap();
+    let b = margin_report(&engine, &market, &hedged, &options).unwrap();
+    let (pm_a, pm_b) = (a.figures[0].initial_margin, b.figures[0].initial_margin);
+    let (std_a, std_b) = (a.baseline.unwrap(), b.baseline.unwrap());
+    assert!(pm_b < 0.6 * pm_a, "hedged PM {pm_b} vs naked {pm_a}");
+    assert!(std_b.initial_margin >= std_a.initial_margin, "standard margin ignores hedges");
+    assert!(std_b.released > 0.0 && pm_b < std_b.initial_margin);
+}
+
+/// The delta-gamma-vega-theta approximation matches full revaluation for small moves without vol
+/// shock on a three-month book, and fails badly for a one-week at-the-money straddle at ±16 %.
+#[test]
+fn greek_approximation_agrees_for_small_shocks_and_diverges_with_gamma() {
+    let mut methodology = scan_only();
+    methodology.valuation.horizon_days = 0.0;
+    let engine = Engine::new(methodology).unwrap();
+    let market = testkit::sample_market();
+    let options = ReportOptions { greek_approximation: true, ..ReportOptions::default() };
+    let compare = |book: &Portfolio, keep: &dyn Fn(f64) -> bool, check: &dyn Fn(f64, f64, f64)| {
+        let report = margin_report(&engine, &market, book, &options).unwrap();
+        let (full, approx) =
+            (&report.detail.units[0], &report.greek.as_ref().unwrap().detail.units[0]);
+        let mut compared = 0;
+        for (s, scenario) in report.scenario_sets[&Currency::BTC].scenarios().iter().enumerate() {
+            let regular = scenario.kind == ScenarioKind::Regular && scenario.vol == VolMove::None;
+            if regular && keep(scenario.spot_move.abs()) {
+                check(scenario.spot_move, full.pnl[s], approx.pnl[s]);
+                compared += 1;
+            }
+        }
+        assert!(compared >= 2);
+    };
+    let slow = portfolio(&[("BTC-26MAR27-100000-C", -1.0), ("BTC-26MAR27-90000-P", -1.0)], &[]);
+    compare(&slow, &|m| m > 0.0 && m <= 0.021, &|m, f, g| {
+        assert!((f - g).abs() < 0.01 * f.abs(), "small move {m}: full {f} vs greek {g}");
+    });
+    let fast = portfolio(&[("BTC-27NOV26-95000-C", -1.0), ("BTC-27NOV26-95000-P", -1.0)], &[]);
+    compare(&fast, &|m| m >= 0.159, &|m, f, g| {
+        assert!((f - g).abs() > 0.2 * f.abs(), "large move {m}: full {f} vs greek {g}");
+    });
+}
+
+#[test]
+fn bad_inputs_get_typed_errors() {
+    let engine = Engine::new(testkit::ballast_pm()).unwrap();
+    let market = testkit::sample_market();
+    let expired =
+        run(&engine, &market, &portfolio(&[("BTC-13NOV26-90000-C", 1.0)], &[])).unwrap_err();
+    assert_eq!(expired.kind, ErrorKind::Expired);
+    assert_eq!(expired.field, "BTC-13NOV26-90000-C");
+    let beyond =
+        run(&engine, &market, &portfolio(&[("BTC-31DEC27-90000-C", 1.0)], &[])).unwrap_err();
+    assert!(matches!(beyond.kind, ErrorKind::MissingMarketData(_)), "{beyond}");
+    let unknown_underlying =
+        run(&engine, &market, &portfolio(&[("SOL-PERPETUAL", 1.0)], &[])).unwrap_err();
+    assert!(
+        matches!(unknown_underlying.kind, ErrorKind::MissingMarketData(_)),
+        "{unknown_underlying}"
+    );
+    let debt = Money::parse("-5", Currency::BTC, Rounding::Down).unwrap();
+    let negative =
+        run(&engine, &market, &portfolio(&[("BTC-PERPETUAL", 1000.0)], &[debt])).unwrap_err();
+    assert_eq!(
+        (negative.kind, negative.field.as_str()),
+        (ErrorKind::NegativeCollateral, "balances.BTC")
+    );
+    let doge = Money::parse("5", "DOGE".parse().unwrap(), Rounding::Down).unwrap();
+    let refused = run(&engine, &market, &portfolio(&[], &[doge])).unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::CollateralNotAccepted);
+    // An instrument without a row in the arrays is unknown to the aggregation step.
+    let arrays =
+        engine.risk_arrays(&market, &[Instrument::parse("BTC-PERPETUAL").unwrap()]).unwrap();
+    let other = portfolio(&[("ETH-PERPETUAL", 1.0)], &[]);
+    assert_eq!(engine.resolve(&arrays, &other).unwrap_err().kind, ErrorKind::UnknownInstrument);
+}
+
+/// Coins held as collateral move with their underlying (risk cancelling): against short calls
+/// they turn every up-move loss into a gain. In a USD account they also bring their own
+/// down-move risk, so the worst scenario moves to the downside, as in Derive's test_13.
+#[test]
+fn coin_collateral_moves_with_its_underlying() {
+    let engine = Engine::new(scan_only()).unwrap();
+    let market = testkit::sample_market();
+    let calls = [("BTC-25DEC26-110000-C", -10.0)];
+    let coins = run(
+        &engine,
+        &market,
+        &portfolio(&calls, &[Money::parse("10", Currency::BTC, Rounding::Down).unwrap()]),
+    )
+    .unwrap();
+    let dollars = run(&engine, &market, &portfolio(&calls, &[usd("950000")])).unwrap();
+    let set = margin::RiskArrays::build(&scan_only(), &market, &[])
+        .unwrap()
+        .scenarios(Currency::BTC)
+        .unwrap()
+        .clone();
+    // Scenario by scenario, the coins add exactly 10 · S₀ · m (times the scenario weight).
+    for (s, scenario) in set.scenarios().iter().enumerate() {
+        let expected = 10.0 * 95_000.0 * scenario.spot_move * scenario.weight;
+        let (c, d) = (coins.detail.units[0].pnl[s], dollars.detail.units[0].pnl[s]);
+        assert!(
+            (c - d - expected).abs() < 1e-6 * 950_000.0,
+            "scenario {s}: {c} - {d} != {expected}"
+        );
+    }
+    let worst = &coins.detail.units[0];
+    assert!(set.scenarios()[worst.worst].spot_move < 0.0);
+}
+
+#[test]
+fn refresh_is_identical_for_any_thread_count() {
+    let engine = Engine::new(testkit::ballast_pm()).unwrap();
+    let (market, instruments) = testkit::synthetic_exchange(400);
+    let arrays = engine.risk_arrays(&market, &instruments).unwrap();
+    let liquidity = engine.liquidity(&market, &arrays);
+    let ctx = Context::new(&engine, &arrays, &market, &liquidity);
+    let futures: Vec<usize> =
+        (0..instruments.len()).filter(|&i| !instruments[i].is_option()).collect();
+    let book = testkit::synthetic_book(7, 5_000, 12, instruments.len(), &futures);
+    let run_with = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let lines = pool.install(|| engine.refresh(&ctx, &book)).unwrap();
+        lines
+            .iter()
+            .map(|l| (l.account, l.figures.initial_margin.to_bits(), l.figures.equity.to_bits()))
+            .collect::<Vec<_>>()
+    };
+    let one = run_with(1);
+    assert_eq!(one.len(), 5_000);
+    assert_eq!(run_with(2), one);
+    assert_eq!(run_with(5), one);
+}
+
+/// Euler's theorem for positively homogeneous functions: with scan risk only, IM(λq) = λ·IM(q),
+/// so Σ qᵢ·∂IM/∂qᵢ = IM. The marginal margins come from finite differences on the full engine.
+#[test]
+fn marginal_margins_add_up_to_the_margin() {
+    let engine = Engine::new(scan_only()).unwrap();
+    let market = testkit::sample_market();
+    let book = portfolio(
+        &[
+            ("BTC-25DEC26-105000-C", -3.0),
+            ("BTC-29JAN27-85000-P", -2.0),
+            ("BTC-PERPETUAL", 50_000.0),
+        ],
+        &[],
+    );
+    let options = ReportOptions { marginal: true, ..ReportOptions::default() };
+    let report = margin_report(&engine, &market, &book, &options).unwrap();
+    let euler: f64 = report.positions.iter().map(|p| p.size * p.marginal_im.unwrap()).sum();
+    let im = report.figures[0].initial_margin;
+    assert!((euler - im).abs() < 1e-4 * im, "Σ q·∂IM/∂q = {euler}, IM = {im}");
+}
+
+/// The liquidation move is a root of equity − MM on the full engine: just inside it the account
+/// is safe, just beyond it is not.
+#[test]
+fn liquidation_price_is_a_root_of_the_full_engine() {
+    let engine = Engine::new(testkit::ballast_pm()).unwrap();
+    let market = testkit::sample_market();
+    let book = portfolio(
+        &[("BTC-25DEC26-90000-P", -10.0), ("BTC-25DEC26-80000-P", 5.0)],
+        &[usd("150000")],
+    );
+    let options = ReportOptions { liquidation: true, ..ReportOptions::default() };
+    let report = margin_report(&engine, &market, &book, &options).unwrap();
+    let point = report.liquidation.iter().find(|p| p.underlying == Currency::BTC).unwrap();
+    let m = point.move_down.expect("a short put spread breaches MM on a large enough fall");
+    assert!(m < 0.0 && m > -0.99, "{m}");
+    let cushion = |shift: f64| {
+        let moved = market.with_spot_move(Currency::BTC, m + shift).unwrap();
+        let f = usd_line(&run(&engine, &moved, &book).unwrap());
+        f.equity - f.maintenance_margin
+    };
+    assert!(cushion(0.002) > 0.0, "safe just inside the liquidation move");
+    assert!(cushion(-0.002) < 0.0, "breached just beyond it");
+    assert_eq!(report.valuation, UnixNanos::from_civil(2026, 11, 20, 8));
+}

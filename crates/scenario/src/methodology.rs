@@ -1,0 +1,479 @@
+//! The methodology: a complete, validated description of a margin model.
+
+use std::collections::BTreeMap;
+
+use basics::Currency;
+
+use crate::error::check_range;
+use crate::{Error, ErrorKind, Scenario, ScenarioSet, SkewKind, SkewShock, VolMove, VolShock};
+
+/// The currency risk is measured in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numeraire {
+    /// Everything in USD at the scenario's prices: cross margin (Deribit X:PM, Derive, Ballast).
+    Usd,
+    /// Each settlement currency on its own, P&L in that currency at the scenario's prices:
+    /// segregated margin (Deribit S:PM).
+    Settlement,
+}
+
+/// How implied volatility responds to a move of the underlying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolDynamics {
+    /// Each strike keeps its volatility.
+    StickyStrike,
+    /// Volatility is read from the surface at the new forward log-moneyness, so the smile moves
+    /// with the spot and skew is respected under spot shocks (Ballast PM's default).
+    StickyMoneyness,
+    /// Each option keeps one volatility: its mark implied volatility when quoted, else the
+    /// surface's at its strike (Deribit's and Derive's convention).
+    MarkVol,
+}
+
+/// Revaluation settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Valuation {
+    /// Volatility dynamics under spot moves.
+    pub dynamics: VolDynamics,
+    /// Look-ahead (margin period of risk) in days: scenario values are taken this much later.
+    pub horizon_days: f64,
+}
+
+/// Relative price moves of the standard grid, in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PriceGrid {
+    /// Relative moves, e.g. `[-0.16, -0.12, ..., 0.16]`.
+    pub moves: Vec<f64>,
+}
+
+impl PriceGrid {
+    /// `steps_down` evenly spaced moves down to `-range_down`, zero, and `steps_up` up to
+    /// `range_up`, in ascending order (Deribit's "9 evenly spaced buckets" is 4 / 4 steps).
+    #[must_use]
+    pub fn symmetric(range_down: f64, steps_down: u32, range_up: f64, steps_up: u32) -> PriceGrid {
+        let down =
+            (1..=steps_down).rev().map(|i| -range_down * f64::from(i) / f64::from(steps_down));
+        let up = (1..=steps_up).map(|i| range_up * f64::from(i) / f64::from(steps_up));
+        PriceGrid { moves: down.chain(std::iter::once(0.0)).chain(up).collect() }
+    }
+}
+
+/// How the P&L of extreme moves is weighted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExtremeWeighting {
+    /// A constant covered fraction (CME SPAN: 0.32 or 0.35).
+    CoveredFraction(f64),
+    /// `scale / |move|`: the linear exposure of every tail is capped at a `scale` move while
+    /// convexity still shows (Derive, Paradex, Deribit's extended table).
+    Dampened {
+        /// The move to which linear exposure is capped.
+        scale: f64,
+    },
+    /// One weight per move.
+    Explicit(Vec<f64>),
+}
+
+/// Extreme moves beyond the standard grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtremeMoves {
+    /// Relative moves, e.g. `[-0.66, -0.33, 0.5, 1.0]`.
+    pub moves: Vec<f64>,
+    /// Volatility shock applied with them.
+    pub vol: VolMove,
+    /// Their weighting.
+    pub weighting: ExtremeWeighting,
+}
+
+/// The scenarios of one underlying.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScenarioSpec {
+    /// Standard price grid.
+    pub price_grid: PriceGrid,
+    /// Volatility moves combined with every grid move.
+    pub vol_moves: Vec<VolMove>,
+    /// Volatility moves at the outermost grid moves, when different (Derive: up only).
+    pub edge_vol_moves: Option<Vec<VolMove>>,
+    /// Extreme moves.
+    pub extreme: Option<ExtremeMoves>,
+    /// Skew scenarios at an unchanged spot.
+    pub skews: Vec<SkewKind>,
+    /// Scenarios listed one by one, after the generated ones.
+    pub explicit: Vec<Scenario>,
+    /// Spot moves evaluated without vol shock for add-ons only (never the worst loss).
+    pub auxiliary_moves: Vec<f64>,
+}
+
+/// Derive's static discount of per-expiry scenario values: long (positive) values are haircut,
+/// short (negative) values inflated, the inflation capped at undoing the rate discount.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StaticDiscount {
+    /// Base factor on positive values.
+    pub long_base: f64,
+    /// Rate multiplier in the exponent for positive values.
+    pub long_rate_mult: f64,
+    /// Additive rate in the exponent for positive values.
+    pub long_rate_add: f64,
+    /// Base factor on negative values.
+    pub short_base: f64,
+    /// Rate multiplier in the exponent for negative values.
+    pub short_rate_mult: f64,
+    /// Additive rate in the exponent for negative values.
+    pub short_rate_add: f64,
+}
+
+/// How instrument P&L combines into an account's scenario P&L.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aggregation {
+    /// Static discount per expiry (Derive); `None` keeps aggregation linear.
+    pub static_discount: Option<StaticDiscount>,
+    /// Skew scenarios count each expiry's contribution as `−|p|` (Derive's approximation of
+    /// rotating the skew the adverse way for every expiry).
+    pub skew_absolute: bool,
+    /// Fraction of a scenario's aggregate gain that is kept (Deribit's `pnl_offset`); losses count
+    /// in full.
+    pub gain_fraction: f64,
+}
+
+/// What an add-on charges for. Deliberately exhaustive: a new add-on must be handled by every
+/// match in the workspace (engine, reports, formats).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AddOnKind {
+    /// Cost of liquidating: half the bid/ask spread plus square-root market impact, per underlying,
+    /// with option vega netted within expiry buckets.
+    LiquidationFriction {
+        /// Half-spread of delta-one contracts as a fraction of price, when not quoted.
+        half_spread_fraction: f64,
+        /// Half-spread of options in volatility points (times vega), when not quoted.
+        half_spread_vol: f64,
+        /// Coefficient Y of the impact `Y · σ_daily · √(Q / V) · notional`.
+        impact_coefficient: f64,
+        /// Daily volume assumed when an instrument has no volume quote (amount units of the
+        /// underlying, per underlying); also the floor of any quoted volume.
+        volume_floor: f64,
+        /// Upper edges, in days, of the vega buckets; the last bucket is open-ended.
+        vega_bucket_days: Vec<f64>,
+    },
+    /// A charge on the part of a position above a fraction of the instrument's open interest.
+    Concentration {
+        /// Free share of open interest.
+        open_interest_fraction: f64,
+        /// Charge per unit of excess notional (USD).
+        rate: f64,
+    },
+    /// Roll (basis) shock per expiry: |net delta-one exposure| × max(min_move, annual_move × T),
+    /// not netted across expiries (Deribit's roll shock).
+    Roll {
+        /// Annualised basis move.
+        annualised_move: f64,
+        /// Smallest move charged.
+        min_move: f64,
+    },
+    /// Derive's forward contingency: per expiry, `min(ΔV(up), ΔV(down), 0) · (add + mult · T)`
+    /// over the auxiliary spot moves, without vol shock.
+    BasisContingency {
+        /// Constant factor.
+        add_factor: f64,
+        /// Factor per year to expiry.
+        mult_factor: f64,
+        /// When true the contingency competes with the scan loss (the larger one sets the loss,
+        /// as in Derive, where it is a pseudo-scenario); when false it adds to the margin.
+        competes_with_scan: bool,
+    },
+    /// Per net short option contract, a fraction of the index: a far out-of-the-money short
+    /// strip never margins to zero.
+    ContractMinimum {
+        /// Fraction of the index per contract.
+        fraction_of_index: f64,
+    },
+    /// Derive's option contingency: naked shorts netted per strike (calls and puts together)
+    /// times the spot times a fraction.
+    NakedShortOption {
+        /// Fraction of the spot per naked short.
+        fraction: f64,
+    },
+    /// A fraction of the perpetual's spot notional (Derive's perp contingency).
+    PerpetualNotional {
+        /// Fraction of notional.
+        fraction: f64,
+    },
+    /// Deribit's delta shock: above a USD threshold of net delta, a size-proportional charge.
+    DeltaShock {
+        /// Net delta (USD) above which the charge starts.
+        threshold_usd: f64,
+        /// Slope per coin of net delta.
+        slope_per_coin: f64,
+        /// Cap as a fraction of the net delta notional.
+        max_fraction: f64,
+    },
+    /// Stable-coin de-peg: when the stable coin trades below `threshold`, the scan loss is
+    /// multiplied by an extra `(threshold − price) · factor` (Derive's peg loss).
+    Depeg {
+        /// The stable coin.
+        currency: Currency,
+        /// Price below which the charge applies.
+        threshold: f64,
+        /// Extra loss multiple per unit of de-peg.
+        factor: f64,
+    },
+}
+
+/// An add-on and how much of it enters IM and MM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddOn {
+    /// What it charges for.
+    pub kind: AddOnKind,
+    /// Multiple in the initial margin.
+    pub im_weight: f64,
+    /// Multiple in the maintenance margin.
+    pub mm_weight: f64,
+}
+
+/// How a collateral currency counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CollateralRule {
+    /// Haircut on its value in the initial margin, on top of the maintenance haircut.
+    pub im_haircut: f64,
+    /// Haircut on its value in the maintenance margin.
+    pub mm_haircut: f64,
+    /// Whether its value moves with its underlying in the scenarios (a coin held against
+    /// short calls offsets their risk). USD-like currencies never move.
+    pub risk_cancelling: bool,
+}
+
+/// Offsets between underlyings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Offsets {
+    /// Per-underlying losses add up.
+    None,
+    /// Per-underlying worst losses combine as `√(Σ ρ_uv · s_u · s_v · L_u · L_v)`, where `s` is
+    /// the direction of each worst price move, but never below `(1 − credit_cap) · Σ L_u`.
+    Correlation {
+        /// Correlation for pairs not listed.
+        default_correlation: f64,
+        /// Correlations by unordered pair.
+        pairs: BTreeMap<(Currency, Currency), f64>,
+        /// Largest fraction of the summed losses the offset may remove.
+        credit_cap: f64,
+    },
+}
+
+/// How IM and MM are formed from the scan loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Requirement {
+    /// IM = im_loss_factor × scan loss + Σ im_weight × add-on.
+    pub im_loss_factor: f64,
+    /// MM = mm_loss_factor × scan loss + Σ mm_weight × add-on.
+    pub mm_loss_factor: f64,
+    /// Whether negative balances (borrowed cash) are accepted.
+    pub allow_debt: bool,
+}
+
+/// A complete margin methodology.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Methodology {
+    /// Short name, e.g. `ballast-pm`.
+    pub name: String,
+    /// Version of this parameter set.
+    pub version: String,
+    /// What it is.
+    pub description: String,
+    /// Where its rules and numbers come from.
+    pub sources: Vec<String>,
+    /// Risk currency.
+    pub numeraire: Numeraire,
+    /// Default scenarios.
+    pub scenarios: ScenarioSpec,
+    /// Scenarios for particular underlyings.
+    pub scenarios_by_underlying: BTreeMap<Currency, ScenarioSpec>,
+    /// Volatility shock.
+    pub vol_shock: VolShock,
+    /// Skew shock (required when any scenario set has skew scenarios).
+    pub skew_shock: Option<SkewShock>,
+    /// Revaluation settings.
+    pub valuation: Valuation,
+    /// Aggregation settings.
+    pub aggregation: Aggregation,
+    /// Add-ons.
+    pub add_ons: Vec<AddOn>,
+    /// Collateral rules by currency.
+    pub collateral: BTreeMap<Currency, CollateralRule>,
+    /// Rule for currencies not listed; `None` rejects them.
+    pub collateral_default: Option<CollateralRule>,
+    /// Cross-underlying offsets.
+    pub offsets: Offsets,
+    /// IM and MM.
+    pub requirement: Requirement,
+}
+
+impl Methodology {
+    /// The scenario specification of `underlying`.
+    #[must_use]
+    pub fn scenario_spec(&self, underlying: Currency) -> &ScenarioSpec {
+        self.scenarios_by_underlying.get(&underlying).unwrap_or(&self.scenarios)
+    }
+
+    /// The scenario set of `underlying`.
+    ///
+    /// # Errors
+    /// As [`ScenarioSet::generate`].
+    pub fn scenario_set(&self, underlying: Currency) -> Result<ScenarioSet, Error> {
+        ScenarioSet::generate(self.scenario_spec(underlying))
+    }
+
+    /// The collateral rule of `currency`, if it is accepted.
+    #[must_use]
+    pub fn collateral_rule(&self, currency: Currency) -> Option<CollateralRule> {
+        self.collateral.get(&currency).copied().or(self.collateral_default)
+    }
+
+    /// Checks every field once, so the engine can trust the methodology.
+    ///
+    /// # Errors
+    /// The first invalid field, by its path.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.name.is_empty() || self.version.is_empty() {
+            return Err(Error::range("methodology.name", "name and version must not be empty"));
+        }
+        self.vol_shock.validate()?;
+        if let Some(skew) = &self.skew_shock {
+            skew.validate()?;
+        }
+        check_range("valuation.horizon_days", self.valuation.horizon_days, 0.0, 365.0)?;
+        check_range("aggregation.gain_fraction", self.aggregation.gain_fraction, 0.0, 1.0)?;
+        check_range("requirement.im_loss_factor", self.requirement.im_loss_factor, 0.0, 100.0)?;
+        check_range("requirement.mm_loss_factor", self.requirement.mm_loss_factor, 0.0, 100.0)?;
+        let specs = std::iter::once((String::from("scenarios"), &self.scenarios)).chain(
+            self.scenarios_by_underlying
+                .iter()
+                .map(|(c, s)| (format!("scenarios_by_underlying.{c}"), s)),
+        );
+        for (path, spec) in specs {
+            validate_spec(&path, spec, self.skew_shock.is_some())?;
+        }
+        for (i, add_on) in self.add_ons.iter().enumerate() {
+            validate_add_on(&format!("add_ons[{i}]"), add_on)?;
+        }
+        let rules = self.collateral.iter().map(|(c, r)| (format!("collateral.{c}"), r));
+        for (path, rule) in
+            rules.chain(self.collateral_default.iter().map(|r| ("collateral_default".into(), r)))
+        {
+            check_range(&format!("{path}.im_haircut"), rule.im_haircut, 0.0, 1.0)?;
+            check_range(&format!("{path}.mm_haircut"), rule.mm_haircut, 0.0, 1.0)?;
+            if rule.im_haircut + rule.mm_haircut > 1.0 {
+                return Err(Error::range(path, "im_haircut + mm_haircut must not exceed 1"));
+            }
+        }
+        if let Offsets::Correlation { default_correlation, pairs, credit_cap } = &self.offsets {
+            check_range("offsets.default_correlation", *default_correlation, -1.0, 1.0)?;
+            check_range("offsets.credit_cap", *credit_cap, 0.0, 1.0)?;
+            for ((a, b), rho) in pairs {
+                check_range(&format!("offsets.pairs.{a}-{b}"), *rho, -1.0, 1.0)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_spec(path: &str, spec: &ScenarioSpec, has_skew_shock: bool) -> Result<(), Error> {
+    for (i, m) in spec.price_grid.moves.iter().enumerate() {
+        check_range(&format!("{path}.price_grid.moves[{i}]"), *m, -0.999, 100.0)?;
+    }
+    if let Some(extreme) = &spec.extreme {
+        for (i, m) in extreme.moves.iter().enumerate() {
+            check_range(&format!("{path}.extreme.moves[{i}]"), *m, -0.999, 100.0)?;
+        }
+        match &extreme.weighting {
+            ExtremeWeighting::CoveredFraction(f) => {
+                check_range(&format!("{path}.extreme.fraction"), *f, 0.0, 1.0)?;
+            }
+            ExtremeWeighting::Dampened { scale } => {
+                check_range(&format!("{path}.extreme.scale"), *scale, 0.0, 100.0)?;
+            }
+            ExtremeWeighting::Explicit(weights) => {
+                if weights.len() != extreme.moves.len() {
+                    let why =
+                        format!("{} weights for {} moves", weights.len(), extreme.moves.len());
+                    return Err(Error::new(
+                        format!("{path}.extreme.weights"),
+                        ErrorKind::Inconsistent(why),
+                    ));
+                }
+                for (i, w) in weights.iter().enumerate() {
+                    check_range(&format!("{path}.extreme.weights[{i}]"), *w, 0.0, 100.0)?;
+                }
+            }
+        }
+    }
+    let has_skew = !spec.skews.is_empty()
+        || spec.explicit.iter().any(|s| matches!(s.kind, crate::ScenarioKind::Skew(_)));
+    if has_skew && !has_skew_shock {
+        let why = "skew scenarios need a [skew_shock] section".to_owned();
+        return Err(Error::new(format!("{path}.skews"), ErrorKind::Inconsistent(why)));
+    }
+    for (i, s) in spec.explicit.iter().enumerate() {
+        check_range(&format!("{path}.explicit[{i}].spot_move"), s.spot_move, -0.999, 100.0)?;
+        check_range(&format!("{path}.explicit[{i}].weight"), s.weight, 0.0, 100.0)?;
+    }
+    for (i, m) in spec.auxiliary_moves.iter().enumerate() {
+        check_range(&format!("{path}.auxiliary_moves[{i}]"), *m, -0.999, 100.0)?;
+    }
+    ScenarioSet::generate(spec)
+        .map(|_| ())
+        .map_err(|e| Error { field: format!("{path}.{}", e.field), kind: e.kind })
+}
+
+fn validate_add_on(path: &str, add_on: &AddOn) -> Result<(), Error> {
+    check_range(&format!("{path}.im_weight"), add_on.im_weight, 0.0, 100.0)?;
+    check_range(&format!("{path}.mm_weight"), add_on.mm_weight, 0.0, 100.0)?;
+    let p = |field: &str| format!("{path}.{field}");
+    match &add_on.kind {
+        AddOnKind::LiquidationFriction {
+            half_spread_fraction,
+            half_spread_vol,
+            impact_coefficient,
+            volume_floor,
+            vega_bucket_days,
+        } => {
+            check_range(&p("half_spread_fraction"), *half_spread_fraction, 0.0, 1.0)?;
+            check_range(&p("half_spread_vol"), *half_spread_vol, 0.0, 10.0)?;
+            check_range(&p("impact_coefficient"), *impact_coefficient, 0.0, 100.0)?;
+            check_range(&p("volume_floor"), *volume_floor, 1e-12, 1e15)?;
+            if vega_bucket_days.windows(2).any(|w| w[0] >= w[1])
+                || vega_bucket_days.iter().any(|d| d.is_nan() || *d <= 0.0)
+            {
+                return Err(Error::range(
+                    p("vega_bucket_days"),
+                    "bucket edges must be positive and increasing",
+                ));
+            }
+        }
+        AddOnKind::Concentration { open_interest_fraction, rate } => {
+            check_range(&p("open_interest_fraction"), *open_interest_fraction, 0.0, 1.0)?;
+            check_range(&p("rate"), *rate, 0.0, 10.0)?;
+        }
+        AddOnKind::Roll { annualised_move, min_move } => {
+            check_range(&p("annualised_move"), *annualised_move, 0.0, 10.0)?;
+            check_range(&p("min_move"), *min_move, 0.0, 1.0)?;
+        }
+        AddOnKind::BasisContingency { add_factor, mult_factor, .. } => {
+            check_range(&p("add_factor"), *add_factor, 0.0, 100.0)?;
+            check_range(&p("mult_factor"), *mult_factor, 0.0, 100.0)?;
+        }
+        AddOnKind::ContractMinimum { fraction_of_index } => {
+            check_range(&p("fraction_of_index"), *fraction_of_index, 0.0, 1.0)?;
+        }
+        AddOnKind::NakedShortOption { fraction } | AddOnKind::PerpetualNotional { fraction } => {
+            check_range(&p("fraction"), *fraction, 0.0, 10.0)?;
+        }
+        AddOnKind::DeltaShock { threshold_usd, slope_per_coin, max_fraction } => {
+            check_range(&p("threshold_usd"), *threshold_usd, 0.0, 1e15)?;
+            check_range(&p("slope_per_coin"), *slope_per_coin, 0.0, 1.0)?;
+            check_range(&p("max_fraction"), *max_fraction, 0.0, 1.0)?;
+        }
+        AddOnKind::Depeg { threshold, factor, .. } => {
+            check_range(&p("threshold"), *threshold, 0.0, 100.0)?;
+            check_range(&p("factor"), *factor, 0.0, 100.0)?;
+        }
+    }
+    Ok(())
+}
