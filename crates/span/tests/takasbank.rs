@@ -72,3 +72,33 @@ fn every_risk_array_and_composite_delta_regenerates() {
     let worst = options.iter().map(|c| c.array_error().0).fold(0.0, f64::max);
     assert!(worst < ARRAY_TOLERANCE_CURRENCY / 2.0, "worst {worst}");
 }
+
+#[test]
+fn a_deep_in_the_money_call_against_its_future_nets_to_time_value() {
+    use span::{ContractKind, SpanPortfolio, SpanPosition};
+    let file = takas();
+    let position = |kind, quantity| SpanPosition {
+        exchange: "BIST".into(),
+        product: "AKBNKE".into(),
+        period: "201605S0".into(),
+        kind,
+        quantity,
+    };
+    let call = ContractKind::Option { right: pricing::OptionRight::Call, strike: 6.0 };
+    let alone = SpanPortfolio::new(vec![position(ContractKind::Future, -1.0)]).unwrap();
+    let alone = span::margin(&file, &alone).unwrap();
+    // Short one May future: the full 90 TRY range up; the extreme, 3 × 90 × 32 % = 86.4, is less.
+    assert!((alone.commodities[0].scan_risk - 90.0).abs() < 1e-5);
+    assert_eq!(alone.commodities[0].worst_scenario, 10);
+    let hedged =
+        SpanPortfolio::new(vec![position(call, 1.0), position(ContractKind::Future, -1.0)]);
+    let hedged = span::margin(&file, &hedged.unwrap()).unwrap();
+    let akbnk = &hedged.commodities[0];
+    // Delta 0.99997 against 1: what is left is the call's day of time value (0.24 TRY) and
+    // the gain its convexity gives in the down extreme.
+    assert!(akbnk.scan_risk < 0.5, "{}", akbnk.scan_risk);
+    assert!((akbnk.net_delta - (0.999_967 - 1.0)).abs() < 1e-9);
+    // Same month and tier: no calendar spread to charge; the call's premium counts as a credit.
+    assert_eq!(akbnk.intra_spread_charge, 0.0);
+    assert!((akbnk.net_option_value - 163.0).abs() < 1e-9);
+}
