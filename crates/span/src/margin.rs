@@ -19,8 +19,8 @@
 //! 6. **Risk requirement** = max(scan + intra + spot − inter credit, short option minimum).
 //!
 //! The total per currency is the sum of risk requirements less the net option value (long
-//! option premiums reduce it, short ones add); it can be negative when long options are worth
-//! more than the risk they carry, and a clearing house then asks for none.
+//! option premiums reduce it, short ones add), never below zero: long options worth more than
+//! the risk they carry need no margin, but their value is not paid out.
 
 use std::collections::BTreeMap;
 
@@ -73,7 +73,7 @@ pub struct CommodityMargin {
 pub struct SpanMargin {
     /// Per combined commodity, in the file's order.
     pub commodities: Vec<CommodityMargin>,
-    /// Per currency: Σ risk requirement − Σ net option value.
+    /// Per currency: max(0, Σ risk requirement − Σ net option value).
     pub totals: BTreeMap<String, f64>,
 }
 
@@ -140,6 +140,9 @@ pub fn margin(file: &SpanFile, portfolio: &SpanPortfolio) -> Result<SpanMargin, 
         m.risk_requirement = charges.max(m.short_option_minimum);
         *totals.entry(m.currency.clone()).or_insert(0.0) += m.risk_requirement - m.net_option_value;
         out.push(m);
+    }
+    for total in totals.values_mut() {
+        *total = total.max(0.0);
     }
     Ok(SpanMargin { commodities: out, totals })
 }
