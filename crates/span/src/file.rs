@@ -223,6 +223,10 @@ pub struct CombinedCommodity {
     pub short_option_minimum: Vec<(Tier, f64)>,
     /// Intra-commodity delta spreads (`dSpread`), in priority order.
     pub intra_spreads: Vec<DeltaSpread>,
+    /// How short options are counted for the minimum (`somMeth`, `GROSS`: calls plus puts).
+    pub short_option_method: String,
+    /// Whether the file sets spot-month charges (`spotRate`) for this commodity.
+    pub has_spot_rates: bool,
 }
 
 /// A tier: a range of contract periods, or every period when unbounded.

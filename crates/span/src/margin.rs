@@ -7,15 +7,15 @@
 //!    each `dSpread` pairs deltas of opposite sign (one leg side A, the other side B) and charges
 //!    its flat rate per spread formed. Legs in one tier pair the tier's long periods with its
 //!    short periods (a calendar spread); legs in different tiers pair the tiers' net deltas.
-//! 3. **Spot charge**: none of the files this reads define spot-month rates, so it is zero; a
-//!    file whose spreads need it would be refused rather than under-margined.
+//! 3. **Spot charge**: Takasbank's file defines no spot-month rates, so it is zero; a commodity
+//!    with `spotRate` elements is refused (`Unsupported`) rather than under-margined.
 //! 4. **Inter-commodity credit**: `interSpreads` pair the remaining net deltas of different
 //!    commodities; each leg earns `rate × spreads × ratio × WFPR`, where the weighted futures
 //!    price risk `WFPR` is the commodity's price risk per unit of net delta. Price risk is scan
 //!    risk less time risk (the mean of the two unmoved scenarios) less volatility risk (half the
 //!    gap between the worst scenario and its paired vol scenario).
-//! 5. **Short option minimum**: the rate per short option contract (gross, calls and puts
-//!    counted separately) of the tier the option falls in.
+//! 5. **Short option minimum**: the rate per short option contract (`somMeth` `GROSS`: short
+//!    calls plus short puts) of the tier the option falls in; other methods are refused.
 //! 6. **Risk requirement** = max(scan + intra + spot − inter credit, short option minimum).
 //!
 //! The total per currency is the sum of risk requirements less the net option value (long
@@ -229,6 +229,15 @@ fn commodity_before_credits(
     pools: &mut PoolMap,
 ) -> Result<CommodityMargin, Error> {
     let cc = &file.combined[index];
+    let unsupported = |why: &str| {
+        Err(Error::new(format!("ccDef[{}]", cc.code), ErrorKind::Unsupported(why.into())))
+    };
+    if cc.has_spot_rates {
+        return unsupported("spot-month charges (spotRate)");
+    }
+    if cc.short_option_method != "GROSS" && !book.short_options_by_period.is_empty() {
+        return unsupported("short option minimums other than GROSS (short calls plus puts)");
+    }
     let losses = book.losses;
     let mut worst_scenario = 0;
     for (i, loss) in losses.iter().enumerate() {

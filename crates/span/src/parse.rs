@@ -343,6 +343,8 @@ fn combined_commodity(cc: Node) -> Result<CombinedCommodity, Error> {
         intra_tiers,
         short_option_minimum,
         intra_spreads,
+        short_option_method: optional_text(cc, "somMeth").unwrap_or_else(|| "GROSS".into()),
+        has_spot_rates: children(cc, "spotRate").next().is_some(),
     })
 }
 

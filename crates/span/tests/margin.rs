@@ -276,6 +276,12 @@ fn bad_inputs_are_typed_errors_naming_the_place() {
     assert_eq!(e.kind, ErrorKind::Missing);
     let e = SpanFile::from_xml(&text.replace("<a>0.01</a>", "")).unwrap_err();
     assert!(e.location.ends_with("opt[31]/ra/a"), "{}", e.location);
+    // Spot-month charges are not computed: a commodity that sets them is refused, not
+    // under-margined.
+    let spot = SpanFile::from_xml(&text.replace("<cc>ABC</cc>", "<cc>ABC</cc><spotRate/>"));
+    let one = SpanPortfolio::new(vec![future_position("ABC", "202601", 1.0)]).unwrap();
+    let e = span::margin(&spot.unwrap(), &one).unwrap_err();
+    assert!(matches!(e.kind, ErrorKind::Unsupported(_)), "{e}");
     let e = SpanFile::from_xml("<spanFile><created>x").unwrap_err();
     assert!(matches!(e.kind, ErrorKind::Syntax(_)));
 }
