@@ -12,9 +12,11 @@
 //! - [`portfolio`]: portfolios and multi-account books.
 //! - [`price_request`]: the contracts read by `ballast price` and `ballast iv`.
 //! - [`methodology`]: methodology files (TOML) and their canonical hash.
+//! - [`derive`]: Derive's PMRM_2 portfolio cases (its own JSON layout), for conformance.
 
 pub mod bundled;
 pub mod deribit;
+pub mod derive;
 mod error;
 pub mod market;
 pub mod methodology;

@@ -178,6 +178,15 @@ pub struct ValuationDocument {
     /// Look-ahead in days.
     #[serde(default)]
     pub horizon_days: f64,
+    /// Settlement averaging window before expiry, in minutes (omitted from the hash when 0, so
+    /// files written before the key existed keep their hash).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub settlement_window_minutes: f64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
 }
 
 /// Price moves: an explicit list or an evenly spaced range.
@@ -434,7 +443,7 @@ pub struct AddOnDocument {
 }
 
 /// A collateral rule.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollateralDocument {
     /// IM haircut on top of the MM haircut.
@@ -446,6 +455,9 @@ pub struct CollateralDocument {
     /// Shocked with its underlying.
     #[serde(default)]
     pub risk_cancelling: bool,
+    /// The underlying a risk-cancelling currency follows, when not itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub underlying: Option<String>,
 }
 
 /// `[offsets]`.

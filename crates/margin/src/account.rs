@@ -18,6 +18,7 @@ use crate::addons::{
     AddOnInputs, RollGroup, RowFacts, UnderlyingLiquidity, UnitSums, UnitView, add_on_value_with,
 };
 use crate::engine::Engine;
+use crate::feeds::{FeedData, confidence_charge};
 use crate::valuation::RiskArrays;
 use crate::{Error, ErrorKind};
 
@@ -182,6 +183,8 @@ pub struct Context<'a> {
     currencies: Vec<(Currency, Option<f64>, Option<CollateralRule>)>,
     /// Correlation between slots `a` and `b` at `a * slots + b` (1 on the diagonal).
     correlations: Vec<f64>,
+    /// Feed confidences for the oracle-confidence add-on (empty: full confidence).
+    feeds: FeedData,
 }
 
 impl<'a> Context<'a> {
@@ -251,7 +254,18 @@ impl<'a> Context<'a> {
             .flat_map(|a| slots.iter().map(move |b| (a.currency, b.currency)))
             .map(|(a, b)| correlation(&methodology.offsets, a, b))
             .collect();
-        Context { arrays, market, slots, facts, units, currencies, correlations }
+        let feeds = FeedData::default();
+        Context { arrays, market, slots, facts, units, currencies, correlations, feeds }
+    }
+
+    /// The same context with published feed data (confidences for the oracle-confidence
+    /// add-on; the per-expiry rates are already in the risk arrays).
+    ///
+    /// # Errors
+    /// `OutOfRange` for invalid feed data.
+    pub fn with_feeds(self, feeds: FeedData) -> Result<Context<'a>, Error> {
+        feeds.validate()?;
+        Ok(Context { feeds, ..self })
     }
 
     fn slot_of(&self, currency: Currency) -> Option<usize> {
@@ -359,8 +373,9 @@ impl Engine {
             } else {
                 1.0
             };
+            let tracked = rule.underlying.unwrap_or(currency);
             let shocked_slot =
-                if usd && rule.risk_cancelling { ctx.slot_of(currency) } else { None };
+                if usd && rule.risk_cancelling { ctx.slot_of(tracked) } else { None };
             scratch.balances.push(Collateral { currency, amount, price, rule, shocked_slot });
         }
         Ok(())
@@ -567,7 +582,7 @@ impl Engine {
                     .count();
             let group = &held[start..end];
             let mtm: f64 = group.iter().map(|&(row, size)| size * ctx.arrays.base(row)).sum();
-            let rate = ctx.market.rate(ctx.arrays.instruments()[group[0].0].settlement_currency());
+            let rate = info.rate;
             for (s, (cell, scenario)) in pnl.iter_mut().zip(set.scenarios()).enumerate() {
                 let value: f64 = group
                     .iter()
@@ -621,6 +636,7 @@ impl Engine {
         for unit in units() {
             self.unit_add_ons(ctx, positions, unit, unit_usd, &mut add_ons, detail.as_deref_mut())?;
         }
+        self.collateral_confidence(ctx, scratch, currency, &mut add_ons);
         let AddOnTotals { im: add_im, mm: add_mm, scan, worst } = add_ons;
         let (equity, haircut_im, haircut_mm) = equity(scratch, currency, methodology.numeraire);
         let requirement = methodology.requirement;
@@ -748,10 +764,22 @@ impl Engine {
             index: slot.index,
             vol: slot.vol,
             unit_usd,
+            underlying: slot.currency,
+            feeds: &ctx.feeds,
         };
         let price_of = |c: Currency| ctx.currency(c).and_then(|p| p.0).unwrap_or(1.0);
-        for (index, add_on) in self.methodology().add_ons.iter().enumerate() {
-            let value = add_on_value_with(&add_on.kind, &unit.sums, &view, unit.loss, &price_of);
+        let add_ons = &self.methodology().add_ons;
+        // A competing contingency raises the loss the other add-ons see (Derive's peg loss
+        // multiplies the loss including its forward contingency); without one this is the loss.
+        let competing = add_ons
+            .iter()
+            .filter(|a| {
+                matches!(a.kind, AddOnKind::BasisContingency { competes_with_scan: true, .. })
+            })
+            .map(|a| add_on_value_with(&a.kind, &unit.sums, &view, unit.loss, &price_of))
+            .fold(unit.loss, f64::max);
+        for (index, add_on) in add_ons.iter().enumerate() {
+            let value = add_on_value_with(&add_on.kind, &unit.sums, &view, competing, &price_of);
             if !value.is_finite() {
                 let what = slot.currency.to_string();
                 return Err(Error::new(format!("add_ons[{index}]"), ErrorKind::NotFinite(what)));
@@ -776,6 +804,33 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// The oracle-confidence add-ons' charge on collateral of `currency`'s figures: every
+    /// positive balance whose price feed is below the threshold (accounts without units too).
+    fn collateral_confidence(
+        &self,
+        ctx: &Context<'_>,
+        scratch: &Scratch,
+        currency: Currency,
+        totals: &mut AddOnTotals,
+    ) {
+        let numeraire = self.methodology().numeraire;
+        for add_on in &self.methodology().add_ons {
+            let AddOnKind::OracleConfidence { threshold, factor } = add_on.kind else { continue };
+            let charge: f64 = scratch
+                .balances
+                .iter()
+                .filter(|b| numeraire == Numeraire::Usd || b.currency == currency)
+                .filter_map(|b| Some((ctx.feeds.collateral(b.currency)?, b.amount * b.price)))
+                .filter(|(_, value)| *value > 0.0)
+                .map(|(confidence, value)| confidence_charge(confidence, value, threshold, factor))
+                .sum();
+            totals.im += add_on.im_weight * charge;
+            totals.mm += add_on.mm_weight * charge;
+        }
     }
 }
 

@@ -27,6 +27,7 @@ use market::MarketSnapshot;
 use product::{InstrumentKind, Settlement};
 use scenario::{AddOnKind, Methodology, ScenarioKind, ScenarioSet};
 
+use crate::feeds::{FeedData, confidence_charge};
 use crate::valuation::RiskArrays;
 
 /// Days per year, for daily volatilities.
@@ -302,6 +303,10 @@ pub struct UnitView<'a> {
     pub vol: f64,
     /// USD price of one unit of the unit's currency.
     pub unit_usd: f64,
+    /// The unit's underlying.
+    pub underlying: Currency,
+    /// Published feed confidences (the oracle-confidence add-on).
+    pub feeds: &'a FeedData,
 }
 
 /// The value of one add-on for one unit, in the unit's currency (before IM/MM weights), with
@@ -351,6 +356,9 @@ pub fn add_on_value_with(
         }
         AddOnKind::NakedShortOption { fraction } => naked_shorts(view) * fraction * view.index,
         AddOnKind::PerpetualNotional { fraction } => sums.perpetual_notional_usd * fraction,
+        AddOnKind::OracleConfidence { threshold, factor } => {
+            oracle_confidence(view, sums, *threshold, *factor)
+        }
         AddOnKind::DeltaShock { threshold_usd, slope_per_coin, max_fraction } => {
             let delta = sums.delta_coins.abs();
             let excess = (delta - threshold_usd / view.index).max(0.0);
@@ -389,6 +397,40 @@ fn basis_contingency(view: &UnitView<'_>, add_factor: f64, mult_factor: f64) -> 
             })
             .fold(0.0, f64::min);
         charge += -worst * (add_factor + mult_factor * years);
+        start = end;
+    }
+    charge
+}
+
+/// The oracle-confidence charge of one unit, in USD. The unit's confidence is its index feed's,
+/// lowered by the perpetual's feed when a perpetual is held; it applies to the perpetual
+/// notional, and, lowered further by each expiry's feeds, to that expiry's gross option
+/// notional `Σ |size| · index` (Derive's oracle contingency).
+fn oracle_confidence(view: &UnitView<'_>, sums: &UnitSums, threshold: f64, factor: f64) -> f64 {
+    let feeds = view.feeds;
+    let mut unit = feeds.index(view.underlying);
+    if sums.perpetual_notional_usd > 0.0 {
+        unit = unit.min(feeds.perpetual(view.underlying));
+    }
+    let mut charge = confidence_charge(unit, sums.perpetual_notional_usd, threshold, factor);
+    let mut start = 0;
+    let held = view.held;
+    while start < held.len() {
+        let expiry = view.arrays.instruments()[held[start].0].expiry();
+        let end = start
+            + held[start..]
+                .iter()
+                .take_while(|(r, _)| view.arrays.instruments()[*r].expiry() == expiry)
+                .count();
+        if let (Some(expiry), true) = (expiry, view.arrays.info(held[start].0).strike.is_some()) {
+            let gross: f64 = held[start..end]
+                .iter()
+                .filter(|(r, _)| view.arrays.info(*r).strike.is_some())
+                .map(|(_, size)| size.abs())
+                .sum();
+            let confidence = unit.min(feeds.expiry(view.underlying, expiry));
+            charge += confidence_charge(confidence, gross * view.index, threshold, factor);
+        }
         start = end;
     }
     charge

@@ -127,6 +127,19 @@ impl Engine {
         RiskArrays::build(&self.methodology, market, instruments)
     }
 
+    /// [`Engine::risk_arrays`] with per-expiry discount rates published in `feeds`.
+    ///
+    /// # Errors
+    /// As [`RiskArrays::build_with_feeds`].
+    pub fn risk_arrays_with_feeds(
+        &self,
+        market: &MarketSnapshot,
+        instruments: &[product::Instrument],
+        feeds: &crate::FeedData,
+    ) -> Result<RiskArrays, Error> {
+        RiskArrays::build_with_feeds(&self.methodology, market, instruments, feeds)
+    }
+
     /// Market liquidity per underlying for the friction add-on.
     #[must_use]
     pub fn liquidity(

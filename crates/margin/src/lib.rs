@@ -22,6 +22,7 @@ mod account;
 mod addons;
 mod engine;
 mod error;
+mod feeds;
 pub mod report;
 pub mod standard;
 mod valuation;
@@ -33,4 +34,5 @@ pub use account::{
 pub use addons::{UnderlyingLiquidity, UnitSums, VEGA_BUCKETS_MAX, bucket_of};
 pub use engine::{AccountBook, Engine, RefreshLine, ResolvedAccount};
 pub use error::{Error, ErrorKind};
+pub use feeds::{FeedData, confidence_charge};
 pub use valuation::{InstrumentInfo, RiskArrays};

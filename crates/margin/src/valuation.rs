@@ -22,6 +22,7 @@ use product::{Instrument, InstrumentKind, OptionRight, Settlement};
 use rayon::prelude::*;
 use scenario::{Methodology, Numeraire, Scenario, ScenarioKind, ScenarioSet, VolDynamics};
 
+use crate::feeds::FeedData;
 use crate::{Error, ErrorKind};
 
 /// Days per ACT/365 year.
@@ -58,6 +59,9 @@ pub struct InstrumentInfo {
     pub value_usd: f64,
     /// USD notional of one unit of size.
     pub notional_usd: f64,
+    /// Discount rate of its settlement currency for its expiry (the snapshot's, or a published
+    /// per-expiry rate).
+    pub rate: f64,
     /// Half the bid/ask spread in USD per unit of size, when quoted.
     pub half_spread_usd: Option<f64>,
     /// 24-hour volume in amount units, when quoted.
@@ -75,6 +79,9 @@ struct Context {
     years_after_horizon: f64,
     vol: f64,
     discount_rate: f64,
+    /// Share of a spot move that reaches the forward: `min(1, T / settlement window)`, 1 without
+    /// a window (see `Valuation::settlement_window_minutes`).
+    forward_share: f64,
     /// USD price of the settlement currency when it does not move with the underlying.
     settlement_usd_static: f64,
     settles_in_underlying: bool,
@@ -118,6 +125,20 @@ impl RiskArrays {
         market: &MarketSnapshot,
         instruments: &[Instrument],
     ) -> Result<RiskArrays, Error> {
+        RiskArrays::build_with_feeds(methodology, market, instruments, &FeedData::default())
+    }
+
+    /// [`RiskArrays::build`] with per-expiry discount rates from `feeds` where published.
+    ///
+    /// # Errors
+    /// As [`RiskArrays::build`], and `OutOfRange` for invalid feed data.
+    pub fn build_with_feeds(
+        methodology: &Methodology,
+        market: &MarketSnapshot,
+        instruments: &[Instrument],
+        feeds: &FeedData,
+    ) -> Result<RiskArrays, Error> {
+        feeds.validate()?;
         let mut instruments = instruments.to_vec();
         instruments.sort();
         instruments.dedup();
@@ -130,7 +151,7 @@ impl RiskArrays {
         let scenario_sets = scenario_sets(methodology, market, &instruments)?;
         let contexts: Vec<Context> = instruments
             .iter()
-            .map(|i| context(methodology, market, i))
+            .map(|i| context(methodology, market, i, feeds))
             .collect::<Result<_, _>>()?;
         let mut offsets = Vec::with_capacity(instruments.len() + 1);
         let mut total = 0;
@@ -253,7 +274,10 @@ impl RiskArrays {
     ) -> Result<RiskArrays, Error> {
         let mut approximated = self.clone();
         for (i, instrument) in self.instruments.iter().enumerate() {
-            let ctx = context(methodology, market, instrument)?;
+            let ctx = Context {
+                discount_rate: self.info[i].rate,
+                ..context(methodology, market, instrument, &FeedData::default())?
+            };
             let set = &self.scenario_sets[&instrument.underlying()];
             let row = &mut approximated.rows[self.offsets[i]..self.offsets[i] + set.len()];
             greek_row(methodology, market, instrument, &ctx, set, self.numeraire, row)?;
@@ -356,6 +380,7 @@ fn context(
     methodology: &Methodology,
     market: &MarketSnapshot,
     instrument: &Instrument,
+    feeds: &FeedData,
 ) -> Result<Context, Error> {
     let underlying = market
         .underlying(instrument.underlying())
@@ -365,10 +390,14 @@ fn context(
         None => (0.0, underlying.perpetual_mark()),
         Some(expiry) => {
             let years = market.years_to(expiry);
-            if years <= 0.0 {
+            // With a settlement window an option at its expiry instant is being settled at the
+            // averaged price: worth its payoff, which the window's rule values.
+            let settling = years == 0.0 && methodology.valuation.settlement_window_minutes > 0.0;
+            if years <= 0.0 && !settling {
                 return Err(Error::new(instrument.to_string(), ErrorKind::Expired));
             }
-            (years, underlying.forwards().forward(years))
+            let published = feeds.forward(instrument.underlying(), expiry);
+            (years, published.unwrap_or_else(|| underlying.forwards().forward(years)))
         }
     };
     let vol = match instrument.kind() {
@@ -385,13 +414,22 @@ fn context(
         market.usd_price(settlement).map_err(|e| missing(instrument, e.to_string()))?
     };
     let horizon_years = methodology.valuation.horizon_days / DAYS_PER_YEAR;
+    let window_years = methodology.valuation.settlement_window_minutes / (DAYS_PER_YEAR * 1440.0);
+    let forward_share =
+        if window_years > 0.0 && instrument.expiry().is_some() && years < window_years {
+            years / window_years
+        } else {
+            1.0
+        };
+    let published = instrument.expiry().and_then(|expiry| feeds.rate(settlement, expiry));
     Ok(Context {
         index,
         forward,
         years,
         years_after_horizon: (years - horizon_years).max(0.0),
         vol,
-        discount_rate: market.rate(settlement),
+        discount_rate: published.unwrap_or_else(|| market.rate(settlement)),
+        forward_share,
         settlement_usd_static,
         settles_in_underlying,
     })
@@ -491,6 +529,12 @@ fn kernel_rows(
     let mut rows = Vec::with_capacity(set.len() + 1);
     let mut memo = (f64::NAN, ctx.vol);
     for (scenario, &log_growth) in set.scenarios().iter().zip(&cache.log_growth) {
+        let (log_growth, growth) = if ctx.forward_share == 1.0 {
+            (log_growth, 1.0 + scenario.spot_move)
+        } else {
+            let moved = scenario.spot_move * ctx.forward_share;
+            (moved.ln_1p(), 1.0 + moved)
+        };
         let vol = match scenario.kind {
             ScenarioKind::Skew(_) => {
                 scenario_vol(methodology, market, instrument, ctx, strike, scenario)?
@@ -508,7 +552,7 @@ fn kernel_rows(
         };
         rows.push(KernelRow {
             x: base_x + log_growth,
-            fk: base_fk * (1.0 + scenario.spot_move),
+            fk: base_fk * growth,
             v: vol * sqrt_after,
             omega,
         });
@@ -575,7 +619,7 @@ fn fill_row(
             let base = convert(base_native, 0.0);
             for (cell, (scenario, b)) in out.iter_mut().zip(set.scenarios().iter().zip(normalised))
             {
-                let forward = ctx.forward * (1.0 + scenario.spot_move);
+                let forward = ctx.forward * (1.0 + scenario.spot_move * ctx.forward_share);
                 *cell = convert(native(*b, forward, ctx.years_after_horizon), scenario.spot_move)
                     - base;
             }
@@ -611,7 +655,7 @@ fn value_at(
     years: f64,
     numeraire: Numeraire,
 ) -> f64 {
-    let forward = ctx.forward * (1.0 + spot_move);
+    let forward = ctx.forward * (1.0 + spot_move * ctx.forward_share);
     let usd = match numeraire {
         Numeraire::Usd => settlement_usd(ctx, spot_move),
         Numeraire::Settlement => 1.0,
@@ -729,6 +773,7 @@ fn instrument_info(
             0.0
         },
         notional_usd,
+        rate: ctx.discount_rate,
         half_spread_usd,
         volume_24h: quote.and_then(|q| q.volume_24h),
         open_interest: quote.and_then(|q| q.open_interest),

@@ -37,6 +37,11 @@ pub struct Valuation {
     pub dynamics: VolDynamics,
     /// Look-ahead (margin period of risk) in days: scenario values are taken this much later.
     pub horizon_days: f64,
+    /// Length of the settlement averaging window before expiry, in minutes (0: none). Inside it
+    /// the share `1 − T/window` of the forward is already fixed by the averaged settlement price,
+    /// so a spot move `m` moves the forward by `m · T/window` only; at expiry (T = 0) the option
+    /// is worth its payoff at the fixed price. Derive averages over the last 30 minutes.
+    pub settlement_window_minutes: f64,
 }
 
 /// Relative price moves of the standard grid, in order.
@@ -205,6 +210,16 @@ pub enum AddOnKind {
         /// Cap as a fraction of the net delta notional.
         max_fraction: f64,
     },
+    /// Oracle confidence (Derive's oracle contingency): price feeds publish a confidence in
+    /// [0, 1]; every exposure valued through a feed whose confidence is below `threshold` is
+    /// charged `(1 − confidence) · factor` times its notional. A price the oracle is unsure of
+    /// should not support margin at full value.
+    OracleConfidence {
+        /// Confidence below which the charge applies.
+        threshold: f64,
+        /// Multiple of the notional per unit of missing confidence.
+        factor: f64,
+    },
     /// Stable-coin de-peg: when the stable coin trades below `threshold`, the scan loss is
     /// multiplied by an extra `(threshold − price) · factor` (Derive's peg loss).
     Depeg {
@@ -238,6 +253,9 @@ pub struct CollateralRule {
     /// Whether its value moves with its underlying in the scenarios (a coin held against
     /// short calls offsets their risk). USD-like currencies never move.
     pub risk_cancelling: bool,
+    /// The underlying whose moves a risk-cancelling currency follows when it is not itself an
+    /// underlying (a liquid-staking token follows ETH); `None`: the currency itself.
+    pub underlying: Option<Currency>,
 }
 
 /// Offsets between underlyings.
@@ -339,6 +357,12 @@ impl Methodology {
             skew.validate()?;
         }
         check_range("valuation.horizon_days", self.valuation.horizon_days, 0.0, 365.0)?;
+        check_range(
+            "valuation.settlement_window_minutes",
+            self.valuation.settlement_window_minutes,
+            0.0,
+            1440.0,
+        )?;
         check_range("aggregation.gain_fraction", self.aggregation.gain_fraction, 0.0, 1.0)?;
         check_range("requirement.im_loss_factor", self.requirement.im_loss_factor, 0.0, 100.0)?;
         check_range("requirement.mm_loss_factor", self.requirement.mm_loss_factor, 0.0, 100.0)?;
@@ -361,6 +385,10 @@ impl Methodology {
             check_range(&format!("{path}.mm_haircut"), rule.mm_haircut, 0.0, 1.0)?;
             if rule.im_haircut + rule.mm_haircut > 1.0 {
                 return Err(Error::range(path, "im_haircut + mm_haircut must not exceed 1"));
+            }
+            if rule.underlying.is_some() && !rule.risk_cancelling {
+                let why = "only a risk-cancelling currency follows an underlying".to_owned();
+                return Err(Error::new(format!("{path}.underlying"), ErrorKind::Inconsistent(why)));
             }
         }
         if let Offsets::Correlation { default_correlation, pairs, credit_cap } = &self.offsets {
@@ -469,6 +497,10 @@ fn validate_add_on(path: &str, add_on: &AddOn) -> Result<(), Error> {
             check_range(&p("threshold_usd"), *threshold_usd, 0.0, 1e15)?;
             check_range(&p("slope_per_coin"), *slope_per_coin, 0.0, 1.0)?;
             check_range(&p("max_fraction"), *max_fraction, 0.0, 1.0)?;
+        }
+        AddOnKind::OracleConfidence { threshold, factor } => {
+            check_range(&p("threshold"), *threshold, 0.0, 1.0)?;
+            check_range(&p("factor"), *factor, 0.0, 100.0)?;
         }
         AddOnKind::Depeg { threshold, factor, .. } => {
             check_range(&p("threshold"), *threshold, 0.0, 100.0)?;

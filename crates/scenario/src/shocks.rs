@@ -9,7 +9,8 @@
 //! is multiplied by `1 + clamp(k · cap / k*, −cap, cap)` where `k = ln(K/F)` (or `|k|` for the
 //! symmetric "abs" shock), `cap = cbase·√T + base_cap` and `k* = max(k*_min, √T · width ·
 //! (static + √T · scale))`: a tilt (linear) or a smile steepening (abs) whose width grows like a
-//! standard deviation of log-moneyness.
+//! standard deviation of log-moneyness. The bound applies on the side of `k` only (`min(x, cap)`
+//! for `k ≥ 0`, `max(x, −cap)` below), which differs from a clamp only when `cap < 0`.
 
 use crate::error::check_range;
 use crate::{Error, VolMove};
@@ -77,7 +78,9 @@ impl VolShock {
         check_range("vol_shock.short_power", self.short_power, 0.0, 10.0)?;
         check_range("vol_shock.long_power", self.long_power, 0.0, 10.0)?;
         check_range("vol_shock.power_switch_days", self.power_switch_days, 0.0, 3650.0)?;
-        check_range("vol_shock.floor_days", self.floor_days, 1e-6, 3650.0)?;
+        // A zero floor is Derive's minimum; an option at its expiry instant then has an
+        // infinite scale, which the engine reports as a non-finite value, never silently.
+        check_range("vol_shock.floor_days", self.floor_days, 0.0, 3650.0)?;
         check_range("vol_shock.min_vol_up", self.min_vol_up, 0.0, 100.0)
     }
 
@@ -153,7 +156,7 @@ impl SkewShock {
         check_range("skew_shock.linear_cbase", self.linear_cbase, -10.0, 10.0)?;
         check_range("skew_shock.abs_base_cap", self.abs_base_cap, 0.0, 10.0)?;
         check_range("skew_shock.abs_cbase", self.abs_cbase, -10.0, 10.0)?;
-        check_range("skew_shock.min_k_star", self.min_k_star, 1e-9, 10.0)?;
+        check_range("skew_shock.min_k_star", self.min_k_star, 0.0, 10.0)?;
         check_range("skew_shock.width_scale", self.width_scale, 0.0, 10.0)?;
         check_range("skew_shock.vol_param_static", self.vol_param_static, 0.0, 10.0)?;
         check_range("skew_shock.vol_param_scale", self.vol_param_scale, -20.0, 20.0)
@@ -172,7 +175,13 @@ impl SkewShock {
         let width =
             sqrt_t * self.width_scale * (self.vol_param_static + sqrt_t * self.vol_param_scale);
         let k_star = width.max(self.min_k_star);
-        let tilt = (moneyness * cap / k_star).clamp(-cap.abs(), cap.abs());
+        // The cap bounds the tilt on the side of the moneyness: `min(x, cap)` above the forward,
+        // `max(x, −cap)` below. For a positive cap this is `clamp(x, −cap, cap)`; a negative cap
+        // (a strongly negative `cbase` at long tenors) inverts the tilt, and Derive then keeps
+        // the larger of the two inverted values, which is what this form reproduces.
+        // With k* = 0 (allowed at T = 0) an option at the forward is not tilted at all.
+        let tilt = if moneyness == 0.0 { 0.0 } else { moneyness * cap / k_star };
+        let tilt = if moneyness >= 0.0 { tilt.min(cap) } else { tilt.max(-cap) };
         (1.0 + tilt).max(0.0)
     }
 }
@@ -235,6 +244,26 @@ mod tests {
         assert!(skew.multiplier(SkewKind::Linear, -k, years) < 1.0);
         assert_eq!(skew.multiplier(SkewKind::LinearInverse, -k, years), m);
         assert!(skew.multiplier(SkewKind::Absolute, -k, years) > 1.0);
+    }
+
+    /// Derive's test_128 (linear `cbase` = −10): at T = 8,657,252 s the cap is −5.089462 and an
+    /// option at k = −0.566680 has the multiplier 6.089462 in the case file, i.e. `1 − cap`
+    /// (`max(x, −cap)` with x = 2.51), where a symmetric clamp would give 1 + 2.51.
+    #[test]
+    fn negative_cap_bounds_on_the_side_of_k() {
+        let skew = SkewShock {
+            linear_base_cap: 0.15,
+            linear_cbase: -10.0,
+            abs_base_cap: 0.15,
+            abs_cbase: -0.05,
+            min_k_star: 0.01,
+            width_scale: 4.0,
+            vol_param_static: 0.6,
+            vol_param_scale: -0.1,
+        };
+        let years = 8_657_252.0 / (365.0 * 86_400.0);
+        let m = skew.multiplier(SkewKind::Linear, -0.566_679_858_739_895_5, years);
+        assert!((m - 6.089_462_377_677_98).abs() < 1e-12, "{m}");
     }
 
     #[test]

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+/// Collateral rules by currency, and the rule for other currencies.
+type CollateralRules = (BTreeMap<Currency, CollateralRule>, Option<CollateralRule>);
+
 impl MethodologyDocument {
     /// Converts into the domain methodology (validated by the caller).
     ///
@@ -45,11 +48,7 @@ impl MethodologyDocument {
             let path = format!("scenarios_by_underlying.{code}");
             scenarios_by_underlying.insert(parse_currency(code, &path)?, spec.to_domain(&path)?);
         }
-        let mut collateral = BTreeMap::new();
-        for (code, rule) in &self.collateral {
-            collateral
-                .insert(parse_currency(code, &format!("collateral.{code}"))?, rule.to_domain());
-        }
+        let (collateral, collateral_default) = self.collateral_rules()?;
         let add_ons = self
             .add_ons
             .iter()
@@ -66,11 +65,15 @@ impl MethodologyDocument {
             scenarios_by_underlying,
             vol_shock: self.vol_shock.to_domain()?,
             skew_shock: self.skew_shock.map(SkewShockDocument::to_domain),
-            valuation: Valuation { dynamics, horizon_days: self.valuation.horizon_days },
+            valuation: Valuation {
+                dynamics,
+                horizon_days: self.valuation.horizon_days,
+                settlement_window_minutes: self.valuation.settlement_window_minutes,
+            },
             aggregation: self.aggregation.to_domain(),
             add_ons,
             collateral,
-            collateral_default: self.collateral_default.map(CollateralDocument::to_domain),
+            collateral_default,
             offsets: self.offsets.to_domain()?,
             requirement: Requirement {
                 im_loss_factor: self.requirement.im_loss_factor,
@@ -78,6 +81,17 @@ impl MethodologyDocument {
                 allow_debt: self.requirement.allow_debt,
             },
         })
+    }
+
+    /// The collateral rules by currency, and the default rule.
+    fn collateral_rules(&self) -> Result<CollateralRules, Error> {
+        let mut collateral = BTreeMap::new();
+        for (code, rule) in &self.collateral {
+            let path = format!("collateral.{code}");
+            collateral.insert(parse_currency(code, &path)?, rule.to_domain(&path)?);
+        }
+        let default = self.collateral_default.as_ref();
+        Ok((collateral, default.map(|r| r.to_domain("collateral_default")).transpose()?))
     }
 
     /// The normalised document of a domain methodology.
@@ -102,6 +116,7 @@ impl MethodologyDocument {
                 }
                 .into(),
                 horizon_days: m.valuation.horizon_days,
+                settlement_window_minutes: m.valuation.settlement_window_minutes,
             },
             scenarios: ScenariosDocument::from_domain(&m.scenarios),
             scenarios_by_underlying: m
@@ -379,12 +394,18 @@ impl AggregationDocument {
 }
 
 impl CollateralDocument {
-    fn to_domain(self) -> CollateralRule {
-        CollateralRule {
+    fn to_domain(&self, path: &str) -> Result<CollateralRule, Error> {
+        let underlying = self
+            .underlying
+            .as_deref()
+            .map(|code| parse_currency(code, &format!("{path}.underlying")))
+            .transpose()?;
+        Ok(CollateralRule {
             im_haircut: self.im_haircut,
             mm_haircut: self.mm_haircut,
             risk_cancelling: self.risk_cancelling,
-        }
+            underlying,
+        })
     }
 
     fn from_domain(r: &CollateralRule) -> CollateralDocument {
@@ -392,6 +413,7 @@ impl CollateralDocument {
             im_haircut: r.im_haircut,
             mm_haircut: r.mm_haircut,
             risk_cancelling: r.risk_cancelling,
+            underlying: r.underlying.map(|c| c.to_string()),
         }
     }
 }

@@ -49,6 +49,7 @@ impl AddOnDocument {
             "naked-short-option" | "perpetual-notional" => &["fraction"],
             "delta-shock" => &["threshold_usd", "slope_per_coin", "max_fraction"],
             "depeg" => &["currency", "threshold", "factor"],
+            "oracle-confidence" => &["threshold", "factor"],
             other => {
                 return Err(Error::invalid(
                     format!("{path}.kind"),
@@ -108,18 +109,30 @@ impl AddOnDocument {
                 slope_per_coin: need(self.slope_per_coin, "slope_per_coin")?,
                 max_fraction: need(self.max_fraction, "max_fraction")?,
             },
-            _ => {
-                let code = self.currency.as_deref().ok_or_else(|| {
-                    Error::missing(format!("{path}.currency"), "currency (required by depeg)")
-                })?;
-                AddOnKind::Depeg {
-                    currency: parse_currency(code, &format!("{path}.currency"))?,
-                    threshold: need(self.threshold, "threshold")?,
-                    factor: need(self.factor, "factor")?,
-                }
-            }
+            _ => self.threshold_kind(path)?,
         };
         Ok(AddOn { kind, im_weight: self.im_weight, mm_weight: self.mm_weight })
+    }
+
+    /// The kinds with a threshold and a factor: `depeg` (with its currency) and
+    /// `oracle-confidence`.
+    fn threshold_kind(&self, path: &str) -> Result<AddOnKind, Error> {
+        let need = |value: Option<f64>, name: &str| {
+            value.ok_or_else(|| {
+                let what = format!("{name} (required by {})", self.kind);
+                Error::missing(format!("{path}.{name}"), what)
+            })
+        };
+        let (threshold, factor) =
+            (need(self.threshold, "threshold")?, need(self.factor, "factor")?);
+        if self.kind == "oracle-confidence" {
+            return Ok(AddOnKind::OracleConfidence { threshold, factor });
+        }
+        let code = self.currency.as_deref().ok_or_else(|| {
+            Error::missing(format!("{path}.currency"), "currency (required by depeg)")
+        })?;
+        let currency = parse_currency(code, &format!("{path}.currency"))?;
+        Ok(AddOnKind::Depeg { currency, threshold, factor })
     }
 
     pub(super) fn from_domain(a: &AddOn) -> AddOnDocument {
@@ -189,14 +202,30 @@ impl AddOnDocument {
                     ..base
                 }
             }
-            AddOnKind::Depeg { currency, threshold, factor } => AddOnDocument {
-                kind: "depeg".into(),
-                currency: Some(currency.to_string()),
-                threshold: Some(*threshold),
-                factor: Some(*factor),
-                ..base
-            },
+            AddOnKind::Depeg { .. } | AddOnKind::OracleConfidence { .. } => {
+                threshold_document(&a.kind, base)
+            }
         }
+    }
+}
+
+/// The document of a `depeg` or `oracle-confidence` add-on (`base` for any other kind).
+fn threshold_document(kind: &AddOnKind, base: AddOnDocument) -> AddOnDocument {
+    match kind {
+        AddOnKind::Depeg { currency, threshold, factor } => AddOnDocument {
+            kind: "depeg".into(),
+            currency: Some(currency.to_string()),
+            threshold: Some(*threshold),
+            factor: Some(*factor),
+            ..base
+        },
+        AddOnKind::OracleConfidence { threshold, factor } => AddOnDocument {
+            kind: "oracle-confidence".into(),
+            threshold: Some(*threshold),
+            factor: Some(*factor),
+            ..base
+        },
+        _ => base,
     }
 }
 

@@ -1,0 +1,81 @@
+// Test helpers outside `#[test]` functions unwrap too: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+//! Derive's 139 PMRM_2 portfolio cases, read from `../shared/conformance/derive-pmrm2` (Derive's
+//! published files, never copied here), computed by the engine through `formats::derive`: MM
+//! and IM must match Derive's to a relative 1e-8 (absolute 1e-8 where Derive's value is 0).
+
+use std::path::Path;
+
+use formats::bundled::bundled;
+use formats::derive::{CaseDocument, RELATIVE_TOLERANCE, comparison_error};
+use formats::methodology::Profile;
+
+const CASES: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/conformance/derive-pmrm2");
+
+fn base() -> scenario::Methodology {
+    let Profile::Portfolio(base) = bundled("derive-pmrm2").unwrap() else { panic!("portfolio") };
+    *base
+}
+
+#[test]
+fn every_derive_case_matches() {
+    let dir = Path::new(CASES);
+    if !dir.is_dir() {
+        eprintln!("SKIPPED: Derive's cases are not at {CASES}");
+        return;
+    }
+    let base = base();
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        count += 1;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let document = CaseDocument::from_json(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let outcome = document
+            .to_case(&base)
+            .map_err(|e| e.to_string())
+            .and_then(|case| case.net_margins().map_err(|e| e.to_string()));
+        match outcome {
+            Ok(m) => {
+                let error = comparison_error(m.mm, document.result.mm)
+                    .max(comparison_error(m.im, document.result.im));
+                if error.is_nan() || error > RELATIVE_TOLERANCE {
+                    failures.push(format!(
+                        "{name}: MM {} vs {}, IM {} vs {} (error {error:.2e})",
+                        m.mm, document.result.mm, m.im, document.result.im
+                    ));
+                }
+            }
+            Err(why) => failures.push(format!("{name}: {why}")),
+        }
+    }
+    assert_eq!(count, 139, "Derive publishes 139 cases");
+    assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// test_12 (one short BTC call) has a hand computation in defi-pm.md 5.1:
+/// MM = 0.8 · (−12939.312020) − 286.990518 − 1186.418569 = −11824.858704. Setting the MM loss
+/// factor to 0 must leave the mark-to-market less the MM option contingency.
+#[test]
+fn parameters_of_the_case_drive_the_result() {
+    let path = Path::new(CASES).join("test_12_risk_cancelling_naked_short_call.json");
+    if !path.is_file() {
+        eprintln!("SKIPPED: {} is absent", path.display());
+        return;
+    }
+    let base = base();
+    let mut document = CaseDocument::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let derive = document.to_case(&base).unwrap().net_margins().unwrap();
+    assert!((derive.mm - -11_824.858_704).abs() < 1e-6, "{}", derive.mm);
+    document.parameters.margin.mm_loss_factor = 0.0;
+    let without_loss = document.to_case(&base).unwrap().net_margins().unwrap();
+    let expected = -1_186.418_569 - 286.990_518;
+    assert!((without_loss.mm - expected).abs() < 1e-5, "{}", without_loss.mm);
+}
