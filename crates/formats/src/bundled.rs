@@ -4,10 +4,11 @@ use crate::Error;
 use crate::methodology::Profile;
 
 /// (name, TOML text) of every bundled profile.
-pub const BUNDLED: [(&str, &str); 3] = [
+pub const BUNDLED: [(&str, &str); 4] = [
     ("ballast-pm", include_str!("../../../methodologies/ballast-pm.toml")),
     ("deribit-standard", include_str!("../../../methodologies/deribit-standard.toml")),
     ("derive-pmrm2", include_str!("../../../methodologies/derive-pmrm2.toml")),
+    ("span", include_str!("../../../methodologies/span.toml")),
 ];
 
 /// The TOML text of the bundled profile `name`.
