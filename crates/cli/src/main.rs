@@ -11,6 +11,7 @@ mod margin_cmd;
 mod methodology;
 mod price;
 mod profile;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,8 @@ enum Command {
     Methodology(methodology::MethodologyArgs),
     /// Measure valuation throughput and accuracy on this machine.
     Bench(bench::BenchArgs),
+    /// Serve the HTTP + WebSocket API and the live dashboard (SQLite or PostgreSQL).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Margin(args) => margin_cmd::run(&args),
         Command::Methodology(args) => methodology::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

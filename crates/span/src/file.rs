@@ -114,6 +114,8 @@ pub struct Contract {
     pub period: String,
     /// Settlement price per unit.
     pub price: f64,
+    /// Settlement value of one contract (`val`), rounded to the currency's decimals, when given.
+    pub value: Option<f64>,
     /// Contract value factor: money per unit of price.
     pub value_factor: f64,
     /// Delta scaling factor (`sc`).

@@ -180,6 +180,7 @@ fn product(pf: Node, contract_tag: &'static str, parent: &str) -> Result<Product
             id: cid,
             period: text(c, "pe", &at)?.to_string(),
             price: num(c, "p", &at)?,
+            value: optional_num(c, "val", &at)?,
             value_factor: positive(c, "cvf", &at)?,
             delta_scale: optional_num(c, "sc", &at)?.unwrap_or(1.0),
             years: optional_num(c, "t", &at)?,

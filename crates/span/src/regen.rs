@@ -11,6 +11,8 @@
 //!   weight`, so the extremes carry their covered fraction;
 //! - the file's `mult` is used as written (0.333333, not 1/3): that is what the file's own
 //!   futures arrays show (−29.999969 = −90 × 0.333333 in single precision);
+//! - the underlying is valued at its contract value `val` (rounded to the currency's decimals)
+//!   over its value factor, not at its price when that has more decimals;
 //! - the composite delta is the weighted sum of the option's deltas at the delta points, also
 //!   one look-ahead later (SPAN's `oopDeltaMeth` `PERIOD`); taken today it misses by up to 0.02.
 
@@ -31,8 +33,8 @@ pub const LOOK_AHEAD_YEARS: f64 = 1.0 / 250.0;
 pub const ARRAY_TOLERANCE_CURRENCY: f64 = 0.005;
 
 /// Largest difference between a regenerated and a published composite delta that counts as a
-/// match, in underlying units per contract.
-pub const DELTA_TOLERANCE_UNITS: f64 = 0.001;
+/// match, in underlying units per contract (the file prints six decimals).
+pub const DELTA_TOLERANCE_UNITS: f64 = 1e-5;
 
 /// Kind of a checked contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -164,7 +166,11 @@ pub fn linear_risk_array(
     RiskArray { losses, composite_delta }
 }
 
-/// The price of an option series' underlying contract.
+/// The price of an option series' underlying contract, as the clearing house values options
+/// on it: the contract's settlement value (`val`, rounded to the currency's decimals) divided by
+/// its value factor, else its price. The two differ when the price has more decimals than the
+/// value: Takasbank's XU030X index is priced 94.642 but valued 94.64 TRY, and its options'
+/// composite deltas regenerate to 1e-6 from 94.64 but only to 1e-4 from 94.642.
 ///
 /// # Errors
 /// `Unresolved` when the file lacks the contract.
@@ -177,7 +183,7 @@ pub fn underlying_price(file: &SpanFile, series: &OptionSeries) -> Result<f64, E
         .filter(|p| p.id == r.product_id)
         .flat_map(|p| &p.contracts)
         .find(|c| c.id == r.contract_id)
-        .map(|c| c.price)
+        .map(|c| c.value.map_or(c.price, |v| v / c.value_factor))
         .ok_or_else(|| {
             let what =
                 format!("contract {} of product {} on {}", r.contract_id, r.product_id, r.exchange);

@@ -1,0 +1,52 @@
+//! `ballast serve`: the HTTP + WebSocket service with its dashboard (crate `service`).
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+/// Arguments of `ballast serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Database: `sqlite://PATH` (embedded, created if missing) or `postgres://...`.
+    #[arg(long, default_value = "sqlite://ballast.db")]
+    pub database: String,
+    /// Do not add the sample accounts to an empty database.
+    #[arg(long)]
+    pub no_sample_accounts: bool,
+    /// Threads for recomputation and what-ifs (rayon); all cores when absent.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Runs the service until the process is stopped.
+pub fn run(args: &ServeArgs) -> Result<()> {
+    if let Some(threads) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("configuring the recompute threads")?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let config = service::Config {
+            listen: args.listen,
+            database: args.database.clone(),
+            sample_accounts: !args.no_sample_accounts,
+        };
+        let running = service::start(&config).await.context("starting the service")?;
+        // The first line is read by scripts and tests to find the port.
+        println!("Ballast service listening on http://{}/ (database {})", running.address, {
+            &args.database
+        });
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+        running.server.abort();
+        Ok(())
+    })
+}

@@ -1,0 +1,54 @@
+//! Browser test of the dashboard: `ballast serve` on a fresh SQLite database, then headless
+//! Chromium driven by playwright-core (`crates/service/browser-test/dashboard.mjs`) loads the
+//! page, sees an account's heatmap, pushes a market through the API and sees the live update.
+//! `scripts/test` installs Chromium and the npm package; without them the test says so loudly,
+//! and fails under CI (`CI` set), where they must be present.
+
+#![allow(clippy::unwrap_used, reason = "a test fails loudly at the first surprise")]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+#[test]
+fn dashboard_shows_the_heatmap_and_updates_live() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script_dir = root.join("crates/service/browser-test");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready =
+        script_dir.join("node_modules/playwright-core").is_dir() && Path::new(&chromium).exists();
+    if !ready {
+        let message = "playwright-core (npm ci in crates/service/browser-test) or Chromium \
+                       (apt-get install chromium) is missing: run ./scripts/test";
+        assert!(std::env::var_os("CI").is_none(), "{message}");
+        eprintln!("\n*** WARNING: the dashboard browser test is SKIPPED: {message} ***\n");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ballast-browser-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = format!("sqlite://{}", dir.join("ballast.db").display());
+    let mut server = Command::new(env!("CARGO_BIN_EXE_ballast"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    let output = Command::new("node")
+        .arg(script_dir.join("dashboard.mjs"))
+        .arg(&url)
+        .arg(dir.join("dashboard.png"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "browser test failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("seen live"), "{stdout}");
+    println!("{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

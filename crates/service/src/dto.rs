@@ -1,0 +1,301 @@
+//! The API's JSON shapes (requests and responses), with their OpenAPI schemas.
+
+use std::collections::BTreeMap;
+
+use margin::CurrencyFigures;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::compute::Status;
+
+/// A position: instrument and signed size (contracts for options, USD for inverse futures).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PositionInput {
+    /// Deribit instrument name, e.g. `BTC-25DEC26-100000-C`.
+    pub instrument: String,
+    /// Signed size; negative is short.
+    pub size: f64,
+}
+
+/// An amount as a decimal string (exact) or a JSON number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum AmountInput {
+    /// Exact decimal text, e.g. `"12.5"`.
+    Text(String),
+    /// A JSON number (its exact binary value, rounded down to 1e-18).
+    Number(f64),
+}
+
+impl AmountInput {
+    /// The amount as decimal text for [`basics::Money::parse`].
+    #[must_use]
+    pub fn text(&self) -> String {
+        match self {
+            AmountInput::Text(t) => t.clone(),
+            AmountInput::Number(n) => format!("{n:.18}"),
+        }
+    }
+}
+
+/// `POST /api/accounts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    /// Account id: 1 to 64 characters among `A-Z a-z 0-9 . _ -`.
+    pub id: String,
+    /// Methodology: hash, `name@version` or a unique name (default `ballast-pm`).
+    #[serde(default)]
+    pub methodology: Option<String>,
+    /// Initial positions.
+    #[serde(default)]
+    pub positions: Vec<PositionInput>,
+    /// Initial balances by currency code; never negative.
+    #[serde(default)]
+    pub balances: BTreeMap<String, AmountInput>,
+}
+
+/// `PUT /api/accounts/{id}/positions/{instrument}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPosition {
+    /// New signed size; 0 closes the position.
+    pub size: f64,
+}
+
+/// `PUT /api/accounts/{id}/balances/{currency}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetBalance {
+    /// New amount; never negative; 0 removes the balance.
+    pub amount: AmountInput,
+}
+
+/// `POST /api/accounts/{id}/what-if`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhatIfRequest {
+    /// Hypothetical trades added to the current positions.
+    pub trades: Vec<PositionInput>,
+}
+
+/// `POST /api/methodologies`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MethodologyUpload {
+    /// The methodology file (TOML, `docs/methodology.md`).
+    pub toml: String,
+}
+
+/// A stored methodology.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MethodologyView {
+    /// Canonical hash (keccak-256, hex): the identity accounts refer to.
+    pub hash: String,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// The TOML text (only on `GET /api/methodologies/{reference}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub toml: Option<String>,
+}
+
+/// An account's stored state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccountView {
+    /// Account id.
+    pub id: String,
+    /// Methodology hash.
+    pub methodology: String,
+    /// `name@version` of the methodology.
+    pub methodology_label: String,
+    /// Positions, by instrument.
+    pub positions: Vec<PositionInput>,
+    /// Balances by currency, exact decimal text.
+    pub balances: BTreeMap<String, String>,
+}
+
+/// An account's figures in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FiguresView {
+    /// Currency of the figures (USD in cross margin).
+    pub currency: String,
+    /// Equity: balances plus position values.
+    pub equity: f64,
+    /// Initial margin.
+    pub initial_margin: f64,
+    /// Maintenance margin.
+    pub maintenance_margin: f64,
+    /// Worst-scenario loss after offsets.
+    pub scan_loss: f64,
+    /// Add-ons in IM.
+    pub add_ons_im: f64,
+    /// Add-ons in MM.
+    pub add_ons_mm: f64,
+    /// Underlying of the worst scenario.
+    pub worst_underlying: Option<String>,
+    /// Index of the worst scenario in that underlying's set.
+    pub worst_scenario: Option<usize>,
+}
+
+impl FiguresView {
+    /// The view of engine figures.
+    #[must_use]
+    pub fn of(f: &CurrencyFigures) -> FiguresView {
+        FiguresView {
+            currency: f.currency.to_string(),
+            equity: f.equity,
+            initial_margin: f.initial_margin,
+            maintenance_margin: f.maintenance_margin,
+            scan_loss: f.scan_loss,
+            add_ons_im: f.add_ons_im,
+            add_ons_mm: f.add_ons_mm,
+            worst_underlying: f.worst.map(|w| w.underlying.to_string()),
+            worst_scenario: f.worst.map(|w| w.scenario),
+        }
+    }
+}
+
+/// An account's margin state, as in the health list and live updates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HealthRow {
+    /// Account id.
+    pub id: String,
+    /// `healthy`, `im-breach`, `mm-breach` or `unpriced`.
+    pub status: String,
+    /// Smallest equity / MM over the account's currencies (null when unbounded or unpriced).
+    pub health: Option<f64>,
+    /// Figures per currency.
+    pub figures: Vec<FiguresView>,
+    /// Why the account could not be valued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Health ratio as JSON: finite or null.
+#[must_use]
+pub fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// The status name.
+#[must_use]
+pub fn status_name(status: Status) -> String {
+    status.name().to_owned()
+}
+
+/// `GET /api/accounts`: accounts by health, weakest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HealthList {
+    /// Sequence number of the market the figures are on.
+    pub market_seq: Option<i64>,
+    /// Number of accounts.
+    pub total: usize,
+    /// Accounts in IM breach.
+    pub im_breaches: usize,
+    /// Accounts in MM breach.
+    pub mm_breaches: usize,
+    /// The requested page.
+    pub accounts: Vec<HealthRow>,
+}
+
+/// `POST /api/accounts/{id}/what-if`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WhatIfView {
+    /// Account id.
+    pub account: String,
+    /// Market sequence number.
+    pub market_seq: Option<i64>,
+    /// Figures now.
+    pub before: Vec<FiguresView>,
+    /// Figures after the trades.
+    pub after: Vec<FiguresView>,
+}
+
+/// One scenario of a risk array.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RiskCell {
+    /// Relative move of the underlying.
+    pub spot_move: f64,
+    /// The underlying's index under the scenario.
+    pub price: f64,
+    /// Volatility move: `down`, `none` or `up`.
+    pub vol: String,
+    /// `regular`, `extreme`, `skew-*` or `auxiliary`.
+    pub kind: String,
+    /// Weight of the scenario's P&L.
+    pub weight: f64,
+    /// P&L of the account under the scenario.
+    pub pnl: f64,
+}
+
+/// The scenarios and P&L of one risk unit (an underlying in a currency).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RiskUnit {
+    /// Underlying.
+    pub underlying: String,
+    /// Currency of the P&L.
+    pub currency: String,
+    /// Index now.
+    pub index: f64,
+    /// Index of the worst scenario.
+    pub worst: usize,
+    /// Loss at the worst scenario (before offsets).
+    pub loss: f64,
+    /// Relative (fraction) or absolute (vol points) vol shock.
+    pub vol_shock_kind: String,
+    /// Up vol shock at the reference tenor.
+    pub vol_shock_up: f64,
+    /// Down vol shock at the reference tenor.
+    pub vol_shock_down: f64,
+    /// Reference tenor of the vol shocks, days.
+    pub vol_shock_reference_days: f64,
+    /// The scenarios in methodology order.
+    pub scenarios: Vec<RiskCell>,
+}
+
+/// `GET /api/accounts/{id}/risk-array`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RiskArrayView {
+    /// Account id.
+    pub account: String,
+    /// Market sequence number.
+    pub market_seq: Option<i64>,
+    /// Valuation time of the market, RFC 3339.
+    pub valuation_time: String,
+    /// Figures per currency.
+    pub figures: Vec<FiguresView>,
+    /// One entry per risk unit.
+    pub units: Vec<RiskUnit>,
+}
+
+/// `GET /api/accounts/{id}/margin`: the full margin report with the standard-margin baseline
+/// and liquidation distances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MarginView {
+    /// Account id.
+    pub account: String,
+    /// Market sequence number.
+    pub market_seq: Option<i64>,
+    /// Status.
+    pub status: String,
+    /// Smallest equity / MM.
+    pub health: Option<f64>,
+    /// The report (`formats::report::ReportDocument`: currencies, positions, units, add-ons,
+    /// baseline, liquidation).
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+}
+
+/// `POST /api/markets`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MarketAccepted {
+    /// Sequence number of the stored snapshot.
+    pub seq: i64,
+    /// Its valuation time.
+    pub valuation_time: String,
+    /// Quoted instruments.
+    pub instruments: usize,
+}

@@ -1,0 +1,177 @@
+//! The WebSocket feed at `/ws`: margin updates of subscribed accounts and health alerts.
+//!
+//! Every client receives, after each recompute, a `recompute` summary, a `margin` message per
+//! subscribed account and an `alert` per status change (IM or MM breach, or back to healthy),
+//! at most [`ALERTS_PER_EVENT_MAX`] per event. A client subscribes by sending
+//! `{"subscribe": ["alice", "bob"]}` (or `["*"]` for all accounts) or with `?accounts=a,b`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::compute::{Alert, Published};
+use crate::reads::health_row;
+use crate::state::{Event, Service};
+
+/// Alerts sent per event; the rest are counted in an `alerts-truncated` message.
+pub const ALERTS_PER_EVENT_MAX: usize = 200;
+/// Accounts a client may follow by name ("*" follows all, for small books).
+const SUBSCRIPTIONS_MAX: usize = 1_000;
+/// Margin messages per event for a "*" subscription.
+const WILDCARD_ACCOUNTS_MAX: usize = 1_000;
+
+/// Initial subscription.
+#[derive(Debug, Deserialize)]
+pub struct Subscription {
+    /// Comma-separated account ids, or `*`.
+    #[serde(default)]
+    pub accounts: Option<String>,
+}
+
+/// Upgrades to the live feed.
+pub async fn upgrade(
+    State(service): State<Arc<Service>>,
+    Query(subscription): Query<Subscription>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let accounts: BTreeSet<String> = subscription
+        .accounts
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .take(SUBSCRIPTIONS_MAX)
+        .map(str::to_owned)
+        .collect();
+    ws.on_upgrade(move |socket| feed(service, socket, accounts))
+}
+
+#[derive(Deserialize)]
+struct ClientMessage {
+    subscribe: Vec<String>,
+}
+
+async fn feed(service: Arc<Service>, mut socket: WebSocket, mut accounts: BTreeSet<String>) {
+    let mut events = service.subscribe();
+    let published = service.published();
+    let hello = json!({
+        "type": "hello",
+        "generation": published.generation,
+        "market_seq": published.market_seq,
+    });
+    if socket.send(Message::Text(hello.to_string().into())).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(m) = serde_json::from_str::<ClientMessage>(&text) {
+                        accounts = m.subscribe.into_iter().take(SUBSCRIPTIONS_MAX).collect();
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            },
+            event = events.recv() => {
+                let messages = match event {
+                    Ok(event) => messages(&event, &accounts),
+                    Err(RecvError::Lagged(missed)) => {
+                        vec![json!({ "type": "lagged", "missed": missed }).to_string()]
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                for text in messages {
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The messages of one event for a client following `accounts`.
+#[must_use]
+pub fn messages(event: &Event, accounts: &BTreeSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let (published, alerts, changed) = match event {
+        Event::Recomputed { published, seconds, lag_seconds, alerts } => {
+            let (mut total, mut im, mut mm) = (0, 0, 0);
+            for group in published.groups.values() {
+                total += group.health.len();
+                for (_, s) in &group.health {
+                    im += usize::from(*s == crate::compute::Status::ImBreach);
+                    mm += usize::from(*s == crate::compute::Status::MmBreach);
+                }
+            }
+            out.push(
+                json!({
+                    "type": "recompute",
+                    "generation": published.generation,
+                    "market_seq": published.market_seq,
+                    "seconds": seconds,
+                    "lag_seconds": lag_seconds,
+                    "accounts": total,
+                    "im_breaches": im,
+                    "mm_breaches": mm,
+                })
+                .to_string(),
+            );
+            (published, alerts, None)
+        }
+        Event::AccountChanged { published, account, alerts } => {
+            (published, alerts, Some(account.as_str()))
+        }
+    };
+    let everyone = accounts.contains("*");
+    let follow: Vec<&str> = match changed {
+        Some(id) if everyone || accounts.contains(id) => vec![id],
+        Some(_) => Vec::new(),
+        None if everyone => all_ids(published).take(WILDCARD_ACCOUNTS_MAX).collect(),
+        None => accounts.iter().map(String::as_str).collect(),
+    };
+    for id in follow {
+        if let Some((group, i)) = published.find(id) {
+            let row = health_row(group, i);
+            let message = json!({
+                "type": "margin",
+                "generation": published.generation,
+                "market_seq": published.market_seq,
+                "account": row,
+            });
+            out.push(message.to_string());
+        }
+    }
+    out.extend(alerts.iter().take(ALERTS_PER_EVENT_MAX).map(alert_message));
+    if alerts.len() > ALERTS_PER_EVENT_MAX {
+        let count = alerts.len() - ALERTS_PER_EVENT_MAX;
+        out.push(json!({ "type": "alerts-truncated", "count": count }).to_string());
+    }
+    out
+}
+
+fn all_ids(published: &Published) -> impl Iterator<Item = &str> {
+    published.groups.values().flat_map(|g| g.book.ids.iter().map(String::as_str))
+}
+
+fn alert_message(alert: &Alert) -> String {
+    let kind = match alert.to {
+        crate::compute::Status::Healthy => "cleared",
+        other => other.name(),
+    };
+    json!({
+        "type": "alert",
+        "kind": kind,
+        "account": alert.account,
+        "from": alert.from.name(),
+        "to": alert.to.name(),
+        "health": crate::dto::finite(alert.health),
+    })
+    .to_string()
+}

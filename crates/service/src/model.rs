@@ -1,0 +1,265 @@
+//! The in-memory model: what the database holds, parsed into validated domain values.
+//!
+//! The model changes only after the database has committed the change, so it is always a
+//! function of the stored state. Validation happens before the commit, against a copy: a
+//! refused write changes neither.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use basics::{Currency, Money, Rounding};
+use formats::market::MarketDocument;
+use formats::methodology::{Profile, hash_hex};
+use margin::{Context, Engine};
+use market::MarketSnapshot;
+use product::{Instrument, Portfolio, Position};
+
+use crate::error::Error;
+use crate::store::{Loaded, Op};
+
+/// A stored methodology and its engine.
+#[derive(Debug)]
+pub struct MethodologyEntry {
+    /// Canonical hash, hex: the identity an account refers to.
+    pub hash: String,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// The TOML text as received.
+    pub toml: String,
+    /// The engine built on it.
+    pub engine: Engine,
+}
+
+impl MethodologyEntry {
+    /// Parses and validates a methodology file. Only portfolio methodologies can margin an
+    /// account; per-position ones are baselines.
+    ///
+    /// # Errors
+    /// The parser's or the engine's error, located in the document.
+    pub fn parse(toml: &str) -> Result<MethodologyEntry, Error> {
+        let profile = Profile::from_toml(toml)?;
+        let hash = hash_hex(&profile.hash());
+        let (name, version) = (profile.name().to_owned(), profile.version().to_owned());
+        let Profile::Portfolio(methodology) = profile else {
+            let why = "a per-position methodology cannot margin an account";
+            return Err(Error::invalid("toml.kind", why));
+        };
+        let engine = Engine::new(*methodology)?;
+        Ok(MethodologyEntry { hash, name, version, toml: toml.to_owned(), engine })
+    }
+
+    /// `name@version`.
+    #[must_use]
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+}
+
+/// One account: its methodology, positions and balances.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountRecord {
+    /// Hash of its methodology.
+    pub methodology: String,
+    /// Signed sizes; never zero.
+    pub positions: BTreeMap<Instrument, f64>,
+    /// Balances; never zero.
+    pub balances: BTreeMap<Currency, Money>,
+}
+
+impl AccountRecord {
+    /// The account as a validated portfolio.
+    ///
+    /// # Errors
+    /// `Invalid` when the positions or balances break a portfolio limit.
+    pub fn portfolio(&self) -> Result<Portfolio, Error> {
+        let positions =
+            self.positions.iter().map(|(i, s)| Position { instrument: *i, size: *s }).collect();
+        let balances: Vec<Money> = self.balances.values().copied().collect();
+        Portfolio::new(positions, &balances)
+            .map_err(|e| Error::invalid(e.field.clone(), e.kind.to_string()))
+    }
+}
+
+/// The current market.
+#[derive(Debug, Clone)]
+pub struct MarketEntry {
+    /// Sequence number, increasing with every push.
+    pub seq: i64,
+    /// The snapshot.
+    pub snapshot: Arc<MarketSnapshot>,
+    /// The document, canonical JSON.
+    pub document: Arc<String>,
+}
+
+/// Everything stored, in memory.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    /// Methodologies by hash.
+    pub methodologies: BTreeMap<String, Arc<MethodologyEntry>>,
+    /// Accounts by id.
+    pub accounts: BTreeMap<String, AccountRecord>,
+    /// The newest market.
+    pub market: Option<MarketEntry>,
+}
+
+impl Model {
+    /// Rebuilds the model from the database's contents.
+    ///
+    /// # Errors
+    /// `Storage` when a stored value no longer parses (a corrupted or foreign database).
+    pub fn from_loaded(loaded: Loaded) -> Result<Model, Error> {
+        let corrupt = |what: &str, e: Error| Error::storage(what.to_owned(), e);
+        let mut model = Model::default();
+        for (hash, _, _, toml) in loaded.methodologies {
+            let entry = MethodologyEntry::parse(&toml).map_err(|e| corrupt("methodologies", e))?;
+            if entry.hash != hash {
+                return Err(Error::storage("methodologies", format!("hash mismatch for {hash}")));
+            }
+            model.methodologies.insert(hash, Arc::new(entry));
+        }
+        for (id, methodology) in loaded.accounts {
+            let record = AccountRecord { methodology, ..AccountRecord::default() };
+            model.accounts.insert(id, record);
+        }
+        for (account, instrument, size) in loaded.positions {
+            let instrument = Instrument::parse(&instrument)
+                .map_err(|e| Error::storage("positions", e.to_string()))?;
+            if let Some(record) = model.accounts.get_mut(&account) {
+                record.positions.insert(instrument, size);
+            }
+        }
+        for (account, currency, amount) in loaded.balances {
+            let money = parse_money(&currency, &amount).map_err(|e| corrupt("balances", e))?;
+            if let Some(record) = model.accounts.get_mut(&account) {
+                record.balances.insert(money.currency(), money);
+            }
+        }
+        if let Some((seq, document)) = loaded.market {
+            let snapshot = MarketDocument::from_json(&document)
+                .and_then(|d| d.to_snapshot())
+                .map_err(|e| Error::storage("markets", e))?;
+            let (snapshot, document) = (Arc::new(snapshot), Arc::new(document));
+            model.market = Some(MarketEntry { seq, snapshot, document });
+        }
+        Ok(model)
+    }
+
+    /// The methodology named by `reference`: a hash, `name@version`, or a name when exactly
+    /// one stored methodology has it.
+    ///
+    /// # Errors
+    /// `Invalid` naming `field` when none or several match.
+    pub fn find_methodology(
+        &self,
+        field: &str,
+        reference: &str,
+    ) -> Result<Arc<MethodologyEntry>, Error> {
+        if let Some(entry) = self.methodologies.get(reference) {
+            return Ok(Arc::clone(entry));
+        }
+        let matches: Vec<_> = self
+            .methodologies
+            .values()
+            .filter(|m| m.name == reference || m.label() == reference)
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(Arc::clone(one)),
+            [] => Err(Error::invalid(field, format!("no stored methodology {reference:?}"))),
+            _ => Err(Error::invalid(field, format!("{reference:?} is ambiguous: use the hash"))),
+        }
+    }
+
+    /// Applies committed operations; `methodology` and `market` carry the parsed values of
+    /// the `Methodology` and `Market` operations.
+    pub fn apply(
+        &mut self,
+        ops: &[Op],
+        methodology: Option<&Arc<MethodologyEntry>>,
+        market: Option<MarketEntry>,
+    ) {
+        if let Some(m) = market {
+            self.market = Some(m);
+        }
+        for op in ops {
+            match op {
+                Op::Methodology { hash, .. } => {
+                    if let Some(entry) = &methodology {
+                        self.methodologies.entry(hash.clone()).or_insert_with(|| Arc::clone(entry));
+                    }
+                }
+                Op::Account { id, methodology } => {
+                    let record =
+                        AccountRecord { methodology: methodology.clone(), ..Default::default() };
+                    self.accounts.insert(id.clone(), record);
+                }
+                Op::Position { account, instrument, size } => {
+                    let (Some(record), Ok(instrument)) =
+                        (self.accounts.get_mut(account), Instrument::parse(instrument))
+                    else {
+                        continue;
+                    };
+                    if *size == 0.0 {
+                        record.positions.remove(&instrument);
+                    } else {
+                        record.positions.insert(instrument, *size);
+                    }
+                }
+                Op::Balance { account, currency, amount } => {
+                    let Some(record) = self.accounts.get_mut(account) else { continue };
+                    let money = amount.as_ref().map(|a| parse_money(currency, a));
+                    match (currency.parse::<Currency>(), money) {
+                        (Ok(c), None) => _ = record.balances.remove(&c),
+                        (Ok(c), Some(Ok(m))) => _ = record.balances.insert(c, m),
+                        _ => {}
+                    }
+                }
+                Op::Market { .. } => {}
+            }
+        }
+    }
+
+    /// Checks that `record` can be margined on the current market: every instrument has data,
+    /// every balance is accepted as collateral. Without a market only the shapes are checked.
+    ///
+    /// # Errors
+    /// `Invalid` naming the instrument or currency the engine refused.
+    pub fn check_account(&self, record: &AccountRecord) -> Result<(), Error> {
+        let Some(market) = &self.market else { return Ok(()) };
+        let Some(entry) = self.methodologies.get(&record.methodology) else {
+            return Err(Error::invalid("methodology", "not stored"));
+        };
+        let portfolio = record.portfolio()?;
+        let instruments: Vec<Instrument> = record.positions.keys().copied().collect();
+        let engine = &entry.engine;
+        let arrays = engine
+            .risk_arrays(&market.snapshot, &instruments)
+            .map_err(|e| Error::invalid(e.field, format!("cannot be valued: {}", e.kind)))?;
+        let liquidity = engine.liquidity(&market.snapshot, &arrays);
+        let ctx = Context::new(engine, &arrays, &market.snapshot, &liquidity);
+        let account = engine.resolve(&arrays, &portfolio)?;
+        engine.account(&ctx, &account)?;
+        Ok(())
+    }
+
+    /// Instruments held by accounts of methodology `hash`.
+    #[must_use]
+    pub fn held(&self, hash: &str) -> BTreeSet<Instrument> {
+        self.accounts
+            .values()
+            .filter(|a| a.methodology == hash)
+            .flat_map(|a| a.positions.keys().copied())
+            .collect()
+    }
+}
+
+/// Parses a stored or requested amount of `currency`, exactly, rounded down to 1e-18.
+///
+/// # Errors
+/// `Invalid` for an unknown currency code or a bad decimal.
+pub fn parse_money(currency: &str, amount: &str) -> Result<Money, Error> {
+    let code: Currency =
+        currency.parse().map_err(|e: basics::Error| Error::invalid("currency", e.to_string()))?;
+    Money::parse(amount, code, Rounding::Down).map_err(|e| Error::invalid("amount", e.to_string()))
+}

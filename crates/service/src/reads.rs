@@ -1,0 +1,340 @@
+//! Read endpoints: stored accounts, the health list, margin reports, what-ifs and risk arrays.
+//! Reads use the published state (never the writer's lock), so they run while a recompute does.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use margin::Scratch;
+use margin::report::{ReportOptions, margin_report};
+use product::{Instrument, Position};
+use scenario::VolShockKind;
+use serde::Deserialize;
+
+use crate::compute::{Group, Published, Status, health};
+use crate::dto::{
+    AccountView, FiguresView, HealthList, HealthRow, MarginView, MethodologyView, RiskArrayView,
+    RiskCell, RiskUnit, WhatIfRequest, WhatIfView, finite, status_name,
+};
+use crate::error::{Error, ErrorBody, ErrorKind};
+use crate::state::Service;
+use crate::writes::{account_view, body, check_id, parse};
+
+/// Largest page of the health list.
+const PAGE_ACCOUNTS_MAX: usize = 1_000;
+/// Default page of the health list.
+const PAGE_ACCOUNTS_DEFAULT: usize = 50;
+
+thread_local! {
+    /// What-if buffers, one per worker thread, so that a what-if allocates nothing for them.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+fn not_found(id: &str) -> Error {
+    Error::new(format!("id {id}"), ErrorKind::NotFound)
+}
+
+/// The row of account `i` of `group`.
+#[must_use]
+pub fn health_row(group: &Group, i: usize) -> HealthRow {
+    let (ratio, status) = group.health[i];
+    let (figures, error) = match group.figures(i) {
+        Ok(lines) => (lines.iter().map(|l| FiguresView::of(&l.figures)).collect(), None),
+        Err(why) => (Vec::new(), Some(why)),
+    };
+    HealthRow {
+        id: group.book.ids[i].clone(),
+        status: status_name(status),
+        health: finite(ratio),
+        figures,
+        error,
+    }
+}
+
+/// An account's stored state.
+///
+/// # Errors
+/// The JSON error of the first refused field.
+#[utoipa::path(get, path = "/api/accounts/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)))]
+pub async fn get_account(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<AccountView>, Error> {
+    check_id("id", &id)?;
+    let model = service.model();
+    let record = model.accounts.get(&id).ok_or_else(|| not_found(&id))?;
+    Ok(axum::Json(account_view(&model, &id, record)))
+}
+
+/// Paging of the health list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct Page {
+    /// Accounts to skip.
+    #[serde(default)]
+    pub offset: usize,
+    /// Accounts to return (default 50, at most 1,000).
+    pub limit: Option<usize>,
+}
+
+/// Accounts ordered by health (equity / MM), weakest first; unpriced accounts come first.
+#[utoipa::path(get, path = "/api/accounts", params(Page),
+    responses((status = 200, body = HealthList)))]
+pub async fn list_accounts(
+    State(service): State<Arc<Service>>,
+    Query(page): Query<Page>,
+) -> axum::Json<HealthList> {
+    let published = service.published();
+    axum::Json(health_list(&published, page.offset, page.limit))
+}
+
+fn health_list(published: &Published, offset: usize, limit: Option<usize>) -> HealthList {
+    let limit = limit.unwrap_or(PAGE_ACCOUNTS_DEFAULT).min(PAGE_ACCOUNTS_MAX);
+    let groups: Vec<&Arc<Group>> = published.groups.values().collect();
+    let mut order: Vec<(f64, usize, usize)> = Vec::new();
+    let (mut im, mut mm) = (0, 0);
+    for (g, group) in groups.iter().enumerate() {
+        for (i, (ratio, status)) in group.health.iter().enumerate() {
+            match status {
+                Status::ImBreach => im += 1,
+                Status::MmBreach => mm += 1,
+                _ => {}
+            }
+            let key = if *status == Status::Unpriced { f64::NEG_INFINITY } else { *ratio };
+            order.push((key, g, i));
+        }
+    }
+    let total = order.len();
+    let end = offset.saturating_add(limit).min(total);
+    if end < total {
+        order.select_nth_unstable_by(end, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        order.truncate(end);
+    }
+    order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let accounts = order.iter().skip(offset).map(|&(_, g, i)| health_row(groups[g], i)).collect();
+    HealthList {
+        market_seq: published.market_seq,
+        total,
+        im_breaches: im,
+        mm_breaches: mm,
+        accounts,
+    }
+}
+
+/// The full margin report of an account: figures, worst scenario, add-ons, attribution, the
+/// standard-margin baseline and liquidation distances.
+///
+/// # Errors
+/// The JSON error of the first refused field.
+#[utoipa::path(get, path = "/api/accounts/{id}/margin", params(("id" = String, Path)),
+    responses((status = 200, body = MarginView), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn get_margin(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<MarginView>, Error> {
+    check_id("id", &id)?;
+    let (portfolio, entry, market) = {
+        let model = service.model();
+        let record = model.accounts.get(&id).ok_or_else(|| not_found(&id))?;
+        let entry = model.methodologies.get(&record.methodology).cloned();
+        let entry = entry.ok_or_else(|| Error::invalid("methodology", "not stored"))?;
+        let market = model.market.clone().ok_or_else(|| Error::invalid("market", "none yet"))?;
+        (record.portfolio()?, entry, market)
+    };
+    let standard = service.standard.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        let options = ReportOptions {
+            greek_approximation: false,
+            baseline: Some(standard),
+            marginal: true,
+            liquidation: true,
+        };
+        margin_report(&entry.engine, &market.snapshot, &portfolio, &options)
+    })
+    .await
+    .map_err(|e| Error::storage("report", e))??;
+    let (ratio, status) = health(report.figures.iter());
+    let document = formats::report::ReportDocument::from_report(&report);
+    Ok(axum::Json(MarginView {
+        account: id,
+        market_seq: Some(market.seq),
+        status: status_name(status),
+        health: finite(ratio),
+        report: serde_json::to_value(document).unwrap_or_default(),
+    }))
+}
+
+/// Margin before and after hypothetical trades, on the current risk arrays.
+///
+/// # Errors
+/// The JSON error of the first refused field.
+#[utoipa::path(post, path = "/api/accounts/{id}/what-if", request_body = WhatIfRequest,
+    params(("id" = String, Path)),
+    responses((status = 200, body = WhatIfView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn what_if(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<WhatIfView>, Error> {
+    let request: WhatIfRequest = parse(&body(raw)?)?;
+    let mut trades = Vec::with_capacity(request.trades.len());
+    for (i, t) in request.trades.iter().enumerate() {
+        let instrument = Instrument::parse(&t.instrument)
+            .map_err(|e| Error::invalid(format!("trades[{i}].instrument"), e.to_string()))?;
+        if !t.size.is_finite() {
+            return Err(Error::invalid(format!("trades[{i}].size"), "not a finite number"));
+        }
+        trades.push(Position { instrument, size: t.size });
+    }
+    let published = service.published();
+    let (group, i) = published.find(&id).ok_or_else(|| not_found(&id))?;
+    let priced = group.priced.as_ref().map_err(|why| Error::invalid("market", why.clone()))?;
+    let account = group.book.resolved(i);
+    let result = SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        margin::whatif::what_if(
+            &group.entry.engine,
+            priced.context(),
+            &account,
+            &trades,
+            &mut scratch,
+        )
+    })?;
+    Ok(axum::Json(WhatIfView {
+        account: id,
+        market_seq: published.market_seq,
+        before: result.before.iter().map(FiguresView::of).collect(),
+        after: result.after.iter().map(FiguresView::of).collect(),
+    }))
+}
+
+/// The account's P&L under every scenario, with each scenario's price and vol move.
+///
+/// # Errors
+/// The JSON error of the first refused field.
+#[utoipa::path(get, path = "/api/accounts/{id}/risk-array", params(("id" = String, Path)),
+    responses((status = 200, body = RiskArrayView), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn risk_array(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<RiskArrayView>, Error> {
+    let published = service.published();
+    let (group, i) = published.find(&id).ok_or_else(|| not_found(&id))?;
+    let priced = group.priced.as_ref().map_err(|why| Error::invalid("market", why.clone()))?;
+    let engine = &group.entry.engine;
+    let (figures, detail) = engine.account(priced.context(), &group.book.resolved(i))?;
+    let inputs = priced.inputs();
+    let shock = &engine.methodology().vol_shock;
+    let kind = match shock.kind {
+        VolShockKind::Relative => "relative",
+        VolShockKind::Absolute => "absolute",
+    };
+    let units = detail
+        .units
+        .iter()
+        .map(|u| {
+            let index = inputs
+                .market
+                .underlying(u.underlying)
+                .map_or(f64::NAN, market::UnderlyingMarket::index);
+            let described = inputs
+                .arrays
+                .scenario_sets()
+                .get(&u.underlying)
+                .map(formats::report::describe_scenarios)
+                .unwrap_or_default();
+            RiskUnit {
+                underlying: u.underlying.to_string(),
+                currency: u.currency.to_string(),
+                index,
+                worst: u.worst,
+                loss: u.loss,
+                vol_shock_kind: kind.to_owned(),
+                vol_shock_up: shock.up,
+                vol_shock_down: shock.down,
+                vol_shock_reference_days: shock.reference_days,
+                scenarios: described
+                    .into_iter()
+                    .zip(&u.pnl)
+                    .map(|(s, pnl)| RiskCell {
+                        price: index * (1.0 + s.spot_move),
+                        spot_move: s.spot_move,
+                        vol: s.vol,
+                        kind: s.kind,
+                        weight: s.weight,
+                        pnl: *pnl,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(axum::Json(RiskArrayView {
+        account: id,
+        market_seq: published.market_seq,
+        valuation_time: formats::format_rfc3339(inputs.market.valuation()),
+        figures: figures.iter().map(FiguresView::of).collect(),
+        units,
+    }))
+}
+
+/// Stored methodologies.
+#[utoipa::path(get, path = "/api/methodologies",
+    responses((status = 200, body = Vec<MethodologyView>)))]
+pub async fn list_methodologies(
+    State(service): State<Arc<Service>>,
+) -> axum::Json<Vec<MethodologyView>> {
+    let model = service.model();
+    let views = model
+        .methodologies
+        .values()
+        .map(|m| MethodologyView {
+            hash: m.hash.clone(),
+            name: m.name.clone(),
+            version: m.version.clone(),
+            toml: None,
+        })
+        .collect();
+    axum::Json(views)
+}
+
+/// One methodology with its TOML, by hash, `name@version` or unique name.
+///
+/// # Errors
+/// The JSON error of the first refused field.
+#[utoipa::path(get, path = "/api/methodologies/{reference}", params(("reference" = String, Path)),
+    responses((status = 200, body = MethodologyView), (status = 422, body = ErrorBody)))]
+pub async fn get_methodology(
+    State(service): State<Arc<Service>>,
+    Path(reference): Path<String>,
+) -> Result<axum::Json<MethodologyView>, Error> {
+    let entry = service.model().find_methodology("reference", &reference)?;
+    Ok(axum::Json(MethodologyView {
+        hash: entry.hash.clone(),
+        name: entry.name.clone(),
+        version: entry.version.clone(),
+        toml: Some(entry.toml.clone()),
+    }))
+}
+
+/// The newest market snapshot (canonical Ballast market JSON).
+#[utoipa::path(get, path = "/api/markets/latest",
+    responses((status = 200, description = "Ballast market JSON"), (status = 404, body = ErrorBody)))]
+pub async fn latest_market(State(service): State<Arc<Service>>) -> Response {
+    let market = service.model().market.clone();
+    match market {
+        Some(m) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            m.document.as_ref().clone(),
+        )
+            .into_response(),
+        None => Error::new("market", ErrorKind::NotFound).into_response(),
+    }
+}

@@ -1,0 +1,266 @@
+//! The running service: the store, the model, the published margin state, and the write path.
+//!
+//! **Invariants.** Writes are serialised by one mutex. A write is validated against the model,
+//! committed to the database together with its idempotency receipt, and only then applied to the
+//! model and published; the 2xx is sent after all of it. A replayed key returns the stored
+//! receipt without touching anything; a key reused for a different request is refused.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::time::Instant;
+
+use axum::http::StatusCode;
+use sha3::{Digest, Sha3_256};
+use tokio::sync::{Mutex, broadcast, watch};
+
+use crate::compute::{self, Alert, Published};
+use crate::error::{Error, ErrorKind};
+use crate::model::{MarketEntry, MethodologyEntry, Model};
+use crate::store::{Op, Receipt, Store};
+
+/// Events sent to every WebSocket subscriber (each keeps only what it asked for).
+#[derive(Clone)]
+pub enum Event {
+    /// All accounts were recomputed on a new market.
+    Recomputed {
+        /// The new state.
+        published: Arc<Published>,
+        /// Time spent recomputing.
+        seconds: f64,
+        /// Time from the market's acknowledgement to the publication.
+        lag_seconds: f64,
+        /// Status changes.
+        alerts: Arc<Vec<Alert>>,
+    },
+    /// One account changed through the API.
+    AccountChanged {
+        /// The new state.
+        published: Arc<Published>,
+        /// The account.
+        account: String,
+        /// Status changes.
+        alerts: Arc<Vec<Alert>>,
+    },
+}
+
+/// Queued events per subscriber before a slow one starts missing some.
+const EVENTS_QUEUED_MAX: usize = 256;
+
+/// The answer to a write: status and JSON body, as stored in the receipt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// JSON body.
+    pub body: String,
+}
+
+/// A validated write, ready to commit.
+pub struct Plan {
+    /// Operations of the transaction.
+    pub ops: Vec<Op>,
+    /// The answer to send once committed.
+    pub answer: Answer,
+    /// A new methodology entry to add to the model.
+    pub methodology: Option<Arc<MethodologyEntry>>,
+    /// A new market to make current.
+    pub market: Option<MarketEntry>,
+    /// What to republish once applied.
+    pub scope: Scope,
+}
+
+/// What a write changes in the published state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    /// Nothing.
+    Nothing,
+    /// The accounts of one methodology (and which account).
+    Account {
+        /// Methodology hash.
+        methodology: String,
+        /// Account id.
+        account: String,
+    },
+    /// A methodology was added.
+    Methodologies,
+    /// A market was pushed (its sequence number).
+    Market(i64),
+}
+
+/// The service.
+pub struct Service {
+    store: Store,
+    writer: Mutex<()>,
+    model: RwLock<Model>,
+    published: RwLock<Arc<Published>>,
+    generation: AtomicU64,
+    events: broadcast::Sender<Event>,
+    markets: watch::Sender<Option<(i64, Instant)>>,
+    /// The per-position baseline shown beside portfolio margin.
+    pub standard: margin::standard::StandardMargin,
+}
+
+impl Service {
+    /// A service over `store`, with the model loaded from it and margin computed once.
+    ///
+    /// # Errors
+    /// `Storage` when the stored state cannot be read back.
+    pub async fn load(store: Store) -> Result<Arc<Service>, Error> {
+        let model = Model::from_loaded(store.load().await?)?;
+        let (events, _) = broadcast::channel(EVENTS_QUEUED_MAX);
+        let (markets, _) = watch::channel(None);
+        let service = Arc::new(Service {
+            store,
+            writer: Mutex::new(()),
+            model: RwLock::new(model),
+            published: RwLock::new(Arc::new(Published::default())),
+            generation: AtomicU64::new(0),
+            events,
+            markets,
+            standard: testkit::deribit_standard(),
+        });
+        let worker = Arc::clone(&service);
+        tokio::task::spawn_blocking(move || worker.republish(&Scope::Methodologies))
+            .await
+            .map_err(|e| Error::storage("recompute", e))?;
+        Ok(service)
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The model, read-locked (briefly: writers wait).
+    pub fn model(&self) -> RwLockReadGuard<'_, Model> {
+        self.model.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current published state.
+    #[must_use]
+    pub fn published(&self) -> Arc<Published> {
+        Arc::clone(&self.published.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// A receiver of live events.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// A receiver of market pushes, for the recompute task.
+    #[must_use]
+    pub fn market_pushes(&self) -> watch::Receiver<Option<(i64, Instant)>> {
+        self.markets.subscribe()
+    }
+
+    /// Runs a write: replays a committed key, or validates with `plan`, commits, applies and
+    /// publishes. `key` is `(Idempotency-Key, request fingerprint)`.
+    ///
+    /// # Errors
+    /// `Conflict` for a key reused with another request; the plan's error; `Storage`.
+    pub async fn write(
+        self: &Arc<Self>,
+        key: Option<(String, String)>,
+        plan: impl FnOnce(&Model) -> Result<Plan, Error>,
+    ) -> Result<Answer, Error> {
+        let _serial = self.writer.lock().await;
+        if let Some((key, request)) = &key
+            && let Some(receipt) = self.store.replay(key).await?
+        {
+            if &receipt.request != request {
+                let why = "reused for a different request";
+                return Err(Error::new("Idempotency-Key", ErrorKind::Conflict(why.into())));
+            }
+            let status = StatusCode::from_u16(receipt.status).unwrap_or(StatusCode::OK);
+            return Ok(Answer { status, body: receipt.response });
+        }
+        let plan = plan(&self.model())?;
+        let receipt = key.map(|(key, request)| Receipt {
+            key,
+            request,
+            status: plan.answer.status.as_u16(),
+            response: plan.answer.body.clone(),
+        });
+        self.store.commit(&plan.ops, receipt.as_ref()).await?;
+        self.model.write().unwrap_or_else(PoisonError::into_inner).apply(
+            &plan.ops,
+            plan.methodology.as_ref(),
+            plan.market.clone(),
+        );
+        if let Scope::Market(seq) = plan.scope {
+            self.markets.send_replace(Some((seq, Instant::now())));
+        } else if plan.scope != Scope::Nothing {
+            let worker = Arc::clone(self);
+            let scope = plan.scope.clone();
+            let (published, alerts) = tokio::task::spawn_blocking(move || worker.republish(&scope))
+                .await
+                .map_err(|e| Error::storage("recompute", e))?;
+            if let Scope::Account { account, .. } = plan.scope {
+                let alerts = Arc::new(alerts);
+                let _ = self.events.send(Event::AccountChanged { published, account, alerts });
+            }
+        }
+        Ok(plan.answer)
+    }
+
+    /// Recomputes what `scope` changed and publishes it; returns the new state and the status
+    /// changes. Callers hold the writer mutex (or run before the service is shared).
+    pub fn republish(&self, scope: &Scope) -> (Arc<Published>, Vec<Alert>) {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let model = self.model();
+        let previous = self.published();
+        let next = match scope {
+            Scope::Account { methodology, .. } => {
+                compute::publish_one(&model, &previous, methodology, generation)
+            }
+            Scope::Market(_) => compute::publish_all(&model, &previous, false, generation),
+            Scope::Methodologies | Scope::Nothing => {
+                compute::publish_all(&model, &previous, true, generation)
+            }
+        };
+        drop(model);
+        let alerts = compute::alerts(&previous, &next);
+        let next = Arc::new(next);
+        *self.published.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&next);
+        (next, alerts)
+    }
+
+    /// Recomputes every account on the newest market (the recompute task's step).
+    ///
+    /// # Errors
+    /// `Storage` when the recompute task panicked.
+    pub async fn recompute_market(self: &Arc<Self>, received: Instant) -> Result<(), Error> {
+        let _serial = self.writer.lock().await;
+        let started = Instant::now();
+        let worker = Arc::clone(self);
+        let seq = self.model().market.as_ref().map_or(0, |m| m.seq);
+        let (published, alerts) =
+            tokio::task::spawn_blocking(move || worker.republish(&Scope::Market(seq)))
+                .await
+                .map_err(|e| Error::storage("recompute", e))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let lag_seconds = received.elapsed().as_secs_f64();
+        crate::metrics::recomputed(&published, seconds, lag_seconds);
+        let alerts = Arc::new(alerts);
+        let _ = self.events.send(Event::Recomputed { published, seconds, lag_seconds, alerts });
+        Ok(())
+    }
+}
+
+/// Fingerprint of a request: SHA3-256 of method, path and body, hex.
+#[must_use]
+pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+    let mut hasher = Sha3_256::new();
+    hasher.update(method.as_bytes());
+    hasher.update(b" ");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hasher.finalize().iter().fold(String::new(), |mut hex, b| {
+        hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        hex.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+        hex
+    })
+}

@@ -1,0 +1,383 @@
+//! Persistence: SQLite (embedded, the default) or PostgreSQL, through one `sqlx` Any pool.
+//!
+//! The database is the source of truth; the in-memory model is rebuilt from it at startup. A
+//! write is acknowledged only after its transaction has committed, and the transaction carries
+//! the idempotency receipt with the data, so a replayed key finds exactly the answer that was
+//! sent, and a write that was never acknowledged leaves neither. SQLite runs in WAL mode with
+//! `synchronous=FULL`: a commit is on disk before `COMMIT` returns, so a `kill -9` (or power
+//! loss) after the acknowledgement cannot lose it. PostgreSQL's defaults (`fsync`,
+//! `synchronous_commit=on`) give the same guarantee.
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::error::Error;
+
+/// Schema migrations, embedded in the binary, applied in order once each.
+const MIGRATIONS: [(i64, &str); 1] = [(1, include_str!("../migrations/0001_init.sql"))];
+
+/// Market snapshots kept in the database; older ones are pruned (only the latest is used).
+const MARKETS_KEPT_COUNT: i64 = 64;
+
+/// Connections to PostgreSQL (SQLite uses one: it has a single writer anyway).
+const POSTGRES_CONNECTIONS_MAX: u32 = 4;
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// One change to stored state, part of a write's transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Registers a methodology (a no-op when its hash is already stored).
+    Methodology {
+        /// Canonical hash, hex.
+        hash: String,
+        /// Name.
+        name: String,
+        /// Version.
+        version: String,
+        /// The TOML text as received.
+        toml: String,
+    },
+    /// Creates an account.
+    Account {
+        /// Account id.
+        id: String,
+        /// Hash of its methodology.
+        methodology: String,
+    },
+    /// Sets a position's size; 0 removes it.
+    Position {
+        /// Account id.
+        account: String,
+        /// Instrument name.
+        instrument: String,
+        /// Signed size.
+        size: f64,
+    },
+    /// Sets a balance (exact decimal text); `None` removes it.
+    Balance {
+        /// Account id.
+        account: String,
+        /// Currency code.
+        currency: String,
+        /// Amount.
+        amount: Option<String>,
+    },
+    /// Stores a market snapshot as the newest.
+    Market {
+        /// Sequence number (increasing).
+        seq: i64,
+        /// Valuation time, RFC 3339.
+        valuation: String,
+        /// The document, canonical JSON.
+        document: String,
+    },
+}
+
+/// The stored answer to an idempotent write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The idempotency key.
+    pub key: String,
+    /// Fingerprint of the request (method, path, body) that first used the key.
+    pub request: String,
+    /// HTTP status of the answer.
+    pub status: u16,
+    /// Body of the answer.
+    pub response: String,
+}
+
+/// Everything stored, as read at startup.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Loaded {
+    /// (hash, name, version, toml).
+    pub methodologies: Vec<(String, String, String, String)>,
+    /// (id, methodology hash).
+    pub accounts: Vec<(String, String)>,
+    /// (account, instrument, size).
+    pub positions: Vec<(String, String, f64)>,
+    /// (account, currency, amount).
+    pub balances: Vec<(String, String, String)>,
+    /// The newest market: (seq, document).
+    pub market: Option<(i64, String)>,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH`, created if missing, or `postgres://...`) and applies
+    /// the migrations.
+    ///
+    /// # Errors
+    /// `Storage` naming `database` for an unsupported URL or a failed connection or migration.
+    pub async fn open(url: &str) -> Result<Store, Error> {
+        install_default_drivers();
+        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let options = if rest.contains('?') { "&mode=rwc" } else { "?mode=rwc" };
+            (Backend::Sqlite, format!("sqlite:{rest}{options}"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            let why = "expected sqlite://PATH or postgres://...";
+            return Err(Error::storage("database", why));
+        };
+        let connections = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_CONNECTIONS_MAX,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode=WAL").await?;
+                        conn.execute("PRAGMA synchronous=FULL").await?;
+                        conn.execute("PRAGMA foreign_keys=ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|e| Error::storage("database", e))?;
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The backend in use.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// SQLite's `synchronous` setting (2 = FULL), to let tests check durability is configured.
+    ///
+    /// # Errors
+    /// `Storage` when the query fails or the backend is not SQLite.
+    pub async fn sqlite_synchronous(&self) -> Result<i64, Error> {
+        let row = sqlx::query("PRAGMA synchronous")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| Error::storage("database", e))?;
+        row.try_get::<i64, _>(0).map_err(|e| Error::storage("database", e))
+    }
+
+    async fn migrate(&self) -> Result<(), Error> {
+        let fail = |e: sqlx::Error| Error::storage("migrations", e);
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        for (version, sql) in MIGRATIONS {
+            let mut tx = self.pool.begin().await.map_err(fail)?;
+            let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(fail)?;
+            if done.is_some() {
+                continue;
+            }
+            for statement in sql.split(';').filter(|s| s.lines().any(is_code)) {
+                sqlx::query(statement).execute(&mut *tx).await.map_err(fail)?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+                .bind(version)
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// The stored answer for `key`, if a write with it was committed.
+    ///
+    /// # Errors
+    /// `Storage` when the query fails.
+    pub async fn replay(&self, key: &str) -> Result<Option<Receipt>, Error> {
+        let row = sqlx::query("SELECT request, status, response FROM idempotency WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| Error::storage("Idempotency-Key", e))?;
+        let Some(row) = row else { return Ok(None) };
+        let get = |e: sqlx::Error| Error::storage("Idempotency-Key", e);
+        let status: i64 = row.try_get("status").map_err(get)?;
+        Ok(Some(Receipt {
+            key: key.to_owned(),
+            request: row.try_get("request").map_err(get)?,
+            status: u16::try_from(status).unwrap_or(500),
+            response: row.try_get("response").map_err(get)?,
+        }))
+    }
+
+    /// Applies `ops` and stores `receipt` in one transaction, committed before returning.
+    ///
+    /// # Errors
+    /// `Storage` when any statement or the commit fails; nothing is then stored.
+    pub async fn commit(&self, ops: &[Op], receipt: Option<&Receipt>) -> Result<(), Error> {
+        let fail = |e: sqlx::Error| Error::storage("database", e);
+        let mut tx = self.pool.begin().await.map_err(fail)?;
+        for op in ops {
+            apply(&mut tx, op).await.map_err(fail)?;
+        }
+        if let Some(r) = receipt {
+            sqlx::query(
+                "INSERT INTO idempotency (key, request, status, response) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&r.key)
+            .bind(&r.request)
+            .bind(i64::from(r.status))
+            .bind(&r.response)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        }
+        tx.commit().await.map_err(fail)
+    }
+
+    /// Reads everything stored.
+    ///
+    /// # Errors
+    /// `Storage` when a query fails.
+    pub async fn load(&self) -> Result<Loaded, Error> {
+        let fail = |e: sqlx::Error| Error::storage("database", e);
+        let mut loaded = Loaded::default();
+        let q = "SELECT hash, name, version, toml FROM methodologies ORDER BY hash";
+        for row in sqlx::query(q).fetch_all(&self.pool).await.map_err(fail)? {
+            loaded.methodologies.push((
+                row.try_get("hash").map_err(fail)?,
+                row.try_get("name").map_err(fail)?,
+                row.try_get("version").map_err(fail)?,
+                row.try_get("toml").map_err(fail)?,
+            ));
+        }
+        let q = "SELECT id, methodology FROM accounts ORDER BY id";
+        for row in sqlx::query(q).fetch_all(&self.pool).await.map_err(fail)? {
+            loaded.accounts.push((
+                row.try_get("id").map_err(fail)?,
+                row.try_get("methodology").map_err(fail)?,
+            ));
+        }
+        let q = "SELECT account, instrument, size FROM positions ORDER BY account, instrument";
+        for row in sqlx::query(q).fetch_all(&self.pool).await.map_err(fail)? {
+            loaded.positions.push((
+                row.try_get("account").map_err(fail)?,
+                row.try_get("instrument").map_err(fail)?,
+                row.try_get("size").map_err(fail)?,
+            ));
+        }
+        let q = "SELECT account, currency, amount FROM balances ORDER BY account, currency";
+        for row in sqlx::query(q).fetch_all(&self.pool).await.map_err(fail)? {
+            loaded.balances.push((
+                row.try_get("account").map_err(fail)?,
+                row.try_get("currency").map_err(fail)?,
+                row.try_get("amount").map_err(fail)?,
+            ));
+        }
+        let q = "SELECT seq, document FROM markets ORDER BY seq DESC LIMIT 1";
+        if let Some(row) = sqlx::query(q).fetch_optional(&self.pool).await.map_err(fail)? {
+            loaded.market =
+                Some((row.try_get("seq").map_err(fail)?, row.try_get("document").map_err(fail)?));
+        }
+        Ok(loaded)
+    }
+}
+
+/// Whether a line of a migration holds SQL rather than only a comment or blanks.
+fn is_code(line: &str) -> bool {
+    let line = line.trim();
+    !line.is_empty() && !line.starts_with("--")
+}
+
+async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(), sqlx::Error> {
+    let query = match op {
+        Op::Methodology { hash, name, version, toml } => sqlx::query(
+            "INSERT INTO methodologies (hash, name, version, toml) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(hash)
+        .bind(name)
+        .bind(version)
+        .bind(toml),
+        Op::Account { id, methodology } => {
+            sqlx::query("INSERT INTO accounts (id, methodology) VALUES ($1, $2)")
+                .bind(id)
+                .bind(methodology)
+        }
+        Op::Position { account, instrument, size } if *size == 0.0 => {
+            sqlx::query("DELETE FROM positions WHERE account = $1 AND instrument = $2")
+                .bind(account)
+                .bind(instrument)
+        }
+        Op::Position { account, instrument, size } => sqlx::query(
+            "INSERT INTO positions (account, instrument, size) VALUES ($1, $2, $3) \
+             ON CONFLICT (account, instrument) DO UPDATE SET size = excluded.size",
+        )
+        .bind(account)
+        .bind(instrument)
+        .bind(*size),
+        Op::Balance { account, currency, amount: None } => {
+            sqlx::query("DELETE FROM balances WHERE account = $1 AND currency = $2")
+                .bind(account)
+                .bind(currency)
+        }
+        Op::Balance { account, currency, amount: Some(amount) } => sqlx::query(
+            "INSERT INTO balances (account, currency, amount) VALUES ($1, $2, $3) \
+             ON CONFLICT (account, currency) DO UPDATE SET amount = excluded.amount",
+        )
+        .bind(account)
+        .bind(currency)
+        .bind(amount),
+        Op::Market { seq, valuation, document } => {
+            sqlx::query("DELETE FROM markets WHERE seq <= $1")
+                .bind(seq - MARKETS_KEPT_COUNT)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("INSERT INTO markets (seq, valuation, document) VALUES ($1, $2, $3)")
+                .bind(*seq)
+                .bind(valuation)
+                .bind(document)
+        }
+    };
+    query.execute(&mut **tx).await.map(|_| ())
+}
+
+/// Creates (or re-creates, empty) the PostgreSQL database `name` on the server of `admin_url`
+/// and returns its URL: for tests and first installs, which need a database of their own.
+///
+/// # Errors
+/// `Invalid` for a name that is not a plain identifier; `Storage` when the server refuses.
+pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String, Error> {
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(Error::invalid("name", "lower-case letters, digits and _ only"));
+    }
+    install_default_drivers();
+    let fail = |e: sqlx::Error| Error::storage("database", e);
+    let pool = AnyPoolOptions::new().max_connections(1).connect(admin_url).await.map_err(fail)?;
+    pool.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await.map_err(fail)?;
+    pool.execute(format!("CREATE DATABASE {name}").as_str()).await.map_err(fail)?;
+    pool.close().await;
+    let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    Ok(match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    })
+}

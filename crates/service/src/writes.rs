@@ -1,0 +1,448 @@
+//! Write endpoints: accounts, positions, balances (idempotency key required), markets and
+//! methodologies (key optional: both are identified by their content).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use basics::Currency;
+use formats::market::MarketDocument;
+use product::Instrument;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::dto::{
+    AccountView, CreateAccount, MarketAccepted, MethodologyUpload, MethodologyView, PositionInput,
+    SetBalance, SetPosition,
+};
+use crate::error::{Error, ErrorBody, ErrorKind};
+use crate::model::{AccountRecord, MarketEntry, MethodologyEntry, Model, parse_money};
+use crate::state::{Answer, Plan, Scope, Service, fingerprint};
+use crate::store::Op;
+
+/// Largest request body, bytes (a market snapshot of a large exchange fits).
+pub const BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Longest idempotency key, characters.
+const IDEMPOTENCY_KEY_CHARS_MAX: usize = 200;
+/// Longest account id, characters.
+const ACCOUNT_ID_CHARS_MAX: usize = 64;
+/// The methodology of accounts created without one.
+pub const DEFAULT_METHODOLOGY: &str = "ballast-pm";
+
+/// The body, or why it was refused.
+///
+/// # Errors
+/// `TooLarge` past [`BODY_BYTES_MAX`]; `Malformed` when it cannot be read.
+pub fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::new("body", ErrorKind::TooLarge { limit_bytes: BODY_BYTES_MAX })
+        } else {
+            Error::new("body", ErrorKind::Malformed(rejection.body_text()))
+        }
+    })
+}
+
+/// Parses a JSON body.
+///
+/// # Errors
+/// `Malformed` with serde's message (line and column, unknown or missing field).
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::new("body", ErrorKind::Malformed(e.to_string())))
+}
+
+/// The idempotency key of a request and its fingerprint.
+///
+/// # Errors
+/// `Malformed` when required and absent, empty, too long or not text.
+fn key(
+    headers: &HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+    required: bool,
+) -> Result<Option<(String, String)>, Error> {
+    let field = "Idempotency-Key";
+    let Some(value) = headers.get(field) else {
+        return if required {
+            Err(Error::new(field, ErrorKind::Malformed("required on this write".into())))
+        } else {
+            Ok(None)
+        };
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| Error::new(field, ErrorKind::Malformed("not visible ASCII".into())))?;
+    if text.is_empty() || text.chars().count() > IDEMPOTENCY_KEY_CHARS_MAX {
+        let why = format!("1 to {IDEMPOTENCY_KEY_CHARS_MAX} characters");
+        return Err(Error::new(field, ErrorKind::Malformed(why)));
+    }
+    Ok(Some((text.to_owned(), fingerprint(method.as_str(), uri.path(), body))))
+}
+
+/// Checks an account id.
+///
+/// # Errors
+/// `Invalid` naming `field`.
+pub fn check_id(field: &str, id: &str) -> Result<(), Error> {
+    let ok = !id.is_empty()
+        && id.chars().count() <= ACCOUNT_ID_CHARS_MAX
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, "1 to 64 characters among A-Z a-z 0-9 . _ -"))
+    }
+}
+
+fn instrument(field: &str, name: &str) -> Result<Instrument, Error> {
+    Instrument::parse(name).map_err(|e| Error::invalid(field, e.to_string()))
+}
+
+fn size(field: &str, size: f64) -> Result<f64, Error> {
+    if size.is_finite() { Ok(size) } else { Err(Error::invalid(field, "not a finite number")) }
+}
+
+/// A balance amount, refused when negative (collateral is never a debt through this API).
+fn amount(field: &str, currency: &str, text: &str) -> Result<Option<(Currency, String)>, Error> {
+    let money = parse_money(currency, text).map_err(|e| Error::invalid(field, e.to_string()))?;
+    if money.is_negative() {
+        return Err(Error::invalid(field, "negative balance: collateral cannot be negative"));
+    }
+    let exact = basics::format_scaled(money.raw());
+    Ok((money.raw() != 0).then_some((money.currency(), exact)))
+}
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
+    Answer { status, body: serde_json::to_string(value).unwrap_or_default() }
+}
+
+/// The response of an answer.
+#[must_use]
+pub fn respond(answer: Answer) -> Response {
+    (answer.status, [(header::CONTENT_TYPE, "application/json")], answer.body).into_response()
+}
+
+/// The stored view of an account.
+#[must_use]
+pub fn account_view(model: &Model, id: &str, record: &AccountRecord) -> AccountView {
+    AccountView {
+        id: id.to_owned(),
+        methodology: record.methodology.clone(),
+        methodology_label: model
+            .methodologies
+            .get(&record.methodology)
+            .map_or_else(String::new, |m| m.label()),
+        positions: record
+            .positions
+            .iter()
+            .map(|(i, s)| PositionInput { instrument: i.to_string(), size: *s })
+            .collect(),
+        balances: record
+            .balances
+            .iter()
+            .map(|(c, m)| (c.to_string(), basics::format_scaled(m.raw())))
+            .collect(),
+    }
+}
+
+fn finish(result: Result<Answer, Error>) -> Response {
+    match result {
+        Ok(answer) => respond(answer),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Creates an account with its methodology and, optionally, positions and balances.
+#[utoipa::path(post, path = "/api/accounts", request_body = CreateAccount,
+    params(("Idempotency-Key" = String, Header, description = "Required; a replay returns the first answer")),
+    responses((status = 201, body = AccountView), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn create_account(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    method: Method,
+    uri: Uri,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let run = async {
+        let bytes = body(raw)?;
+        let key = key(&headers, &method, &uri, &bytes, true)?;
+        let request: CreateAccount = parse(&bytes)?;
+        service.write(key, |model| plan_create(model, &request)).await
+    };
+    finish(run.await)
+}
+
+/// The plan that creates an account.
+///
+/// # Errors
+/// `Conflict` when it exists; `Invalid` naming the refused field.
+pub fn plan_create(model: &Model, request: &CreateAccount) -> Result<Plan, Error> {
+    check_id("id", &request.id)?;
+    if model.accounts.contains_key(&request.id) {
+        return Err(Error::new("id", ErrorKind::Conflict("the account exists".into())));
+    }
+    let reference = request.methodology.as_deref().unwrap_or(DEFAULT_METHODOLOGY);
+    let entry = model.find_methodology("methodology", reference)?;
+    let mut record = AccountRecord { methodology: entry.hash.clone(), ..Default::default() };
+    let id = request.id.clone();
+    let mut ops = vec![Op::Account { id: id.clone(), methodology: entry.hash.clone() }];
+    for (i, p) in request.positions.iter().enumerate() {
+        let field = format!("positions[{i}]");
+        let instrument = instrument(&format!("{field}.instrument"), &p.instrument)?;
+        let size = size(&format!("{field}.size"), p.size)?;
+        if record.positions.insert(instrument, size).is_some() {
+            return Err(Error::invalid(format!("{field}.instrument"), "listed twice"));
+        }
+        let name = instrument.to_string();
+        ops.push(Op::Position { account: id.clone(), instrument: name, size });
+    }
+    record.positions.retain(|_, s| *s != 0.0);
+    for (currency, value) in &request.balances {
+        let field = format!("balances.{currency}");
+        if let Some((code, exact)) = amount(&field, currency, &value.text())? {
+            record.balances.insert(code, parse_money(currency, &exact)?);
+            let (account, currency) = (id.clone(), code.to_string());
+            ops.push(Op::Balance { account, currency, amount: Some(exact) });
+        }
+    }
+    model.check_account(&record)?;
+    let view = account_view(model, &id, &record);
+    Ok(Plan {
+        ops,
+        answer: json(StatusCode::CREATED, &view),
+        methodology: None,
+        market: None,
+        scope: Scope::Account { methodology: entry.hash.clone(), account: id },
+    })
+}
+
+fn existing<'a>(model: &'a Model, id: &str) -> Result<&'a AccountRecord, Error> {
+    check_id("id", id)?;
+    model.accounts.get(id).ok_or_else(|| Error::new("id", ErrorKind::NotFound))
+}
+
+/// Sets the size of a position (0 closes it).
+#[utoipa::path(put, path = "/api/accounts/{id}/positions/{instrument}", request_body = SetPosition,
+    params(("id" = String, Path), ("instrument" = String, Path),
+        ("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 200, body = AccountView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_position(
+    State(service): State<Arc<Service>>,
+    Path((id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    method: Method,
+    uri: Uri,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let run = async {
+        let bytes = body(raw)?;
+        let key = key(&headers, &method, &uri, &bytes, true)?;
+        let request: SetPosition = parse(&bytes)?;
+        service
+            .write(key, |model| {
+                let mut record = existing(model, &id)?.clone();
+                let instrument = instrument("instrument", &name)?;
+                let size = size("size", request.size)?;
+                if size == 0.0 {
+                    record.positions.remove(&instrument);
+                } else {
+                    record.positions.insert(instrument, size);
+                }
+                model.check_account(&record)?;
+                let op =
+                    Op::Position { account: id.clone(), instrument: instrument.to_string(), size };
+                Ok(account_plan(model, &id, &record, op))
+            })
+            .await
+    };
+    finish(run.await)
+}
+
+/// Sets a collateral balance (0 removes it; negative amounts are refused).
+#[utoipa::path(put, path = "/api/accounts/{id}/balances/{currency}", request_body = SetBalance,
+    params(("id" = String, Path), ("currency" = String, Path),
+        ("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 200, body = AccountView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_balance(
+    State(service): State<Arc<Service>>,
+    Path((id, currency)): Path<(String, String)>,
+    headers: HeaderMap,
+    method: Method,
+    uri: Uri,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let run = async {
+        let bytes = body(raw)?;
+        let key = key(&headers, &method, &uri, &bytes, true)?;
+        let request: SetBalance = parse(&bytes)?;
+        service
+            .write(key, |model| {
+                let mut record = existing(model, &id)?.clone();
+                let code: Currency = currency
+                    .parse()
+                    .map_err(|e: basics::Error| Error::invalid("currency", e.to_string()))?;
+                let exact = amount("amount", &currency, &request.amount.text())?;
+                match &exact {
+                    Some((_, text)) => {
+                        record.balances.insert(code, parse_money(&currency, text)?);
+                    }
+                    None => _ = record.balances.remove(&code),
+                }
+                model.check_account(&record)?;
+                let op = Op::Balance {
+                    account: id.clone(),
+                    currency: code.to_string(),
+                    amount: exact.map(|e| e.1),
+                };
+                Ok(account_plan(model, &id, &record, op))
+            })
+            .await
+    };
+    finish(run.await)
+}
+
+fn account_plan(model: &Model, id: &str, record: &AccountRecord, op: Op) -> Plan {
+    Plan {
+        ops: vec![op],
+        answer: json(StatusCode::OK, &account_view(model, id, record)),
+        methodology: None,
+        market: None,
+        scope: Scope::Account { methodology: record.methodology.clone(), account: id.to_owned() },
+    }
+}
+
+/// Stores a market snapshot (Ballast's market JSON) and recomputes every account on it.
+#[utoipa::path(post, path = "/api/markets", request_body(content = Object,
+        description = "Ballast market JSON (docs/formats.md)"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Optional")),
+    responses((status = 202, body = MarketAccepted), (status = 400, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn push_market(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    method: Method,
+    uri: Uri,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let run = async {
+        let bytes = body(raw)?;
+        let key = key(&headers, &method, &uri, &bytes, false)?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| Error::new("body", ErrorKind::Malformed(e.to_string())))?;
+        let parsed = parse_market(text)?;
+        service.write(key, |model| Ok(market_plan(model, &parsed))).await
+    };
+    finish(run.await)
+}
+
+/// A validated market: the snapshot and its canonical document.
+pub struct ParsedMarket {
+    snapshot: Arc<market::MarketSnapshot>,
+    valuation_time: String,
+    stored: Arc<String>,
+}
+
+/// Parses and validates a market document.
+///
+/// # Errors
+/// `Malformed` or `Invalid`, located in the document.
+pub fn parse_market(text: &str) -> Result<ParsedMarket, Error> {
+    let document = MarketDocument::from_json(text)?;
+    let snapshot = Arc::new(document.to_snapshot()?);
+    let canonical = MarketDocument::from_snapshot(&snapshot);
+    let stored = Arc::new(serde_json::to_string(&canonical).unwrap_or_default());
+    Ok(ParsedMarket { snapshot, valuation_time: canonical.valuation_time, stored })
+}
+
+/// The plan that stores `market` as the newest.
+#[must_use]
+pub fn market_plan(model: &Model, market: &ParsedMarket) -> Plan {
+    let seq = model.market.as_ref().map_or(1, |m| m.seq + 1);
+    let accepted = MarketAccepted {
+        seq,
+        valuation_time: market.valuation_time.clone(),
+        instruments: market.snapshot.quotes().len(),
+    };
+    let op = Op::Market {
+        seq,
+        valuation: market.valuation_time.clone(),
+        document: market.stored.as_ref().clone(),
+    };
+    let entry = MarketEntry {
+        seq,
+        snapshot: Arc::clone(&market.snapshot),
+        document: Arc::clone(&market.stored),
+    };
+    Plan {
+        ops: vec![op],
+        answer: json(StatusCode::ACCEPTED, &accepted),
+        methodology: None,
+        market: Some(entry),
+        scope: Scope::Market(seq),
+    }
+}
+
+/// Stores a methodology (identified by its canonical hash; storing it again is a no-op).
+#[utoipa::path(post, path = "/api/methodologies", request_body = MethodologyUpload,
+    responses((status = 201, body = MethodologyView), (status = 200, body = MethodologyView),
+        (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_methodology(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    method: Method,
+    uri: Uri,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let run = async {
+        let bytes = body(raw)?;
+        let key = key(&headers, &method, &uri, &bytes, false)?;
+        let request: MethodologyUpload = parse(&bytes)?;
+        let entry = Arc::new(
+            MethodologyEntry::parse(&request.toml)
+                .map_err(|e| Error::new(format!("toml.{}", e.field), e.kind))?,
+        );
+        service.write(key, |model| Ok(methodology_plan(model, &entry))).await
+    };
+    finish(run.await)
+}
+
+/// The plan that stores `entry` (or answers 200 when it is stored already).
+#[must_use]
+pub fn methodology_plan(model: &Model, entry: &Arc<MethodologyEntry>) -> Plan {
+    let view = MethodologyView {
+        hash: entry.hash.clone(),
+        name: entry.name.clone(),
+        version: entry.version.clone(),
+        toml: None,
+    };
+    if model.methodologies.contains_key(&entry.hash) {
+        return Plan {
+            ops: Vec::new(),
+            answer: json(StatusCode::OK, &view),
+            methodology: None,
+            market: None,
+            scope: Scope::Nothing,
+        };
+    }
+    Plan {
+        ops: vec![Op::Methodology {
+            hash: entry.hash.clone(),
+            name: entry.name.clone(),
+            version: entry.version.clone(),
+            toml: entry.toml.clone(),
+        }],
+        answer: json(StatusCode::CREATED, &view),
+        methodology: Some(Arc::clone(entry)),
+        market: None,
+        scope: Scope::Methodologies,
+    }
+}

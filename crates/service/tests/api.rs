@@ -1,0 +1,364 @@
+//! The service against a real database: SQLite always, PostgreSQL when
+//! `BALLAST_TEST_POSTGRES_URL` names a server (`scripts/test` starts one; CI always does).
+
+#![allow(clippy::unwrap_used, reason = "a test fails loudly at the first surprise")]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use service::client::{Client, Reply};
+use service::{Config, Running};
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh database URL of each available backend.
+async fn databases(test: &str) -> Vec<String> {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("ballast-api-{}-{test}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut urls = vec![format!("sqlite://{}", dir.join("ballast.db").display())];
+    if let Ok(admin) = std::env::var("BALLAST_TEST_POSTGRES_URL") {
+        let name = format!("ballast_api_{}_{test}_{n}", std::process::id());
+        urls.push(service::store::create_postgres_database(&admin, &name).await.unwrap());
+    } else {
+        let under_ci = std::env::var_os("CI").is_some();
+        assert!(!under_ci, "BALLAST_TEST_POSTGRES_URL must be set under CI (scripts/test sets it)");
+        eprintln!(
+            "\n*** WARNING: BALLAST_TEST_POSTGRES_URL is unset: the PostgreSQL half of `{test}` \
+             is SKIPPED. Run ./scripts/test, which starts a throwaway cluster. ***\n"
+        );
+    }
+    urls
+}
+
+async fn start(database: &str) -> Running {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: database.to_owned(),
+        sample_accounts: true,
+    };
+    service::start(&config).await.unwrap()
+}
+
+async fn call(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> Reply {
+    let mut client = Client::connect(address).await.unwrap();
+    let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+    let text = if body.is_null() { String::new() } else { body.to_string() };
+    client.request(method, path, &headers, text.as_bytes()).await.unwrap()
+}
+
+async fn get(address: SocketAddr, path: &str) -> Value {
+    let reply = call(address, "GET", path, None, &Value::Null).await;
+    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    reply.json()
+}
+
+/// The sample market with BTC's index, perpetual mark and forwards scaled by `factor`.
+fn moved_market(factor: f64) -> Value {
+    let mut market: Value = serde_json::from_str(testkit::SAMPLE_MARKET_JSON).unwrap();
+    let btc = &mut market["underlyings"]["BTC"];
+    for key in ["index", "perpetual_mark"] {
+        btc[key] = json!(btc[key].as_f64().unwrap() * factor);
+    }
+    for forward in btc["forwards"].as_object_mut().unwrap().values_mut() {
+        *forward = json!(forward.as_f64().unwrap() * factor);
+    }
+    market
+}
+
+fn usd(figures: &Value, key: &str) -> f64 {
+    figures.as_array().unwrap()[0][key].as_f64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_writes_replay_the_first_answer_and_survive_a_restart() {
+    for url in databases("idempotency").await {
+        let running = start(&url).await;
+        let a = running.address;
+        let body = json!({ "id": "carol", "balances": { "USDC": "250000" },
+            "positions": [{ "instrument": "BTC-PERPETUAL", "size": 10000 }] });
+        let first = call(a, "POST", "/api/accounts", Some("k-carol"), &body).await;
+        assert_eq!(first.status, 201, "{}", first.body);
+        let replay = call(a, "POST", "/api/accounts", Some("k-carol"), &body).await;
+        assert_eq!((replay.status, replay.body.clone()), (first.status, first.body.clone()));
+        // The same key for another request is refused; a new key for the same id conflicts.
+        let other = json!({ "id": "carol2" });
+        let reused = call(a, "POST", "/api/accounts", Some("k-carol"), &other).await;
+        assert_eq!(reused.status, 409);
+        assert_eq!(reused.json()["error"]["field"], "Idempotency-Key");
+        assert_eq!(call(a, "POST", "/api/accounts", Some("k2"), &body).await.status, 409);
+        let missing = call(a, "POST", "/api/accounts", None, &other).await;
+        assert_eq!(missing.status, 400);
+        let set = json!({ "size": -5000 });
+        let path = "/api/accounts/carol/positions/BTC-PERPETUAL";
+        assert_eq!(call(a, "PUT", path, Some("k-size"), &set).await.status, 200);
+        running.server.abort();
+        running.recompute.abort();
+        if url.starts_with("sqlite") {
+            assert_eq!(running.service.store().sqlite_synchronous().await.unwrap(), 2, "FULL");
+        }
+        drop(running);
+        let again = start(&url).await;
+        let account = get(again.address, "/api/accounts/carol").await;
+        assert_eq!(
+            account["positions"],
+            json!([{ "instrument": "BTC-PERPETUAL", "size": -5000.0 }])
+        );
+        assert_eq!(account["balances"]["USDC"], "250000");
+        let replay = call(again.address, "POST", "/api/accounts", Some("k-carol"), &body).await;
+        assert_eq!((replay.status, replay.body), (first.status, first.body));
+        let refused = call(again.address, "GET", "/api/accounts/carol2", None, &Value::Null).await;
+        assert_eq!(refused.status, 404, "the refused write left no account");
+        again.server.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_located_4xx_and_changes_nothing() {
+    for url in databases("bad_input").await {
+        let running = start(&url).await;
+        let a = running.address;
+        let before = get(a, "/api/accounts/hedged-book").await;
+        let cases: Vec<(&str, String, Value, u16, &str)> = vec![
+            ("POST", "/api/accounts".into(), json!("{not json"), 400, "body"),
+            (
+                "PUT",
+                "/api/accounts/hedged-book/positions/SOL-PERPETUAL".into(),
+                json!({ "size": 1 }),
+                422,
+                "SOL-PERPETUAL",
+            ),
+            (
+                "PUT",
+                "/api/accounts/hedged-book/positions/NOT-AN-INSTRUMENT".into(),
+                json!({ "size": 1 }),
+                422,
+                "instrument",
+            ),
+            (
+                "PUT",
+                "/api/accounts/hedged-book/balances/USDC".into(),
+                json!({ "amount": "-1" }),
+                422,
+                "amount",
+            ),
+            (
+                "PUT",
+                "/api/accounts/hedged-book/positions/BTC-PERPETUAL".into(),
+                json!({ "size": "big" }),
+                400,
+                "body",
+            ),
+            (
+                "PUT",
+                "/api/accounts/nobody/balances/USDC".into(),
+                json!({ "amount": "1" }),
+                404,
+                "id",
+            ),
+        ];
+        for (i, (method, path, body, status, field)) in cases.into_iter().enumerate() {
+            let key = format!("bad-{i}");
+            let reply = if let Some(text) = body.as_str() {
+                let mut client = Client::connect(a).await.unwrap();
+                let headers = [("Idempotency-Key", key.as_str())];
+                client.request(method, &path, &headers, text.as_bytes()).await.unwrap()
+            } else {
+                call(a, method, &path, Some(&key), &body).await
+            };
+            assert_eq!(reply.status, status, "{path}: {}", reply.body);
+            let error = &reply.json()["error"];
+            assert!(error["field"].as_str().unwrap().contains(field), "{path}: {error}");
+            assert!(!error["reason"].as_str().unwrap().is_empty());
+        }
+        let huge = vec![b' '; service::writes::BODY_BYTES_MAX + 1];
+        let mut client = Client::connect(a).await.unwrap();
+        let reply = client.request("POST", "/api/markets", &[], &huge).await.unwrap();
+        assert_eq!(reply.status, 413, "{}", reply.body);
+        assert_eq!(reply.json()["error"]["field"], "body");
+        assert_eq!(get(a, "/api/accounts/hedged-book").await, before);
+        assert_eq!(get(a, "/api/markets/latest").await["valuation_time"], "2026-11-20T08:00:00Z");
+        running.server.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_if_risk_array_and_margin_agree_with_each_other_and_with_hand_values() {
+    let url = databases("margin").await.remove(0);
+    let running = start(&url).await;
+    let a = running.address;
+    // A lone short perpetual of 100,000 USD against USDC. Inverse: P&L in coins is
+    // S (1/F - 1/(F (1 + m))) at the perpetual mark F, converted at the shocked index I (1 + m),
+    // so in USD it is S m I / F, at every vol move.
+    let body = json!({ "id": "perp", "balances": { "USDC": "1000000" },
+        "positions": [{ "instrument": "BTC-PERPETUAL", "size": -100_000 }] });
+    assert_eq!(call(a, "POST", "/api/accounts", Some("perp"), &body).await.status, 201);
+    let risk = get(a, "/api/accounts/perp/risk-array").await;
+    let unit = &risk["units"][0];
+    assert_eq!(unit["underlying"], "BTC");
+    let mut checked = 0;
+    for s in unit["scenarios"].as_array().unwrap() {
+        let (m, pnl) = (s["spot_move"].as_f64().unwrap(), s["pnl"].as_f64().unwrap());
+        if s["kind"] == "regular" {
+            let hand = -100_000.0 * m * 95_000.0 / 95_009.5;
+            assert!((pnl - hand).abs() < 1e-9 * 100_000.0, "move {m}: {pnl} against {hand}");
+            let price = unit["index"].as_f64().unwrap() * (1.0 + m);
+            assert!((s["price"].as_f64().unwrap() - price).abs() < 1e-9 * price);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 9, "{checked} regular scenarios");
+    // A what-if without trades changes nothing; a trade and its reverse cancel exactly; a trade
+    // then applied for real gives the what-if's figures.
+    let path = "/api/accounts/hedged-book/what-if";
+    let none = call(a, "POST", path, None, &json!({ "trades": [] })).await.json();
+    assert_eq!(none["before"], none["after"]);
+    let trade = json!({ "instrument": "BTC-25DEC26-100000-C", "size": 5 });
+    let reverse = json!({ "instrument": "BTC-25DEC26-100000-C", "size": -5 });
+    let both = call(a, "POST", path, None, &json!({ "trades": [trade, reverse] })).await.json();
+    assert_eq!(both["before"], both["after"]);
+    let one = call(a, "POST", path, None, &json!({ "trades": [trade] })).await.json();
+    assert_ne!(one["before"], one["after"]);
+    let set = json!({ "size": -20 });
+    let put = "/api/accounts/hedged-book/positions/BTC-25DEC26-100000-C";
+    assert_eq!(call(a, "PUT", put, Some("apply"), &set).await.status, 200);
+    let risk = get(a, "/api/accounts/hedged-book/risk-array").await;
+    assert_eq!(risk["figures"], one["after"]);
+    let margin = get(a, "/api/accounts/hedged-book/margin").await;
+    let report = &margin["report"];
+    // The report values the account's own instruments; the live state values every quoted
+    // one. Scenario P&L, and so the scan loss, is the same; IM differs only through the
+    // market-wide liquidity inputs of the friction add-on, a small part of it.
+    let scan = usd(&risk["figures"], "scan_loss");
+    let reported = &report["currencies"][0];
+    assert!((reported["scan_loss"].as_f64().unwrap() - scan).abs() <= 1e-9 * scan);
+    let im = usd(&risk["figures"], "initial_margin");
+    assert!((reported["initial_margin"].as_f64().unwrap() - im).abs() <= 1e-3 * im);
+    let baseline = &report["baseline"];
+    let released = baseline["initial_margin"].as_f64().unwrap()
+        - baseline["portfolio_initial_margin"].as_f64().unwrap();
+    assert!((baseline["released"].as_f64().unwrap() - released).abs() < 1e-6);
+    assert!(!report["liquidation"].as_array().unwrap().is_empty());
+    // Unknown instruments in a what-if are refused by name.
+    let unknown = json!({ "trades": [{ "instrument": "SOL-PERPETUAL", "size": 1 }] });
+    assert_eq!(call(a, "POST", path, None, &unknown).await.status, 422);
+    running.server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_market_push_recomputes_everyone_and_alerts_breaches_live() {
+    for url in databases("live").await {
+        let running = start(&url).await;
+        let a = running.address;
+        // Short calls with collateral 20 % above IM: healthy now; after BTC rises 25 % the
+        // calls' value (part of equity) falls by far more than the cushion.
+        let body = json!({ "id": "fragile", "balances": { "USDC": "1" },
+            "positions": [{ "instrument": "BTC-25DEC26-100000-C", "size": -10 }] });
+        assert_eq!(call(a, "POST", "/api/accounts", Some("f1"), &body).await.status, 201);
+        let put = "/api/accounts/fragile/balances/USDC";
+        for round in 0..2 {
+            let figures = get(a, "/api/accounts/fragile/risk-array").await["figures"].clone();
+            let usdc = get(a, "/api/accounts/fragile").await["balances"]["USDC"].clone();
+            let usdc: f64 = usdc.as_str().unwrap().parse().unwrap();
+            let options = usd(&figures, "equity") - 0.9998 * usdc;
+            let target = (1.2 * usd(&figures, "initial_margin") - options) / 0.9998;
+            let collateral = json!({ "amount": format!("{target:.2}") });
+            let key = format!("f-collateral-{round}");
+            assert_eq!(call(a, "PUT", put, Some(&key), &collateral).await.status, 200);
+        }
+        let list = get(a, "/api/accounts?limit=1000").await;
+        let row = list["accounts"].as_array().unwrap().iter().find(|r| r["id"] == "fragile");
+        assert_eq!(row.unwrap()["status"], "healthy");
+        let healths: Vec<f64> = list["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["health"].as_f64())
+            .collect();
+        assert!(healths.windows(2).all(|w| w[0] <= w[1]), "ordered by health: {healths:?}");
+
+        let url_ws = format!("ws://{a}/ws?accounts=fragile");
+        let (mut socket, _) = tokio_tungstenite::connect_async(url_ws).await.unwrap();
+        let hello: Value =
+            serde_json::from_str(&socket.next().await.unwrap().unwrap().into_text().unwrap())
+                .unwrap();
+        assert_eq!(hello["type"], "hello");
+        let pushed = call(a, "POST", "/api/markets", None, &moved_market(1.25)).await;
+        assert_eq!(pushed.status, 202, "{}", pushed.body);
+        let seq = pushed.json()["seq"].clone();
+        let (mut recompute, mut margin, mut alert) = (None, None, None);
+        while recompute.is_none() || margin.is_none() || alert.is_none() {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(30), socket.next());
+            let text = next.await.unwrap().unwrap().unwrap().into_text().unwrap();
+            let message: Value = serde_json::from_str(&text).unwrap();
+            match message["type"].as_str().unwrap() {
+                "recompute" if message["market_seq"] == seq => recompute = Some(message),
+                "margin" if message["market_seq"] == seq => margin = Some(message),
+                "alert" if message["account"] == "fragile" => alert = Some(message),
+                _ => {}
+            }
+        }
+        let margin = margin.unwrap();
+        let figures = &margin["account"]["figures"];
+        assert!(usd(figures, "equity") < usd(figures, "initial_margin"));
+        let status = margin["account"]["status"].as_str().unwrap().to_owned();
+        assert_eq!(alert.unwrap()["to"], status);
+        assert!(
+            recompute.unwrap()["im_breaches"].as_u64().unwrap()
+                + list["mm_breaches"].as_u64().unwrap()
+                >= 1
+        );
+        socket.send(tokio_tungstenite::tungstenite::Message::Close(None)).await.ok();
+
+        let metrics = call(a, "GET", "/metrics", None, &Value::Null).await.body;
+        for name in [
+            "ballast_recompute_seconds_bucket",
+            "ballast_http_request_seconds_bucket",
+            "ballast_accounts_in_breach",
+            "ballast_recompute_lag_seconds",
+        ] {
+            assert!(metrics.contains(name), "{name} missing from /metrics");
+        }
+        running.server.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_and_dashboard_are_served() {
+    let url = databases("openapi").await.remove(0);
+    let running = start(&url).await;
+    let a = running.address;
+    let doc = get(a, "/openapi.json").await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/accounts",
+        "/api/accounts/{id}/what-if",
+        "/api/accounts/{id}/risk-array",
+        "/api/accounts/{id}/margin",
+        "/api/markets",
+        "/api/methodologies",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from /openapi.json");
+    }
+    let page = call(a, "GET", "/", None, &Value::Null).await;
+    assert!(page.status == 200 && page.body.contains("/dashboard.js"));
+    assert!(!page.body.contains("http://") && !page.body.contains("https://"), "no CDN");
+    let methodologies = get(a, "/api/methodologies").await;
+    let hash = methodologies[0]["hash"].as_str().unwrap();
+    let one = get(a, &format!("/api/methodologies/{hash}")).await;
+    assert_eq!(one["name"], "ballast-pm");
+    // Storing the same file again is a no-op answered 200 with the same hash.
+    let toml = json!({ "toml": one["toml"] });
+    let again = call(a, "POST", "/api/methodologies", None, &toml).await;
+    assert_eq!((again.status, again.json()["hash"].as_str()), (200, Some(hash)));
+    running.server.abort();
+}
