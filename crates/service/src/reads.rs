@@ -325,7 +325,8 @@ pub async fn get_methodology(
 
 /// The newest market snapshot (canonical Ballast market JSON).
 #[utoipa::path(get, path = "/api/markets/latest",
-    responses((status = 200, description = "Ballast market JSON"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Ballast market JSON"),
+        (status = 404, body = ErrorBody)))]
 pub async fn latest_market(State(service): State<Arc<Service>>) -> Response {
     let market = service.model().market.clone();
     match market {

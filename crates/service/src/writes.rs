@@ -159,7 +159,8 @@ fn finish(result: Result<Answer, Error>) -> Response {
 
 /// Creates an account with its methodology and, optionally, positions and balances.
 #[utoipa::path(post, path = "/api/accounts", request_body = CreateAccount,
-    params(("Idempotency-Key" = String, Header, description = "Required; a replay returns the first answer")),
+    params(("Idempotency-Key" = String, Header,
+        description = "Required; a replay returns the first answer")),
     responses((status = 201, body = AccountView), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 422, body = ErrorBody)))]

@@ -254,6 +254,23 @@ async fn what_if_risk_array_and_margin_agree_with_each_other_and_with_hand_value
     running.server.abort();
 }
 
+/// Sets `account`'s USDC balance so that its equity is `ratio` × IM (twice: IM moves a little
+/// with the balance through haircuts).
+async fn set_collateral_above_im(a: SocketAddr, account: &str, ratio: f64) {
+    let put = format!("/api/accounts/{account}/balances/USDC");
+    for round in 0..2 {
+        let path = format!("/api/accounts/{account}/risk-array");
+        let figures = get(a, &path).await["figures"].clone();
+        let usdc = get(a, &format!("/api/accounts/{account}")).await["balances"]["USDC"].clone();
+        let usdc: f64 = usdc.as_str().unwrap().parse().unwrap();
+        let options = usd(&figures, "equity") - 0.9998 * usdc;
+        let target = (ratio * usd(&figures, "initial_margin") - options) / 0.9998;
+        let collateral = json!({ "amount": format!("{target:.2}") });
+        let key = format!("{account}-collateral-{round}");
+        assert_eq!(call(a, "PUT", &put, Some(&key), &collateral).await.status, 200);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_market_push_recomputes_everyone_and_alerts_breaches_live() {
     for url in databases("live").await {
@@ -264,17 +281,7 @@ async fn a_market_push_recomputes_everyone_and_alerts_breaches_live() {
         let body = json!({ "id": "fragile", "balances": { "USDC": "1" },
             "positions": [{ "instrument": "BTC-25DEC26-100000-C", "size": -10 }] });
         assert_eq!(call(a, "POST", "/api/accounts", Some("f1"), &body).await.status, 201);
-        let put = "/api/accounts/fragile/balances/USDC";
-        for round in 0..2 {
-            let figures = get(a, "/api/accounts/fragile/risk-array").await["figures"].clone();
-            let usdc = get(a, "/api/accounts/fragile").await["balances"]["USDC"].clone();
-            let usdc: f64 = usdc.as_str().unwrap().parse().unwrap();
-            let options = usd(&figures, "equity") - 0.9998 * usdc;
-            let target = (1.2 * usd(&figures, "initial_margin") - options) / 0.9998;
-            let collateral = json!({ "amount": format!("{target:.2}") });
-            let key = format!("f-collateral-{round}");
-            assert_eq!(call(a, "PUT", put, Some(&key), &collateral).await.status, 200);
-        }
+        set_collateral_above_im(a, "fragile", 1.2).await;
         let list = get(a, "/api/accounts?limit=1000").await;
         let row = list["accounts"].as_array().unwrap().iter().find(|r| r["id"] == "fragile");
         assert_eq!(row.unwrap()["status"], "healthy");
