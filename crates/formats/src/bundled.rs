@@ -4,11 +4,14 @@ use crate::Error;
 use crate::methodology::Profile;
 
 /// (name, TOML text) of every bundled profile.
-pub const BUNDLED: [(&str, &str); 4] = [
+pub const BUNDLED: [(&str, &str); 7] = [
     ("ballast-pm", include_str!("../../../methodologies/ballast-pm.toml")),
     ("deribit-standard", include_str!("../../../methodologies/deribit-standard.toml")),
     ("derive-pmrm2", include_str!("../../../methodologies/derive-pmrm2.toml")),
     ("span", include_str!("../../../methodologies/span.toml")),
+    ("deribit-pm", include_str!("../../../methodologies/deribit-pm.toml")),
+    ("deribit-pm-segregated", include_str!("../../../methodologies/deribit-pm-segregated.toml")),
+    ("tims", include_str!("../../../methodologies/tims.toml")),
 ];
 
 /// The TOML text of the bundled profile `name`.

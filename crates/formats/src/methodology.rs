@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use basics::Currency;
 use margin::standard::{StandardMargin, StandardRates};
 use scenario::{
-    AddOn, AddOnKind, Aggregation, CollateralRule, ExtremeMoves, ExtremeWeighting, Methodology,
-    Numeraire, Offsets, PriceGrid, Requirement, Scenario, ScenarioKind, ScenarioSpec, SkewKind,
-    SkewShock, StaticDiscount, Valuation, VolDynamics, VolMove, VolShock, VolShockKind,
+    AddOn, AddOnKind, Aggregation, CollateralRule, ExtremeDampener, ExtremeMoves, ExtremeWeighting,
+    Methodology, Numeraire, Offsets, PriceGrid, Requirement, Scenario, ScenarioKind, ScenarioSpec,
+    SkewKind, SkewShock, StaticDiscount, Valuation, VolDynamics, VolMove, VolShock, VolShockKind,
 };
 use serde::{Deserialize, Serialize};
 use sha3::{Digest, Keccak256};
@@ -252,6 +252,22 @@ pub struct ExtremeDocument {
     /// One weight per move.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<Vec<f64>>,
+    /// Deribit's extended-table treatment after aggregation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dampener: Option<DampenerDocument>,
+}
+
+/// `[scenarios.extreme.dampener]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DampenerDocument {
+    /// Allowance in USD per grid width beyond the edge.
+    pub amount_usd: f64,
+    /// Allowance by risk-unit currency.
+    #[serde(default)]
+    pub by_currency: BTreeMap<String, f64>,
+    /// Coin units converted at the edge price.
+    pub convert_at_edge: bool,
 }
 
 /// One explicit scenario.
@@ -440,6 +456,9 @@ pub struct AddOnDocument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[allow(missing_docs)]
     pub factor: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[allow(missing_docs)]
+    pub usd_per_unit: Option<f64>,
 }
 
 /// A collateral rule.

@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 
 use basics::Currency;
 use market::MarketSnapshot;
-use scenario::{AddOnKind, CollateralRule, Numeraire, Offsets, ScenarioKind, ScenarioSet};
+use scenario::{
+    AddOnKind, CollateralRule, ExtremeDampener, Methodology, Numeraire, Offsets, ScenarioKind,
+    ScenarioSet,
+};
 
 use crate::addons::{
     AddOnInputs, RollGroup, RowFacts, UnderlyingLiquidity, UnitSums, UnitView, add_on_value_with,
@@ -167,6 +170,52 @@ struct UnderlyingSlot<'a> {
     moves: Vec<f64>,
     weights: Vec<f64>,
     candidate: Vec<bool>,
+    /// Deribit's extended-table treatment of the extreme cells, when the methodology has one.
+    extended: Option<ExtendedCells>,
+}
+
+/// An extreme dampener with its per-scenario constants, computed once per underlying.
+struct ExtendedCells {
+    dampener: ExtremeDampener,
+    /// (scenario index, extreme move `m`, edge move `e` of the grid on the same side).
+    cells: Vec<(usize, f64, f64)>,
+}
+
+impl ExtendedCells {
+    fn new(methodology: &Methodology, underlying: Currency, set: &ScenarioSet) -> Option<Self> {
+        let spec = methodology.scenario_spec(underlying);
+        let extreme = spec.extreme.as_ref()?;
+        let dampener = extreme.dampener.clone()?;
+        // The generated extremes come first among the extreme-kind scenarios, in their order.
+        let cells = set
+            .scenarios()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == ScenarioKind::Extreme)
+            .take(extreme.moves.len())
+            .filter_map(|(i, s)| Some((i, s.spot_move, spec.price_grid.edge(s.spot_move)?)))
+            .collect();
+        Some(ExtendedCells { dampener, cells })
+    }
+
+    /// Applies the treatment to a unit's weighted P&L: coin P&L converted at the edge price,
+    /// the allowance `amount · (|m|/|e| − 1)⁺` added, gains clipped to zero.
+    /// `coin_index` is the underlying's index when the unit's currency is the underlying itself;
+    /// `unit_usd` is the USD price of the unit's currency otherwise.
+    fn apply(&self, pnl: &mut [f64], currency: Currency, coin_index: Option<f64>, unit_usd: f64) {
+        let amount = self.dampener.amount_for(currency);
+        for &(s, m, e) in &self.cells {
+            let steps = ((m / e).abs().max(1.0)) - 1.0;
+            let (convert, price) = match coin_index {
+                Some(index) if self.dampener.convert_at_edge => {
+                    ((1.0 + m) / (1.0 + e), index * (1.0 + e))
+                }
+                Some(index) => (1.0, index * (1.0 + m)),
+                None => (1.0, unit_usd),
+            };
+            pnl[s] = (pnl[s] * convert + steps * amount / price).min(0.0);
+        }
+    }
 }
 
 /// Read-only context shared by every account of a refresh: the arrays and market, plus tables
@@ -213,6 +262,7 @@ impl<'a> Context<'a> {
                     .iter()
                     .map(|s| s.kind != ScenarioKind::Auxiliary)
                     .collect(),
+                extended: ExtendedCells::new(engine.methodology(), *currency, set),
             })
             .collect();
         let slot_of = |c: Currency| slots.iter().position(|s| s.currency == c).unwrap_or(0);
@@ -513,6 +563,11 @@ impl Engine {
         // Branch-free passes that vectorise: weights and collateral, then gains, then the minimum.
         for ((cell, m), w) in pnl.iter_mut().zip(&slot.moves).zip(&slot.weights) {
             *cell = (*cell + collateral * m) * w;
+        }
+        if let Some(extended) = &slot.extended {
+            let coin = (unit.currency == slot.currency).then_some(slot.index);
+            let unit_usd = ctx.currency(unit.currency).and_then(|c| c.0).unwrap_or(1.0);
+            extended.apply(pnl, unit.currency, coin, unit_usd);
         }
         let gain_fraction = self.methodology().aggregation.gain_fraction;
         if gain_fraction != 1.0 {

@@ -19,6 +19,8 @@
 //!   out-of-the-money short options never margins to zero.
 //! - **Naked short option** and **perpetual notional** (Derive's contingencies), **delta shock**
 //!   (Deribit), **de-peg** (Derive's peg loss on the scan loss).
+//! - **Contract floor** (OCC/FINRA TIMS): a minimum per unit of underlying held, long or short;
+//!   charged as the shortfall of the unit's loss below it, so it floors the requirement.
 
 use std::collections::BTreeMap;
 
@@ -163,6 +165,8 @@ pub struct UnitSums {
     pub roll_usd: f64,
     /// Σ |size| · notional over perpetuals.
     pub perpetual_notional_usd: f64,
+    /// Σ |size| · notional over every position (the contract floor counts units held).
+    pub gross_notional_usd: f64,
 }
 
 /// What the per-account path reads about one risk-array row, packed into one cache line so
@@ -252,6 +256,7 @@ impl UnitSums {
         self.spread_usd += size.abs() * f.half_spread_usd;
         self.delta_coins += size * f.delta_coins;
         self.excess_notional_usd += (size.abs() - f.free_size).max(0.0) * f.notional_usd;
+        self.gross_notional_usd += size.abs() * f.notional_usd;
         if f.option {
             self.vega_usd[usize::from(f.bucket)] += size * f.vega_usd;
             self.short_options += (-size).max(0.0);
@@ -363,6 +368,12 @@ pub fn add_on_value_with(
             let delta = sums.delta_coins.abs();
             let excess = (delta - threshold_usd / view.index).max(0.0);
             (slope_per_coin * delta * excess).min(max_fraction * delta) * view.index
+        }
+        AddOnKind::ContractFloor { usd_per_unit } => {
+            // Units of underlying held = gross notional / index; the floor is in USD, the loss
+            // in the unit's currency.
+            let floor = usd_per_unit * sums.gross_notional_usd / view.index / view.unit_usd;
+            return (floor - scan_loss).max(0.0);
         }
         AddOnKind::Depeg { currency, threshold, factor } => {
             let price = price_of(*currency);

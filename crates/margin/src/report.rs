@@ -157,6 +157,7 @@ pub fn add_on_name(kind: &AddOnKind) -> &'static str {
         AddOnKind::NakedShortOption { .. } => "naked short options",
         AddOnKind::PerpetualNotional { .. } => "perpetual notional",
         AddOnKind::DeltaShock { .. } => "delta shock",
+        AddOnKind::ContractFloor { .. } => "contract floor",
         AddOnKind::OracleConfidence { .. } => "oracle confidence",
         AddOnKind::Depeg { .. } => "stable-coin de-peg",
     }

@@ -61,6 +61,15 @@ impl PriceGrid {
         let up = (1..=steps_up).map(|i| range_up * f64::from(i) / f64::from(steps_up));
         PriceGrid { moves: down.chain(std::iter::once(0.0)).chain(up).collect() }
     }
+
+    /// The outermost grid move on the side of `spot_move` (the largest move up for a rise, the
+    /// largest move down for a fall): the edge of the standard table. `None` when the grid has
+    /// no move on that side, or for a zero move.
+    #[must_use]
+    pub fn edge(&self, spot_move: f64) -> Option<f64> {
+        let same_side = self.moves.iter().copied().filter(|g| g * spot_move > 0.0);
+        if spot_move > 0.0 { same_side.reduce(f64::max) } else { same_side.reduce(f64::min) }
+    }
 }
 
 /// How the P&L of extreme moves is weighted.
@@ -87,6 +96,38 @@ pub struct ExtremeMoves {
     pub vol: VolMove,
     /// Their weighting.
     pub weighting: ExtremeWeighting,
+    /// Deribit's extended-table treatment of the aggregated extreme P&L; `None` leaves the
+    /// weighted P&L as it is.
+    pub dampener: Option<ExtremeDampener>,
+}
+
+/// Deribit's extended table, applied to each risk unit's aggregated P&L of every extreme move
+/// `m`, with `e` the outermost grid move on the same side (the edge of the standard table).
+///
+/// Why: the extended table exists to catch large short positions in far out-of-the-money
+/// options. A fixed USD allowance per extra grid width (`amount_usd · (|m|/|e| − 1)`) is added
+/// back after aggregation, so small books and linear exposure (already capped at the edge move
+/// by the `scale / |m|` weighting) do not pay for tails, while a large short strip still does.
+/// Extreme cells never count as gains: they may only raise the margin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtremeDampener {
+    /// Allowance in USD per grid width beyond the edge, for units without a specific amount.
+    pub amount_usd: f64,
+    /// Allowance by the risk unit's currency (Deribit: per settlement currency).
+    pub amount_usd_by_currency: BTreeMap<Currency, f64>,
+    /// In units whose currency is the underlying itself (coin-settled, segregated margin), the
+    /// weighted P&L and the allowance are converted to coins at the edge price `(1 + e)·S`
+    /// rather than at the shocked price `(1 + m)·S`: the weighting caps linear exposure at the
+    /// edge move, and converting at the edge keeps that cap in coins too.
+    pub convert_at_edge: bool,
+}
+
+impl ExtremeDampener {
+    /// The allowance in USD for a unit in `currency`.
+    #[must_use]
+    pub fn amount_for(&self, currency: Currency) -> f64 {
+        self.amount_usd_by_currency.get(&currency).copied().unwrap_or(self.amount_usd)
+    }
 }
 
 /// The scenarios of one underlying.
@@ -200,6 +241,14 @@ pub enum AddOnKind {
     PerpetualNotional {
         /// Fraction of notional.
         fraction: f64,
+    },
+    /// A floor on each risk unit's requirement (OCC/FINRA TIMS's per-contract minimum): the
+    /// unit is charged at least `usd_per_unit` for every unit of underlying held in any contract,
+    /// long or short. The add-on is the shortfall `max(0, floor − unit loss)`, so the unit's loss
+    /// plus the add-on is `max(loss, floor)`: it floors rather than adds.
+    ContractFloor {
+        /// USD per unit of underlying (TIMS: $0.375 × the contract multiplier per contract).
+        usd_per_unit: f64,
     },
     /// Deribit's delta shock: above a USD threshold of net delta, a size-proportional charge.
     DeltaShock {
@@ -431,6 +480,9 @@ fn validate_spec(path: &str, spec: &ScenarioSpec, has_skew_shock: bool) -> Resul
                 }
             }
         }
+        if let Some(dampener) = &extreme.dampener {
+            validate_dampener(&format!("{path}.extreme.dampener"), dampener, extreme, spec)?;
+        }
     }
     let has_skew = !spec.skews.is_empty()
         || spec.explicit.iter().any(|s| matches!(s.kind, crate::ScenarioKind::Skew(_)));
@@ -448,6 +500,27 @@ fn validate_spec(path: &str, spec: &ScenarioSpec, has_skew_shock: bool) -> Resul
     ScenarioSet::generate(spec)
         .map(|_| ())
         .map_err(|e| Error { field: format!("{path}.{}", e.field), kind: e.kind })
+}
+
+/// The dampener's amounts must be sane, and every extreme move needs a grid edge on its side
+/// (the allowance and the edge conversion are measured from it).
+fn validate_dampener(
+    path: &str,
+    dampener: &ExtremeDampener,
+    extreme: &ExtremeMoves,
+    spec: &ScenarioSpec,
+) -> Result<(), Error> {
+    check_range(&format!("{path}.amount_usd"), dampener.amount_usd, 0.0, 1e15)?;
+    for (currency, amount) in &dampener.amount_usd_by_currency {
+        check_range(&format!("{path}.by_currency.{currency}"), *amount, 0.0, 1e15)?;
+    }
+    for (i, m) in extreme.moves.iter().enumerate() {
+        if spec.price_grid.edge(*m).is_none() {
+            let why = format!("extreme move {m} has no grid move on its side to measure from");
+            return Err(Error::new(format!("{path}.moves[{i}]"), ErrorKind::Inconsistent(why)));
+        }
+    }
+    Ok(())
 }
 
 fn validate_add_on(path: &str, add_on: &AddOn) -> Result<(), Error> {
@@ -492,6 +565,9 @@ fn validate_add_on(path: &str, add_on: &AddOn) -> Result<(), Error> {
         }
         AddOnKind::NakedShortOption { fraction } | AddOnKind::PerpetualNotional { fraction } => {
             check_range(&p("fraction"), *fraction, 0.0, 10.0)?;
+        }
+        AddOnKind::ContractFloor { usd_per_unit } => {
+            check_range(&p("usd_per_unit"), *usd_per_unit, 0.0, 1e9)?;
         }
         AddOnKind::DeltaShock { threshold_usd, slope_per_coin, max_fraction } => {
             check_range(&p("threshold_usd"), *threshold_usd, 0.0, 1e15)?;

@@ -166,6 +166,7 @@ mod tests {
                 moves: vec![-0.66, -0.33, 0.5, 1.0, 2.0, 3.0],
                 vol: VolMove::Up,
                 weighting: ExtremeWeighting::Dampened { scale: 0.036 },
+                dampener: None,
             }),
             skews: vec![SkewKind::Linear, SkewKind::Absolute],
             explicit: vec![],
@@ -193,6 +194,7 @@ mod tests {
                 moves: vec![0.0],
                 vol: VolMove::None,
                 weighting: ExtremeWeighting::Dampened { scale: 0.1 },
+                dampener: None,
             }),
             ..ScenarioSpec::default()
         };

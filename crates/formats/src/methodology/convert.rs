@@ -223,10 +223,26 @@ impl ExtremeDocument {
                 ));
             }
         };
+        let dampener = match &self.dampener {
+            None => None,
+            Some(d) => {
+                let mut amount_usd_by_currency = BTreeMap::new();
+                for (code, amount) in &d.by_currency {
+                    let location = format!("{path}.dampener.by_currency.{code}");
+                    amount_usd_by_currency.insert(parse_currency(code, &location)?, *amount);
+                }
+                Some(ExtremeDampener {
+                    amount_usd: d.amount_usd,
+                    amount_usd_by_currency,
+                    convert_at_edge: d.convert_at_edge,
+                })
+            }
+        };
         Ok(ExtremeMoves {
             moves: self.moves.clone(),
             vol: vol_move(&self.vol, &format!("{path}.vol"))?,
             weighting,
+            dampener,
         })
     }
 
@@ -242,6 +258,15 @@ impl ExtremeDocument {
             covered_fraction,
             dampening_scale,
             weights,
+            dampener: e.dampener.as_ref().map(|d| DampenerDocument {
+                amount_usd: d.amount_usd,
+                by_currency: d
+                    .amount_usd_by_currency
+                    .iter()
+                    .map(|(c, a)| (c.to_string(), *a))
+                    .collect(),
+                convert_at_edge: d.convert_at_edge,
+            }),
         }
     }
 }

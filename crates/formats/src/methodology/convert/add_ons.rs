@@ -8,7 +8,7 @@ use super::super::*;
 impl AddOnDocument {
     /// Names of the optional parameters present in the entry.
     fn present(&self) -> Vec<&'static str> {
-        let fields: [(&'static str, bool); 20] = [
+        let fields: [(&'static str, bool); 21] = [
             ("half_spread_fraction", self.half_spread_fraction.is_some()),
             ("half_spread_vol", self.half_spread_vol.is_some()),
             ("impact_coefficient", self.impact_coefficient.is_some()),
@@ -29,6 +29,7 @@ impl AddOnDocument {
             ("currency", self.currency.is_some()),
             ("threshold", self.threshold.is_some()),
             ("factor", self.factor.is_some()),
+            ("usd_per_unit", self.usd_per_unit.is_some()),
         ];
         fields.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect()
     }
@@ -48,6 +49,7 @@ impl AddOnDocument {
             "contract-minimum" => &["fraction_of_index"],
             "naked-short-option" | "perpetual-notional" => &["fraction"],
             "delta-shock" => &["threshold_usd", "slope_per_coin", "max_fraction"],
+            "contract-floor" => &["usd_per_unit"],
             "depeg" => &["currency", "threshold", "factor"],
             "oracle-confidence" => &["threshold", "factor"],
             other => {
@@ -109,6 +111,9 @@ impl AddOnDocument {
                 slope_per_coin: need(self.slope_per_coin, "slope_per_coin")?,
                 max_fraction: need(self.max_fraction, "max_fraction")?,
             },
+            "contract-floor" => {
+                AddOnKind::ContractFloor { usd_per_unit: need(self.usd_per_unit, "usd_per_unit")? }
+            }
             _ => self.threshold_kind(path)?,
         };
         Ok(AddOn { kind, im_weight: self.im_weight, mm_weight: self.mm_weight })
@@ -201,6 +206,10 @@ impl AddOnDocument {
                     max_fraction: Some(*max_fraction),
                     ..base
                 }
+            }
+            AddOnKind::ContractFloor { usd_per_unit } => {
+                let kind = "contract-floor".into();
+                AddOnDocument { kind, usd_per_unit: Some(*usd_per_unit), ..base }
             }
             AddOnKind::Depeg { .. } | AddOnKind::OracleConfidence { .. } => {
                 threshold_document(&a.kind, base)

@@ -1,0 +1,53 @@
+// Test helpers outside `#[test]` functions unwrap too: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+//! The language features behind the Deribit PM and TIMS profiles are part of the hashed,
+//! validated document: a change of meaning changes the hash, misplaced keys are errors.
+
+use formats::bundled::bundled_text;
+use formats::methodology::Profile;
+
+fn hash(text: &str) -> [u8; 32] {
+    Profile::from_toml(text).unwrap().hash()
+}
+
+#[test]
+fn dampener_and_contract_floor_are_hashed() {
+    let deribit = bundled_text("deribit-pm").unwrap();
+    let original = hash(deribit);
+    for (from, to) in [
+        ("amount_usd = 100000.0", "amount_usd = 100001.0"),
+        ("USDC = 25000.0", "USDC = 25001.0"),
+        ("convert_at_edge = true", "convert_at_edge = false"),
+    ] {
+        assert!(deribit.contains(from), "{from}");
+        assert_ne!(hash(&deribit.replacen(from, to, 1)), original, "{from}");
+    }
+    let tims = bundled_text("tims").unwrap();
+    let changed = tims.replacen("usd_per_unit = 0.375", "usd_per_unit = 0.5", 1);
+    assert_ne!(hash(&changed), hash(tims));
+}
+
+#[test]
+fn segregated_and_cross_hash_differently() {
+    let cross = hash(bundled_text("deribit-pm").unwrap());
+    let segregated = hash(bundled_text("deribit-pm-segregated").unwrap());
+    assert_ne!(cross, segregated);
+}
+
+#[test]
+fn misplaced_or_missing_keys_are_errors() {
+    let deribit = bundled_text("deribit-pm").unwrap();
+    let misplaced = deribit.replacen("min_move = 0.01", "min_move = 0.01\nusd_per_unit = 1.0", 1);
+    assert_eq!(Profile::from_toml(&misplaced).unwrap_err().location, "add_ons[0].usd_per_unit");
+    let unknown = deribit.replacen("convert_at_edge = true", "convert_at_edg = true", 1);
+    assert!(Profile::from_toml(&unknown).is_err());
+    let negative = deribit.replacen("amount_usd = 100000.0", "amount_usd = -1.0", 1);
+    assert_eq!(
+        Profile::from_toml(&negative).unwrap_err().location,
+        "scenarios.extreme.dampener.amount_usd"
+    );
+    let tims = bundled_text("tims").unwrap();
+    let missing = tims.replacen("usd_per_unit = 0.375", "", 1);
+    assert_eq!(Profile::from_toml(&missing).unwrap_err().location, "add_ons[0].usd_per_unit");
+}

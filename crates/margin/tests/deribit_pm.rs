@@ -1,0 +1,266 @@
+// Test helpers outside `#[test]` functions unwrap too: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+//! The bundled Deribit PM profiles against hand computations from Deribit's published formulas
+//! (`../shared/research/cex-pm.md` 1.3-1.4): 9 buckets over ±16 %, vol up 50 % / down 25 % at
+//! 30 days, extended table weighted `0.16/|m|` with the edge conversion and the dampener after
+//! aggregation, `pnl_offset`, roll shock, delta shock and MM = 0.8 × the risk-matrix margin.
+//!
+//! The market is flat and simple on purpose, so every expected number is a line of arithmetic:
+//! index 100,000, forwards equal to the index, no rates, 60 % vol, options 30 days out (the vol
+//! shock's tenor scale is then exactly 1).
+
+use basics::Currency;
+use formats::market::MarketDocument;
+use formats::methodology::Profile;
+use margin::{AccountDetail, Context, CurrencyFigures, Engine};
+use market::MarketSnapshot;
+use product::{Instrument, Portfolio, Position};
+use scenario::{Methodology, ScenarioKind, VolMove};
+
+const INDEX: f64 = 100_000.0;
+
+fn market() -> MarketSnapshot {
+    // Total variance 0.36 · 30/365 everywhere: a flat 60 % smile at 30 days.
+    let text = r#"{
+        "valuation_time": "2024-11-20T08:00:00Z",
+        "underlyings": {
+            "BTC": {
+                "index": 100000.0,
+                "forwards": { "20DEC24": 100000.0, "28FEB25": 100000.0 },
+                "smiles": {
+                    "20DEC24": { "a": 0.029589041095890, "b": 0.0, "rho": 0.0, "m": 0.0,
+                                 "sigma": 0.1 }
+                }
+            }
+        },
+        "usd_prices": { "USDC": 1.0 },
+        "instruments": { "BTC-20DEC24-60000-P": { "mark_iv": 0.6 } }
+    }"#;
+    MarketDocument::from_json(text).unwrap().to_snapshot().unwrap()
+}
+
+fn profile(name: &str) -> Methodology {
+    match formats::bundled::bundled(name).unwrap() {
+        Profile::Portfolio(m) => *m,
+        Profile::PerPosition(_) => panic!("{name} is not a portfolio profile"),
+    }
+}
+
+fn portfolio(positions: &[(&str, f64)]) -> Portfolio {
+    let positions = positions
+        .iter()
+        .map(|(name, size)| Position { instrument: Instrument::parse(name).unwrap(), size: *size })
+        .collect();
+    Portfolio::new(positions, &[]).unwrap()
+}
+
+fn run(
+    methodology: Methodology,
+    positions: &[(&str, f64)],
+) -> (Vec<CurrencyFigures>, AccountDetail) {
+    let engine = Engine::new(methodology).unwrap();
+    let market = market();
+    let portfolio = portfolio(positions);
+    let instruments: Vec<Instrument> = portfolio.positions().iter().map(|p| p.instrument).collect();
+    let arrays = engine.risk_arrays(&market, &instruments).unwrap();
+    let liquidity = engine.liquidity(&market, &arrays);
+    let ctx = Context::new(&engine, &arrays, &market, &liquidity);
+    let account = engine.resolve(&arrays, &portfolio).unwrap();
+    engine.account(&ctx, &account).unwrap()
+}
+
+fn line(figures: &[CurrencyFigures], currency: Currency) -> CurrencyFigures {
+    *figures.iter().find(|f| f.currency == currency).unwrap()
+}
+
+fn close(actual: f64, expected: f64, tolerance: f64) {
+    assert!(
+        (actual - expected).abs() <= tolerance,
+        "{actual} differs from {expected} by more than {tolerance}"
+    );
+}
+
+/// The add-on value of kind index `index` (0 roll, 1 delta shock) for the unit in `currency`.
+fn add_on(detail: &AccountDetail, index: usize, currency: Currency) -> f64 {
+    detail
+        .add_ons
+        .iter()
+        .filter(|a| a.index == index && a.currency == currency)
+        .map(|a| a.value)
+        .sum()
+}
+
+/// MM = 0.8 × the risk-matrix margin (worst case + roll + delta shock), IM = the risk matrix.
+fn assert_mm_is_four_fifths(f: &CurrencyFigures) {
+    close(f.maintenance_margin, 0.8 * f.initial_margin, 1e-12 * f.initial_margin.max(1.0));
+}
+
+/// Undiscounted Black-76 put value, written out here so that the expected numbers do not go
+/// through the engine's SIMD kernel.
+fn black_put(forward: f64, strike: f64, vol: f64, years: f64) -> f64 {
+    let s = vol * years.sqrt();
+    let d1 = (forward / strike).ln() / s + s / 2.0;
+    strike * pricing::norm_cdf(-(d1 - s)) - forward * pricing::norm_cdf(-d1)
+}
+
+#[test]
+fn grid_is_nine_buckets_three_vols_and_the_extended_table() {
+    let set = profile("deribit-pm").scenario_set(Currency::BTC).unwrap();
+    assert_eq!(set.len(), 9 * 3 + 8);
+    let regular: Vec<f64> = set.scenarios()[..27].iter().step_by(3).map(|s| s.spot_move).collect();
+    let expected = [-0.16, -0.12, -0.08, -0.04, 0.0, 0.04, 0.08, 0.12, 0.16];
+    for (a, e) in regular.iter().zip(expected) {
+        close(*a, e, 1e-15);
+    }
+    // Paradex publishes the same extended weights, rounded to whole percents or two decimals:
+    // 24, 48, 32, 16, 8, 5.33, 4, 3.2 %.
+    let weights = [0.24, 0.48, 0.32, 0.16, 0.08, 0.0533, 0.04, 0.032];
+    for (s, w) in set.scenarios()[27..].iter().zip(weights) {
+        assert_eq!((s.kind, s.vol), (ScenarioKind::Extreme, VolMove::Up));
+        close(s.weight, w, 5e-3);
+    }
+}
+
+#[test]
+fn long_perpetual_segregated_matches_the_published_vector_and_roll() {
+    // Deribit's documentation example: long 0.314538364 BTC of perpetual; its −16 % cell is
+    // −0.05991206933 BTC = −0.314538364 · 0.16 / 0.84, and so are its −66 % and −33 % extended
+    // cells before the dampener, which then zeroes them.
+    let coins = 0.314_538_364;
+    let (figures, detail) =
+        run(profile("deribit-pm-segregated"), &[("BTC-PERPETUAL", coins * INDEX)]);
+    let btc = line(&figures, Currency::BTC);
+    let unit = &detail.units[0];
+    close(unit.pnl[0], -0.059_912_069_33, 1e-11);
+    close(btc.scan_loss, coins * 0.16 / 0.84, 1e-12);
+    for cell in &unit.pnl[27..] {
+        assert!(*cell <= 0.0 && *cell > -1e-12, "extended cells are dampened to 0: {cell}");
+    }
+    // BTC's pnl_offset is 0: gains in the standard table count for nothing.
+    close(unit.pnl[26], 0.0, 0.0);
+    // Roll shock on the floor: 0.01 per coin of perpetual.
+    close(add_on(&detail, 0, Currency::BTC), 0.01 * coins, 1e-12);
+    close(btc.initial_margin, coins * (0.16 / 0.84 + 0.01), 1e-12);
+    assert_mm_is_four_fifths(&btc);
+}
+
+#[test]
+fn short_future_loses_at_the_top_bucket() {
+    let coins = 2.0;
+    let (figures, _) = run(profile("deribit-pm-segregated"), &[("BTC-28FEB25", -coins * INDEX)]);
+    let btc = line(&figures, Currency::BTC);
+    // Coin P&L of a short inverse future at +16 %: −X · (1 − 1/1.16).
+    close(btc.scan_loss, coins * 0.16 / 1.16, 1e-12);
+    // 100 days out: roll 0.075 · 100/365 per coin, above the 0.01 floor.
+    let roll = coins * 0.075 * 100.0 / 365.0;
+    close(btc.initial_margin, coins * 0.16 / 1.16 + roll, 1e-10);
+    assert_mm_is_four_fifths(&btc);
+}
+
+#[test]
+fn roll_shock_is_not_netted_across_expiries() {
+    // A perpetual hedged by a 30-day future of the same coin amount: no price risk, but each
+    // leg pays the roll floor, 0.01 per coin (0.075 · 30/365 = 0.0062 < 0.01).
+    let coins = 3.0;
+    let (figures, detail) = run(
+        profile("deribit-pm-segregated"),
+        &[("BTC-PERPETUAL", coins * INDEX), ("BTC-20DEC24", -coins * INDEX)],
+    );
+    let btc = line(&figures, Currency::BTC);
+    close(btc.scan_loss, 0.0, 1e-12);
+    close(add_on(&detail, 0, Currency::BTC), 0.01 * 2.0 * coins, 1e-12);
+    close(btc.initial_margin, 0.02 * coins, 1e-12);
+    assert_mm_is_four_fifths(&btc);
+}
+
+#[test]
+fn delta_shock_starts_above_twenty_million_usd() {
+    // Threshold 20,000,000 USD = 200 coins at 100,000. Below it nothing; at 300 coins
+    // min(m_inc · D · (D − 200), 0.1 · D) = min(0.00005 · 300 · 100, 30) = 1.5 BTC.
+    let (_, below) = run(profile("deribit-pm-segregated"), &[("BTC-PERPETUAL", 199.0 * INDEX)]);
+    close(add_on(&below, 1, Currency::BTC), 0.0, 0.0);
+    let (figures, above) =
+        run(profile("deribit-pm-segregated"), &[("BTC-PERPETUAL", 300.0 * INDEX)]);
+    close(add_on(&above, 1, Currency::BTC), 1.5, 1e-9);
+    let btc = line(&figures, Currency::BTC);
+    close(btc.initial_margin, 300.0 * (0.16 / 0.84 + 0.01) + 1.5, 1e-9);
+    assert_mm_is_four_fifths(&btc);
+}
+
+#[test]
+fn segregated_and_cross_differ_by_the_conversion_price() {
+    // Long X coins of perpetual. Cross (USD): P&L X·S·m, worst −16 %: 0.16·X·S.
+    // Segregated (BTC): X·m/(1+m), worst 0.16/0.84·X coins, i.e. 1/0.84 times more in USD.
+    let coins = 1.0;
+    let (cross, _) = run(profile("deribit-pm"), &[("BTC-PERPETUAL", coins * INDEX)]);
+    let (segregated, _) =
+        run(profile("deribit-pm-segregated"), &[("BTC-PERPETUAL", coins * INDEX)]);
+    let usd = line(&cross, Currency::USD);
+    let btc = line(&segregated, Currency::BTC);
+    close(usd.scan_loss, 0.16 * coins * INDEX, 1e-6);
+    close(btc.scan_loss * INDEX, usd.scan_loss / 0.84, 1e-6);
+    close(usd.initial_margin, (0.16 + 0.01) * coins * INDEX, 1e-6);
+    assert_mm_is_four_fifths(&usd);
+    // An inverse long against a USDC-settled short of the same coins: flat in USD, so cross sees
+    // no loss, while segregated margins each currency alone.
+    let pair = [("BTC-PERPETUAL", coins * INDEX), ("BTC_USDC-PERPETUAL", -coins)];
+    let (cross, _) = run(profile("deribit-pm"), &pair);
+    close(line(&cross, Currency::USD).scan_loss, 0.0, 1e-6);
+    let (segregated, _) = run(profile("deribit-pm-segregated"), &pair);
+    close(line(&segregated, Currency::BTC).scan_loss, coins * 0.16 / 0.84, 1e-12);
+    close(line(&segregated, Currency::USDC).scan_loss, coins * INDEX * 0.16, 1e-6);
+}
+
+#[test]
+fn pnl_offset_keeps_a_fraction_of_gains() {
+    // With pnl_offset 0.6 (Deribit's ETH setting), a long perpetual's +16 % cell keeps 60 % of
+    // its gain X·0.16/1.16, and losses are unchanged.
+    let mut m = profile("deribit-pm-segregated");
+    m.aggregation.gain_fraction = 0.6;
+    let coins = 1.0;
+    let (_, detail) = run(m, &[("BTC-PERPETUAL", coins * INDEX)]);
+    let pnl = &detail.units[0].pnl;
+    close(pnl[26], 0.6 * coins * 0.16 / 1.16, 1e-12);
+    close(pnl[0], -coins * 0.16 / 0.84, 1e-12);
+}
+
+#[test]
+fn short_far_put_is_margined_by_the_extended_table() {
+    // Short 100 puts struck at 60,000, 30 days, mark vol 60 %; vol up: max(0.6 · 1.5, 0.5).
+    let (size, strike, years) = (-100.0, 60_000.0, 30.0 / 365.0);
+    let (figures, detail) = run(profile("deribit-pm-segregated"), &[("BTC-20DEC24-60000-P", size)]);
+    let coin_value = |m: f64, vol: f64| {
+        let forward = INDEX * (1.0 + m);
+        black_put(forward, strike, vol, years) / forward
+    };
+    let base = coin_value(0.0, 0.6);
+    let pnl = |m: f64, vol: f64| size * (coin_value(m, vol) - base);
+    // The standard table's worst: −16 % with vol up.
+    let standard = pnl(-0.16, 0.9);
+    // Extended cell at m: P&L · 0.16/|m| · (1+m)/0.84, plus the dampener
+    // (|m|/0.16 − 1) · 100,000 / (0.84 · S), never a gain.
+    let extended = |m: f64| {
+        let weighted = pnl(m, 0.9) * 0.16 / m.abs() * (1.0 + m) / 0.84;
+        (weighted + (m.abs() / 0.16 - 1.0) * 100_000.0 / (0.84 * INDEX)).min(0.0)
+    };
+    let unit = &detail.units[0];
+    close(unit.pnl[2], standard, 1e-9);
+    close(unit.pnl[27], extended(-0.66), 1e-9);
+    close(unit.pnl[28], extended(-0.33), 1e-9);
+    let worst = extended(-0.66).min(extended(-0.33));
+    assert!(worst < standard, "the extended table binds: {worst} vs {standard}");
+    let btc = line(&figures, Currency::BTC);
+    close(btc.scan_loss, -worst, 1e-9);
+    // No delta-one position: no roll; delta far below the threshold.
+    close(btc.initial_margin, -worst, 1e-9);
+    assert_mm_is_four_fifths(&btc);
+}
+
+#[test]
+fn dampener_requires_a_grid_edge_on_each_side() {
+    let mut m = profile("deribit-pm");
+    m.scenarios.price_grid.moves.retain(|x| *x <= 0.0);
+    let err = m.validate().unwrap_err();
+    assert!(err.field.contains("extreme.dampener.moves"), "{err}");
+}
