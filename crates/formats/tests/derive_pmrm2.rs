@@ -79,3 +79,38 @@ fn parameters_of_the_case_drive_the_result() {
     let expected = -1_186.418_569 - 286.990_518;
     assert!((without_loss.mm - expected).abs() < 1e-5, "{}", without_loss.mm);
 }
+
+/// The language's extensions for Derive are part of the canonical hash, and a file that leaves
+/// them at their defaults hashes as before they existed.
+#[test]
+fn extensions_are_hashed_and_validated() {
+    let text = formats::bundled::bundled_text("derive-pmrm2").unwrap();
+    let hash = |t: &str| Profile::from_toml(t).unwrap().hash();
+    let original = hash(text);
+    let window =
+        text.replacen("settlement_window_minutes = 30.0", "settlement_window_minutes = 15.0", 1);
+    assert_ne!(hash(&window), original);
+    let follows = text.replacen(
+        "[collateral.BTC]\n",
+        "[collateral.CBBTC]\nrisk_cancelling = true\nunderlying = \"BTC\"\n\n[collateral.BTC]\n",
+        1,
+    );
+    let unfollowed = follows.replacen("underlying = \"BTC\"\n", "", 1);
+    assert_ne!(hash(&follows), hash(&unfollowed));
+    let confidence = text.replacen("threshold = 0.55", "threshold = 0.6", 1);
+    assert_ne!(hash(&confidence), original);
+    // A zero window is the default and leaves the hash of a file without the key unchanged.
+    let ballast = formats::bundled::bundled_text("ballast-pm").unwrap();
+    let explicit =
+        ballast.replacen("[valuation]\n", "[valuation]\nsettlement_window_minutes = 0.0\n", 1);
+    assert_eq!(hash(&explicit), hash(ballast));
+    // Validation names the field.
+    let invalid = |t: &str| Profile::from_toml(t).unwrap_err().location;
+    let not_cancelling = follows.replacen("risk_cancelling = true\nunderlying", "underlying", 1);
+    assert_eq!(invalid(&not_cancelling), "collateral.CBBTC.underlying");
+    let too_sure = text.replacen("threshold = 0.55", "threshold = 1.5", 1);
+    assert!(invalid(&too_sure).ends_with(".threshold"), "{}", invalid(&too_sure));
+    let too_long =
+        text.replacen("settlement_window_minutes = 30.0", "settlement_window_minutes = 2000.0", 1);
+    assert_eq!(invalid(&too_long), "valuation.settlement_window_minutes");
+}
