@@ -1,14 +1,25 @@
 //! `ballast margin`: one portfolio's margin, with a readable report or JSON.
+//!
+//! The portfolio and market are Ballast's JSON files, or a Deribit account as Deribit's API
+//! returns it: `private/get_positions`, `public/get_book_summary_by_currency` and optionally
+//! `public/get_index_price`, each as the bare `result` or the whole JSON-RPC envelope.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use basics::Currency;
 use clap::Args;
+use formats::deribit::{
+    BookSummaryEntry, IndexPrice, PositionEntry, parse_result, positions_to_portfolio,
+    snapshot_from_book,
+};
 use formats::portfolio::PortfolioDocument;
 use formats::report::{ReportDocument, describe_scenarios};
 use margin::Engine;
 use margin::report::{MarginReport, ReportOptions, margin_report};
+use market::MarketSnapshot;
+use product::Portfolio;
 
 use crate::input::read_text;
 use crate::profile::{load_baseline, load_market, load_methodology};
@@ -17,11 +28,27 @@ use crate::profile::{load_baseline, load_market, load_methodology};
 #[derive(Debug, Args)]
 pub struct MarginArgs {
     /// Market snapshot (Ballast JSON); the bundled sample market when absent.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "deribit_book")]
     pub market: Option<PathBuf>,
     /// Portfolio (Ballast JSON).
+    #[arg(
+        long,
+        required_unless_present = "deribit_positions",
+        conflicts_with = "deribit_positions"
+    )]
+    pub portfolio: Option<PathBuf>,
+    /// Deribit `private/get_positions` result (bare or JSON-RPC envelope).
+    #[arg(long, requires = "deribit_book")]
+    pub deribit_positions: Option<PathBuf>,
+    /// Deribit `public/get_book_summary_by_currency` result: the market.
     #[arg(long)]
-    pub portfolio: PathBuf,
+    pub deribit_book: Option<PathBuf>,
+    /// Deribit `public/get_index_price` result; the book's delivery-price estimate when absent.
+    #[arg(long, requires = "deribit_book")]
+    pub deribit_index: Option<PathBuf>,
+    /// Valuation time (RFC 3339) for a Deribit book; its latest `creation_timestamp` otherwise.
+    #[arg(long, requires = "deribit_book")]
+    pub valuation_time: Option<String>,
     /// Methodology: a bundled name or a TOML file.
     #[arg(long, default_value = "ballast-pm")]
     pub methodology: String,
@@ -38,12 +65,16 @@ pub struct MarginArgs {
 
 /// Runs `ballast margin`.
 pub fn run(args: &MarginArgs) -> Result<()> {
-    let market = load_market(args.market.as_ref())?;
+    let market = match &args.deribit_book {
+        Some(book) => load_deribit_market(book, args)?,
+        None => load_market(args.market.as_ref())?,
+    };
     let methodology = load_methodology(&args.methodology)?;
-    let text = read_text(Some(&args.portfolio))?;
-    let portfolio = PortfolioDocument::from_json(&text)
-        .and_then(|d| d.to_portfolio())
-        .with_context(|| format!("in {}", args.portfolio.display()))?;
+    let portfolio = match (&args.portfolio, &args.deribit_positions) {
+        (Some(path), _) => load_portfolio(path)?,
+        (None, Some(path)) => load_deribit_positions(path)?,
+        (None, None) => anyhow::bail!("give --portfolio or --deribit-positions"),
+    };
     let baseline =
         if args.baseline == "none" { None } else { Some(load_baseline(&args.baseline)?) };
     let engine = Engine::new(methodology)?;
@@ -58,8 +89,93 @@ pub fn run(args: &MarginArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&ReportDocument::from_report(&report))?);
     } else {
         print!("{}", render(&report));
+        if args.deribit_positions.is_some() {
+            print!("{}", settlement_summary(&report, &market, &portfolio));
+        }
     }
     Ok(())
+}
+
+/// A Ballast portfolio file.
+pub fn load_portfolio(path: &Path) -> Result<Portfolio> {
+    let text = read_text(Some(path))?;
+    PortfolioDocument::from_json(&text)
+        .and_then(|d| d.to_portfolio())
+        .with_context(|| format!("in {}", path.display()))
+}
+
+/// A Deribit account's positions (`private/get_positions`).
+fn load_deribit_positions(path: &Path) -> Result<Portfolio> {
+    let text = read_text(Some(path))?;
+    let entries: Vec<PositionEntry> =
+        parse_result(&text).with_context(|| format!("in {}", path.display()))?;
+    positions_to_portfolio(&entries).with_context(|| format!("in {}", path.display()))
+}
+
+/// The market of a Deribit book summary (and index), with forwards and fitted smiles.
+fn load_deribit_market(book: &Path, args: &MarginArgs) -> Result<MarketSnapshot> {
+    let text = read_text(Some(book))?;
+    let entries: Vec<BookSummaryEntry> =
+        parse_result(&text).with_context(|| format!("in {}", book.display()))?;
+    let index = match &args.deribit_index {
+        Some(path) => Some(
+            parse_result::<IndexPrice>(&read_text(Some(path))?)
+                .with_context(|| format!("in {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let valuation = args
+        .valuation_time
+        .as_deref()
+        .map(|t| formats::parse_rfc3339(t, "--valuation-time"))
+        .transpose()?;
+    let built = snapshot_from_book(&entries, index.as_ref(), valuation)
+        .with_context(|| format!("in {}", book.display()))?;
+    for fit in &built.fits {
+        eprintln!(
+            "{} {}: SVI fit to {} mark IVs, RMSE {:.3} vol points",
+            fit.underlying,
+            formats::market::expiry_text(fit.expiry),
+            fit.diagnostics.points_used,
+            fit.diagnostics.vol_error_rmse * 100.0
+        );
+    }
+    Ok(built.snapshot)
+}
+
+/// IM and MM in each settlement currency and in USD: Deribit states segregated margin in the
+/// settlement currency and cross margin in USD, so both are shown.
+fn settlement_summary(r: &MarginReport, market: &MarketSnapshot, p: &Portfolio) -> String {
+    let mut out = String::from("\nDeribit account margin\n");
+    let mut coins: Vec<Currency> =
+        p.positions().iter().map(|x| x.instrument.settlement_currency()).collect();
+    coins.sort();
+    coins.dedup();
+    for f in &r.figures {
+        let usd = market.usd_price(f.currency).unwrap_or(f64::NAN);
+        let _ = writeln!(
+            out,
+            "  {:<5} IM {:>16.8}  MM {:>16.8}   (USD IM {:.2}, MM {:.2})",
+            f.currency.to_string(),
+            f.initial_margin,
+            f.maintenance_margin,
+            f.initial_margin * usd,
+            f.maintenance_margin * usd
+        );
+        if f.currency == Currency::USD {
+            for coin in coins.iter().filter(|c| **c != Currency::USD) {
+                let Ok(price) = market.usd_price(*coin) else { continue };
+                let _ = writeln!(
+                    out,
+                    "        in {:<5} IM {:>16.8}  MM {:>16.8}",
+                    coin.to_string(),
+                    f.initial_margin / price,
+                    f.maintenance_margin / price
+                );
+            }
+        }
+    }
+    out
 }
 
 fn signed_percent(move_: f64) -> String {
