@@ -298,3 +298,29 @@ fn the_json_portfolio_shape_reads_as_documented() {
     let e = SpanPortfolio::from_json(&json.replace("\"right\": \"C\", ", "")).unwrap_err();
     assert_eq!((e.location.as_str(), e.kind), ("positions[1].right", ErrorKind::Missing));
 }
+
+#[test]
+fn spreads_between_tiers_pair_the_tiers_net_deltas() {
+    // ABC split into a front tier (January) and a back tier (February onwards), with one spread
+    // between them at 5 a spread.
+    let tiers = "<intraTiers><tier><tn>1</tn><sPe>202601</sPe><ePe>202601</ePe></tier>\
+                 <tier><tn>2</tn><sPe>202602</sPe></tier></intraTiers>";
+    let same_tier = spread(1, "F", 3.0, &[("ABC", "B", 1.0), ("ABC", "A", 1.0)]);
+    let across = spread(1, "F", 5.0, &[("ABC", "A", 1.0), ("ABC", "B", 1.0)])
+        .replacen("<tn>0</tn>", "<tn>1</tn>", 1)
+        .replacen("<tn>0</tn>", "<tn>2</tn>", 1);
+    let text = file_text()
+        .replacen("<intraTiers><tier><tn>0</tn></tier></intraTiers>", tiers, 1)
+        .replace(&same_tier, &across);
+    let f = SpanFile::from_xml(&text).unwrap();
+    let book = |jan: f64, feb: f64| {
+        let p = vec![future_position("ABC", "202601", jan), future_position("ABC", "202602", feb)];
+        span::margin(&f, &SpanPortfolio::new(p).unwrap()).unwrap().commodities[0].clone()
+    };
+    // Long 3 January against short 2 February: two spreads; the third January delta is left.
+    assert!(close(book(3.0, -2.0).intra_spread_charge, 10.0));
+    // Either direction forms spreads.
+    assert!(close(book(-1.0, 1.0).intra_spread_charge, 5.0));
+    // Both long: nothing to pair.
+    assert_eq!(book(1.0, 1.0).intra_spread_charge, 0.0);
+}
