@@ -433,7 +433,8 @@ fn oracle_confidence(view: &UnitView<'_>, sums: &UnitSums, threshold: f64, facto
                 .iter()
                 .take_while(|(r, _)| view.arrays.instruments()[*r].expiry() == expiry)
                 .count();
-        if let (Some(expiry), true) = (expiry, view.arrays.info(held[start].0).strike.is_some()) {
+        // Futures of the same expiry may precede its options in the run; only options count.
+        if let Some(expiry) = expiry {
             let gross: f64 = held[start..end]
                 .iter()
                 .filter(|(r, _)| view.arrays.info(*r).strike.is_some())
