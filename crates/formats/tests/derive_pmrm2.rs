@@ -114,3 +114,29 @@ fn extensions_are_hashed_and_validated() {
         text.replacen("settlement_window_minutes = 30.0", "settlement_window_minutes = 2000.0", 1);
     assert_eq!(invalid(&too_long), "valuation.settlement_window_minutes");
 }
+
+/// Bad values in a case are errors located by their path in Derive's document.
+#[test]
+fn conversion_errors_name_the_path() {
+    let path = Path::new(CASES).join("test_13_risk_cancelling_btc_covered_call.json");
+    if !path.is_file() {
+        eprintln!("SKIPPED: {} is absent", path.display());
+        return;
+    }
+    let base = base();
+    let document = CaseDocument::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let location = |d: &CaseDocument| d.to_case(&base).unwrap_err().location;
+    let mut bad = document.clone();
+    bad.scenario.options[0].is_call = 2;
+    assert_eq!(location(&bad), "Scenario.Options[0].IsCall");
+    let mut bad = document.clone();
+    bad.scenario.collaterals[0].name = "USDC".into();
+    assert_eq!(location(&bad), "Scenario.Collaterals[0].Name");
+    let mut bad = document.clone();
+    bad.parameters.scenarios[0].vol_shock_direction = "Sideways".into();
+    assert_eq!(location(&bad), "Parameters.Scenarios[0].VolShockDirection");
+    let mut bad = document;
+    bad.scenario.option_feeds.clear();
+    assert_eq!(location(&bad), "Scenario.Options[0].Expiry");
+    assert!(CaseDocument::from_json("{\"Scenario\": 1}").is_err());
+}
