@@ -6,6 +6,7 @@
 //! non-zero exit code.
 
 mod bench;
+mod compare;
 mod input;
 mod margin_cmd;
 mod methodology;
@@ -35,6 +36,8 @@ enum Command {
     Margin(margin_cmd::MarginArgs),
     /// List or show methodology profiles and their canonical hashes.
     Methodology(methodology::MethodologyArgs),
+    /// One portfolio's margin under every bundled profile, side by side.
+    Compare(compare::CompareArgs),
     /// Measure valuation throughput and accuracy on this machine.
     Bench(bench::BenchArgs),
     /// Serve the HTTP + WebSocket API and the live dashboard (SQLite or PostgreSQL).
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Iv(args) => price::run_iv(&args),
         Command::Margin(args) => margin_cmd::run(&args),
         Command::Methodology(args) => methodology::run(&args),
+        Command::Compare(args) => compare::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Serve(args) => serve::run(&args),
     };

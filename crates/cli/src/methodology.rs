@@ -17,7 +17,7 @@ pub struct MethodologyArgs {
 
 #[derive(Debug, Subcommand)]
 enum MethodologyCommand {
-    /// List every bundled methodology with its version and canonical hash.
+    /// List every bundled methodology with its version, canonical hash and first source.
     List,
     /// Print a methodology file (bundled name or path) and its canonical hash.
     Show {
@@ -30,19 +30,21 @@ enum MethodologyCommand {
 pub fn run(args: &MethodologyArgs) -> Result<()> {
     match &args.command {
         MethodologyCommand::List => {
-            println!("{:<20} {:<12} {:<13} {:<68} description", "name", "version", "kind", "hash");
+            println!("{:<22} {:<12} {:<13} hash", "name", "version", "kind");
             for (name, text) in BUNDLED {
                 let profile = Profile::from_toml(text)?;
-                let kind = match profile {
-                    Profile::Portfolio(_) => "portfolio",
-                    Profile::PerPosition(_) => "per-position",
+                let (kind, source) = match &profile {
+                    Profile::Portfolio(m) => ("portfolio", m.sources.first()),
+                    Profile::PerPosition(s) => ("per-position", s.sources.first()),
                 };
-                let description: String = profile.description().chars().take(60).collect();
                 println!(
-                    "{name:<20} {:<12} {kind:<13} {:<68} {description}",
+                    "{name:<22} {:<12} {kind:<13} {}",
                     profile.version(),
                     hash_hex(&profile.hash())
                 );
+                let description: String = profile.description().chars().take(96).collect();
+                println!("    {description}");
+                println!("    source: {}", source.map_or("-", String::as_str));
             }
             Ok(())
         }
