@@ -264,3 +264,35 @@ fn dampener_requires_a_grid_edge_on_each_side() {
     let err = m.validate().unwrap_err();
     assert!(err.field.contains("extreme.dampener.moves"), "{err}");
 }
+
+#[test]
+fn without_allowance_extended_cells_of_a_future_equal_the_edge() {
+    // The fraction 0.16/|m| caps linear exposure at the edge move: with no dampener allowance,
+    // a long future's extended cells on the way down equal its −16 % cell, in coins (converted at
+    // the edge price) and in USD (where no conversion is needed).
+    for (name, edge) in [("deribit-pm-segregated", -0.16 / 0.84), ("deribit-pm", -0.16 * INDEX)] {
+        let mut m = profile(name);
+        let extreme = m.scenarios.extreme.as_mut().unwrap();
+        let dampener = extreme.dampener.as_mut().unwrap();
+        dampener.amount_usd = 0.0;
+        dampener.amount_usd_by_currency.clear();
+        let (_, detail) = run(m, &[("BTC-PERPETUAL", INDEX)]);
+        let pnl = &detail.units[0].pnl;
+        for cell in [pnl[0], pnl[27], pnl[28]] {
+            close(cell, edge, 1e-12 * edge.abs());
+        }
+        // Rises are gains for a long: the extended table never shows one.
+        assert!(pnl[29..].iter().all(|c| *c == 0.0), "{name}: {:?}", &pnl[29..]);
+    }
+}
+
+#[test]
+fn usdc_units_use_their_own_allowance() {
+    // Segregated USDC unit, short 100 coins of the linear perpetual: at +500 % the weighted loss
+    // is −100 · S · 0.16 USDC, and the USDC allowance 25,000 · (5/0.16 − 1) is added back.
+    let (_, detail) = run(profile("deribit-pm-segregated"), &[("BTC_USDC-PERPETUAL", -100.0)]);
+    let unit = &detail.units[0];
+    assert_eq!(unit.currency, Currency::USDC);
+    let expected = -100.0 * INDEX * 0.16 + 25_000.0 * (5.0 / 0.16 - 1.0);
+    close(unit.pnl[34], expected, 1e-6);
+}
