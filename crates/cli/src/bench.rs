@@ -22,7 +22,7 @@ pub struct BenchArgs {
     /// Seed of the synthetic inputs.
     #[arg(long, default_value_t = 20_261_124)]
     pub seed: u64,
-    /// Run one section only: `pricing` or `margin`.
+    /// Run one section only: `pricing`, `margin` or `epoch` (the epoch runs only when named).
     #[arg(long)]
     pub only: Option<String>,
     /// Listed instruments of the synthetic exchange (margin section).
@@ -40,7 +40,7 @@ pub struct BenchArgs {
 }
 
 /// Best wall time in seconds of `repetitions` runs of `f`.
-fn best_of(repetitions: usize, mut f: impl FnMut()) -> f64 {
+pub fn best_of(repetitions: usize, mut f: impl FnMut()) -> f64 {
     (0..repetitions)
         .map(|_| {
             let start = Instant::now();
@@ -449,11 +449,14 @@ fn what_if_section(
 /// Runs `ballast bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
     println!("{}", machine_line());
-    if args.only.as_deref() != Some("margin") {
-        pricing_section(args)?;
+    match args.only.as_deref() {
+        None => {
+            pricing_section(args)?;
+            margin_section(args)
+        }
+        Some("pricing") => pricing_section(args),
+        Some("margin") => margin_section(args),
+        Some("epoch") => crate::bench_epoch::run(args),
+        Some(other) => Err(anyhow::anyhow!("--only {other:?}: expected pricing, margin or epoch")),
     }
-    if args.only.as_deref() != Some("pricing") {
-        margin_section(args)?;
-    }
-    Ok(())
 }

@@ -6,10 +6,14 @@
 //! non-zero exit code.
 
 mod bench;
+mod bench_epoch;
 mod compare;
+mod conformance;
+mod epoch;
 mod input;
 mod margin_cmd;
 mod methodology;
+mod oracle_cmd;
 mod price;
 mod profile;
 mod serve;
@@ -38,6 +42,14 @@ enum Command {
     Methodology(methodology::MethodologyArgs),
     /// One portfolio's margin under every bundled profile, side by side.
     Compare(compare::CompareArgs),
+    /// Run a peer methodology's published test data through the engine.
+    Conformance(conformance::ConformanceArgs),
+    /// Run an oracle epoch with local keys: report, leaves and proofs as JSON.
+    Attest(oracle_cmd::AttestArgs),
+    /// Check a signed report and an account's proof offline.
+    Verify(oracle_cmd::VerifyArgs),
+    /// Run a federation node or aggregate a quorum of nodes.
+    Oracle(oracle_cmd::OracleArgs),
     /// Measure valuation throughput and accuracy on this machine.
     Bench(bench::BenchArgs),
     /// Serve the HTTP + WebSocket API and the live dashboard (SQLite or PostgreSQL).
@@ -52,6 +64,10 @@ fn main() -> ExitCode {
         Command::Margin(args) => margin_cmd::run(&args),
         Command::Methodology(args) => methodology::run(&args),
         Command::Compare(args) => compare::run(&args),
+        Command::Conformance(args) => conformance::run(&args),
+        Command::Attest(args) => oracle_cmd::run_attest(&args),
+        Command::Verify(args) => oracle_cmd::run_verify(&args),
+        Command::Oracle(args) => oracle_cmd::run_oracle(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Serve(args) => serve::run(&args),
     };

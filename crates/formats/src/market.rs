@@ -211,6 +211,16 @@ impl MarketDocument {
     }
 }
 
+/// keccak-256 of the canonical snapshot: the compact JSON of [`MarketDocument::from_snapshot`].
+/// Two files that describe the same snapshot hash alike; the oracle's reports commit to it, so
+/// nodes fed different market data sign different reports.
+#[must_use]
+pub fn market_hash(snapshot: &MarketSnapshot) -> [u8; 32] {
+    use sha3::{Digest, Keccak256};
+    let bytes = serde_json::to_vec(&MarketDocument::from_snapshot(snapshot));
+    Keccak256::digest(bytes.unwrap_or_default()).into()
+}
+
 impl UnderlyingDocument {
     fn to_input(&self, path: &str) -> Result<UnderlyingInput, Error> {
         let mut forwards = Vec::with_capacity(self.forwards.len());
@@ -295,6 +305,17 @@ mod tests {
         let back = MarketDocument::from_snapshot(&snapshot);
         assert_eq!(back, document);
         assert_eq!(back.to_snapshot().unwrap(), snapshot);
+    }
+
+    #[test]
+    fn market_hash_follows_content_not_spelling() {
+        let snapshot = MarketDocument::from_json(SAMPLE).unwrap().to_snapshot().unwrap();
+        let rewritten = MarketDocument::from_snapshot(&snapshot).to_json_pretty();
+        assert_ne!(rewritten, SAMPLE);
+        let reread = MarketDocument::from_json(&rewritten).unwrap().to_snapshot().unwrap();
+        assert_eq!(market_hash(&reread), market_hash(&snapshot));
+        let moved = snapshot.with_spot_move(basics::Currency::BTC, 0.01).unwrap();
+        assert_ne!(market_hash(&moved), market_hash(&snapshot));
     }
 
     #[test]

@@ -114,6 +114,18 @@ impl PortfolioDocument {
     }
 }
 
+/// keccak-256 of the canonical portfolio: the compact JSON of
+/// [`PortfolioDocument::from_portfolio`] (positions in the portfolio's canonical order, sizes as
+/// shortest round-trip numbers, balances as exact decimal strings). Any two files describing the
+/// same holdings hash alike, whatever their order, spacing or number spelling; the oracle commits
+/// to this hash in every account's leaf.
+#[must_use]
+pub fn portfolio_hash(portfolio: &Portfolio) -> [u8; 32] {
+    use sha3::{Digest, Keccak256};
+    let bytes = serde_json::to_vec(&PortfolioDocument::from_portfolio(portfolio));
+    Keccak256::digest(bytes.unwrap_or_default()).into()
+}
+
 /// A book of accounts.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,6 +183,29 @@ impl BookDocument {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn portfolio_hash_is_canonical() {
+        let hash = |text: &str| {
+            portfolio_hash(&PortfolioDocument::from_json(text).unwrap().to_portfolio().unwrap())
+        };
+        let a = hash(
+            r#"{"positions":[{"instrument":"BTC-PERPETUAL","size":1000},
+            {"instrument":"BTC-27DEC24-100000-C","size":-1.5}],"balances":{"BTC":"0.10"}}"#,
+        );
+        // Same holdings: other order, spacing and spelling of the numbers.
+        let b = hash(
+            r#"{"balances":{"BTC":"0.100"},"positions":[
+            {"instrument":"BTC-27DEC24-100000-C","size":-1.50},
+            {"instrument":"BTC-PERPETUAL","size":1e3}]}"#,
+        );
+        assert_eq!(a, b);
+        let c = hash(
+            r#"{"positions":[{"instrument":"BTC-PERPETUAL","size":1000},
+            {"instrument":"BTC-27DEC24-100000-C","size":-1.25}],"balances":{"BTC":"0.1"}}"#,
+        );
+        assert_ne!(a, c);
+    }
 
     #[test]
     fn reads_positions_and_exact_balances() {

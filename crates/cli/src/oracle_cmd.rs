@@ -1,0 +1,403 @@
+//! `ballast attest`, `ballast verify` and `ballast oracle node|aggregate`: the risk oracle from
+//! the command line.
+//!
+//! `attest` runs an epoch with keys held locally (one operator, or a test of the whole chain);
+//! `oracle node` serves one federation member's key over HTTP on loopback and `oracle aggregate`
+//! collects a quorum from several; `verify` checks a report and an account's proof offline, with
+//! the same rules as the Solidity verifier.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::{Args, Subcommand};
+use federation::{Aggregator, AggregatorConfig, EpochInput, EpochRequest, Node, NodeConfig};
+use formats::portfolio::BookDocument;
+use oracle::json::write_signed_report;
+use oracle::json::{read_account_proof, read_signed_report, write_account_proof, write_leaves};
+use oracle::{Address, Domain, EpochTree, Signer, SignerSet, Verifier, verify_account};
+use serde::Deserialize;
+
+use crate::epoch::{EpochSource, account_id, compute, usd_text};
+use crate::input::read_text;
+use crate::profile::{load_market, load_profile};
+
+/// The federation a report belongs to: chain, verifier contract, signers and threshold.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FederationFile {
+    chain_id: u64,
+    verifying_contract: Address,
+    signers: Vec<Address>,
+    threshold: u8,
+    config_version: u64,
+}
+
+fn load_verifier(path: &Path) -> Result<Verifier> {
+    let text = read_text(Some(path))?;
+    let file: FederationFile =
+        serde_json::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+    let mut signers = file.signers;
+    signers.sort_unstable();
+    let signer_set = SignerSet::new(signers, file.threshold, file.config_version)
+        .with_context(|| format!("in {}", path.display()))?;
+    let domain = Domain { chain_id: file.chain_id, verifying_contract: file.verifying_contract };
+    Ok(Verifier { domain, signer_set })
+}
+
+/// Secret keys, one 0x-hex key per line; blank lines and `#` comments are ignored.
+fn load_keys(path: &Path) -> Result<Vec<Signer>> {
+    let text = read_text(Some(path))?;
+    let keys: Vec<Signer> = text
+        .lines()
+        .map(str::trim)
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(i, line)| {
+            Signer::from_hex(line).with_context(|| format!("{} line {}", path.display(), i + 1))
+        })
+        .collect::<Result<_>>()?;
+    if keys.is_empty() {
+        bail!("{}: no keys", path.display());
+    }
+    Ok(keys)
+}
+
+/// What every epoch-computing command reads.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Market snapshot (Ballast JSON); the bundled sample market when absent.
+    #[arg(long)]
+    market: Option<PathBuf>,
+    /// Book of accounts (Ballast JSON: `{"accounts": [{"id", "positions", "balances"}]}`).
+    #[arg(long)]
+    book: PathBuf,
+    /// Methodology: a bundled name or a TOML file.
+    #[arg(long, default_value = "ballast-pm")]
+    methodology: String,
+}
+
+fn load_source(args: &SourceArgs) -> Result<EpochSource> {
+    let market = load_market(args.market.as_ref())?;
+    let profile = load_profile(&args.methodology)?;
+    let methodology_hash = oracle::B256::from(profile.hash());
+    let formats::methodology::Profile::Portfolio(methodology) = profile else {
+        bail!("{} is a per-position methodology; an epoch needs a portfolio one", profile.name());
+    };
+    let text = read_text(Some(&args.book))?;
+    let accounts = BookDocument::from_json(&text)
+        .and_then(|d| d.to_accounts())
+        .with_context(|| format!("in {}", args.book.display()))?;
+    Ok(EpochSource { market, methodology: *methodology, methodology_hash, accounts })
+}
+
+/// Arguments of `ballast attest`.
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Epoch number (at least 1, above the last accepted one).
+    #[arg(long)]
+    epoch: u64,
+    /// Seconds after the valuation time during which the report may be accepted.
+    #[arg(long, default_value_t = 3_600)]
+    valid_for: u64,
+    /// Federation file (JSON: chain_id, verifying_contract, signers, threshold, config_version).
+    #[arg(long)]
+    federation: PathBuf,
+    /// File of signing keys (0x-hex, one per line); at least the threshold.
+    #[arg(long)]
+    keys: PathBuf,
+    /// Output folder: report.json, leaves.json and proofs/<account>.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// Skip the per-account proof files (large books).
+    #[arg(long)]
+    no_proofs: bool,
+}
+
+/// Runs `ballast attest`.
+pub fn run_attest(args: &AttestArgs) -> Result<()> {
+    let verifier = load_verifier(&args.federation)?;
+    let signers = load_keys(&args.keys)?;
+    let source = load_source(&args.source)?;
+    let computed = compute(&source)?;
+    let tree = EpochTree::build(&computed.header(args.epoch, args.valid_for), &computed.results)?;
+    let signed = oracle::attest(&tree, &verifier, &signers)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    write(&args.out.join("report.json"), &write_signed_report(&signed))?;
+    write(&args.out.join("leaves.json"), &write_leaves(&tree))?;
+    if !args.no_proofs {
+        let proofs = args.out.join("proofs");
+        std::fs::create_dir_all(&proofs)
+            .with_context(|| format!("cannot create {}", proofs.display()))?;
+        for key in &computed.keys {
+            let file = proofs.join(format!("{}.json", proof_file_stem(&key.id)));
+            write(&file, &write_account_proof(&tree, &key.account)?)?;
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "epoch {} root {}", args.epoch, tree.root());
+    let _ =
+        writeln!(out, "accounts {}  signatures {}", tree.leaves().len(), signed.signatures.len());
+    let _ = writeln!(out, "market {}", computed.market_data_hash);
+    let _ = writeln!(out, "methodology {} {}", source.methodology.name, computed.methodology_hash);
+    let _ = writeln!(out, "written to {}", args.out.display());
+    print!("{out}");
+    Ok(())
+}
+
+/// A file-name-safe stem for an account id: the id itself when it is plain, else its hash.
+fn proof_file_stem(id: &str) -> String {
+    let plain = !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !id.starts_with('-');
+    if plain { id.to_owned() } else { account_id(id).to_string() }
+}
+
+/// `given`, or the system clock's Unix seconds.
+fn now_or(given: Option<u64>) -> Result<u64> {
+    match given {
+        Some(now) => Ok(now),
+        None => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| anyhow!("system clock before 1970: {e}"))?
+            .as_secs()),
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Arguments of `ballast verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Federation file the report must be valid for (its signer set is what is trusted).
+    #[arg(long)]
+    federation: PathBuf,
+    /// Signed report (report.json).
+    #[arg(long)]
+    report: PathBuf,
+    /// One account's proof file to check against the report's root.
+    #[arg(long)]
+    proof: Option<PathBuf>,
+    /// The account id the proof must be for.
+    #[arg(long)]
+    account: Option<String>,
+    /// Last epoch already accepted (the report must be newer).
+    #[arg(long, default_value_t = 0)]
+    last_epoch: u64,
+    /// Check validity at this Unix time instead of now.
+    #[arg(long)]
+    now: Option<u64>,
+}
+
+/// Runs `ballast verify`: the report's signatures, epoch and window, then the account's proof.
+pub fn run_verify(args: &VerifyArgs) -> Result<()> {
+    let verifier = load_verifier(&args.federation)?;
+    let signed = read_signed_report(&read_text(Some(&args.report))?)
+        .with_context(|| format!("in {}", args.report.display()))?;
+    if signed.domain != verifier.domain || signed.signer_set != verifier.signer_set {
+        bail!("report rejected: it names another deployment or signer set than the federation");
+    }
+    let now = now_or(args.now)?;
+    let report = &signed.report;
+    let accepted =
+        verifier.verify_report(report, &signed.signatures, args.last_epoch, now).map_err(
+            |code| anyhow!("report rejected: {} (code {})", code.solidity_name(), code.code()),
+        )?;
+    println!(
+        "report accepted: epoch {} root {} signed by {} of {} (threshold {})",
+        report.epoch,
+        report.root,
+        accepted.signers.len(),
+        verifier.signer_set.signers().len(),
+        verifier.signer_set.threshold()
+    );
+    let Some(path) = &args.proof else { return Ok(()) };
+    let file = read_account_proof(&read_text(Some(path))?)
+        .with_context(|| format!("in {}", path.display()))?;
+    let leaf = &file.proof.leaf;
+    if let Some(id) = &args.account
+        && account_id(id) != leaf.account()
+    {
+        bail!("proof rejected: it is for account {}, not {id:?}", leaf.account());
+    }
+    if leaf.epoch() != report.epoch {
+        bail!("proof rejected: it is for epoch {}, the report for {}", leaf.epoch(), report.epoch);
+    }
+    verify_account(Some(&report.root), leaf, &file.proof.proof).map_err(|code| {
+        anyhow!("proof rejected: {} (code {})", code.solidity_name(), code.code())
+    })?;
+    let result = leaf.result(file.currency);
+    println!(
+        "account {} proven: IM {} MM {} MtM {} {} (worst scenario {}, portfolio {})",
+        leaf.account(),
+        usd_text(result.initial_margin),
+        usd_text(result.maintenance_margin),
+        usd_text(result.mark_to_market),
+        file.currency,
+        result.worst_scenario,
+        result.portfolio_hash
+    );
+    Ok(())
+}
+
+/// Arguments of `ballast oracle`.
+#[derive(Debug, Args)]
+pub struct OracleArgs {
+    #[command(subcommand)]
+    command: OracleCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum OracleCommand {
+    /// Run one federation node: its own key, its own HTTP endpoint.
+    Node(NodeArgs),
+    /// Ask every node to sign an epoch and publish the report once a quorum agrees.
+    Aggregate(AggregateArgs),
+}
+
+/// Arguments of `ballast oracle node`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Federation file.
+    #[arg(long)]
+    federation: PathBuf,
+    /// File holding this node's one signing key.
+    #[arg(long)]
+    key: PathBuf,
+    /// Address to listen on (loopback).
+    #[arg(long, default_value = "127.0.0.1:8645")]
+    listen: SocketAddr,
+}
+
+/// Arguments of `ballast oracle aggregate`.
+#[derive(Debug, Args)]
+pub struct AggregateArgs {
+    /// Federation file.
+    #[arg(long)]
+    federation: PathBuf,
+    /// Base URL of a node; repeat for each.
+    #[arg(long = "node", required = true)]
+    nodes: Vec<String>,
+    /// Epoch number.
+    #[arg(long)]
+    epoch: u64,
+    /// Valuation time of the epoch, Unix seconds (every node's market must be at it).
+    #[arg(long)]
+    as_of: u64,
+    /// Seconds the report stays valid.
+    #[arg(long, default_value_t = 3_600)]
+    valid_for: u64,
+    /// Last epoch already published.
+    #[arg(long, default_value_t = 0)]
+    last_epoch: u64,
+    /// Seconds to wait for each node.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// Publish as of this Unix time instead of now (the report must be valid then).
+    #[arg(long)]
+    now: Option<u64>,
+    /// Output folder: report.json and leaves.json (from an agreeing node).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Runs `ballast oracle`.
+pub fn run_oracle(args: &OracleArgs) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match &args.command {
+        OracleCommand::Node(a) => runtime.block_on(run_node(a)),
+        OracleCommand::Aggregate(a) => runtime.block_on(run_aggregate(a)),
+    }
+}
+
+async fn run_node(args: &NodeArgs) -> Result<()> {
+    let verifier = load_verifier(&args.federation)?;
+    let mut keys = load_keys(&args.key)?;
+    if keys.len() != 1 {
+        bail!("{}: a node holds exactly one key, found {}", args.key.display(), keys.len());
+    }
+    let signer = keys.remove(0);
+    // Inputs are loaded once, so every request of this process sees the same data.
+    let source = Arc::new(load_source(&args.source)?);
+    let compute = Arc::new(move |request: &EpochRequest| -> Result<EpochInput, String> {
+        let computed = compute(&source).map_err(|e| format!("{e:#}"))?;
+        if computed.as_of_secs != request.as_of_secs {
+            return Err(format!(
+                "market data is valued at {} but epoch {} asks for {}",
+                computed.as_of_secs, request.epoch, request.as_of_secs
+            ));
+        }
+        Ok(EpochInput {
+            market_data_hash: computed.market_data_hash,
+            methodology_hash: computed.methodology_hash,
+            currency: basics::Currency::USD,
+            results: computed.results,
+        })
+    });
+    let node = Node::new(NodeConfig { signer, verifier, compute })?;
+    let address = node.address();
+    let handle = federation::spawn_node(node, args.listen).await?;
+    println!("node {address} listening on {}", handle.url());
+    handle.wait().await?;
+    Ok(())
+}
+
+async fn run_aggregate(args: &AggregateArgs) -> Result<()> {
+    let verifier = load_verifier(&args.federation)?;
+    let config = AggregatorConfig {
+        nodes: args.nodes.clone(),
+        verifier,
+        answer_timeout: Duration::from_secs(args.timeout),
+    };
+    let mut aggregator = Aggregator::new(config, args.last_epoch)?;
+    let request = EpochRequest {
+        epoch: args.epoch,
+        as_of_secs: args.as_of,
+        valid_until_secs: args.as_of.saturating_add(args.valid_for),
+    };
+    let now = now_or(args.now)?;
+    let published = aggregator.publish(request, now).await?;
+    for outcome in &published.outcomes {
+        println!("{} {:?}", outcome.node, outcome.status);
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    write(&args.out.join("report.json"), &write_signed_report(&published.signed))?;
+    let agreeing = published
+        .outcomes
+        .iter()
+        .find(|o| o.status == federation::NodeStatus::Agreed)
+        .ok_or_else(|| anyhow!("Invariant: a published report has agreeing nodes"))?;
+    let url = format!(
+        "{}{}",
+        agreeing.node.trim_end_matches('/'),
+        federation::wire::leaves_path(args.epoch)
+    );
+    let text = reqwest::get(&url).await?.error_for_status()?.text().await?;
+    let leaves = oracle::json::read_leaves(&text).with_context(|| format!("from {url}"))?;
+    if leaves.tree.root() != published.signed.report.root {
+        bail!("node {} served leaves of another root", agreeing.node);
+    }
+    write(&args.out.join("leaves.json"), &text)?;
+    println!(
+        "published epoch {} root {} with {} signatures",
+        args.epoch,
+        published.signed.report.root,
+        published.signers.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! The oracle from the command line, end to end: `ballast attest` with local keys, `ballast
+//! verify` offline, and a federation of three `ballast oracle node` processes (one fed other
+//! market data) behind `ballast oracle aggregate`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const BALLAST: &str = env!("CARGO_BIN_EXE_ballast");
+/// 2026-11-20T08:00:00Z, the valuation time of `examples/market.json`.
+const AS_OF_SECS: u64 = 1_795_161_600;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn example(name: &str) -> PathBuf {
+    repo().join("examples").join(name)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ballast-oracle-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ballast(args: &[&str], threads: Option<&str>) -> Output {
+    let mut command = Command::new(BALLAST);
+    command.args(args);
+    if let Some(threads) = threads {
+        command.env("RAYON_NUM_THREADS", threads);
+    }
+    command.output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn attest(out: &Path, threads: &str) -> Output {
+    let market = example("market.json");
+    let book = example("oracle/book.json");
+    let federation = example("oracle/federation.json");
+    let keys = scratch(&format!("keys-{threads}")).join("keys");
+    // Two of the three example keys: the threshold.
+    let two =
+        [1, 2].map(|i| std::fs::read_to_string(example(&format!("oracle/node-{i}.key"))).unwrap());
+    std::fs::write(&keys, two.concat()).unwrap();
+    let args = [
+        "attest",
+        "--market",
+        market.to_str().unwrap(),
+        "--book",
+        book.to_str().unwrap(),
+        "--epoch",
+        "7",
+        "--federation",
+        federation.to_str().unwrap(),
+        "--keys",
+        keys.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    ballast(&args, Some(threads))
+}
+
+fn verify(report: &Path, proof: Option<&Path>, extra: &[&str]) -> Output {
+    let federation = example("oracle/federation.json");
+    let mut args = vec![
+        "verify",
+        "--federation",
+        federation.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    if let Some(proof) = proof {
+        args.extend(["--proof", proof.to_str().unwrap()]);
+    }
+    args.extend(extra);
+    ballast(&args, None)
+}
+
+#[test]
+fn attest_is_identical_across_thread_counts_and_verifies_offline() {
+    let one = scratch("one-thread");
+    let two = scratch("two-threads");
+    for (dir, threads) in [(&one, "1"), (&two, "2")] {
+        let output = attest(dir, threads);
+        assert!(output.status.success(), "{}", text(&output));
+    }
+    for file in ["report.json", "leaves.json", "proofs/alice.json", "proofs/dave.json"] {
+        let a = std::fs::read(one.join(file)).unwrap();
+        let b = std::fs::read(two.join(file)).unwrap();
+        assert_eq!(a, b, "{file} differs between 1 and 2 threads");
+    }
+    let report = one.join("report.json");
+    let alice = one.join("proofs/alice.json");
+    let now = (AS_OF_SECS + 60).to_string();
+    let ok = verify(&report, Some(&alice), &["--account", "alice", "--now", &now]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("proven"), "{}", text(&ok));
+
+    // The proof of another account is not alice's.
+    let wrong = verify(&report, Some(&one.join("proofs/bob.json")), &["--account", "alice"]);
+    assert!(!wrong.status.success());
+
+    // A tampered leaf: alice's maintenance margin lowered by one unit.
+    let proof = std::fs::read_to_string(&alice).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&proof).unwrap();
+    let mm = json["leaf"]["maintenance_margin"].as_str().unwrap().to_owned();
+    let lowered = (mm.parse::<u128>().unwrap() - 1).to_string();
+    json["leaf"]["maintenance_margin"] = serde_json::Value::String(lowered);
+    let tampered = one.join("tampered.json");
+    std::fs::write(&tampered, serde_json::to_string(&json).unwrap()).unwrap();
+    let rejected = verify(&report, Some(&tampered), &["--now", &now]);
+    assert!(!rejected.status.success());
+    assert!(text(&rejected).contains("leaf_hash"), "{}", text(&rejected));
+    // A tampered sibling: the leaf is intact but the path no longer leads to the root.
+    let mut json: serde_json::Value = serde_json::from_str(&proof).unwrap();
+    let sibling = json["proof"][0].as_str().unwrap().to_owned();
+    let flipped = if sibling.ends_with('0') { "1" } else { "0" };
+    json["proof"][0] = serde_json::Value::String(format!("{}{flipped}", &sibling[..65]));
+    std::fs::write(&tampered, serde_json::to_string(&json).unwrap()).unwrap();
+    let rejected = verify(&report, Some(&tampered), &["--now", &now]);
+    assert!(!rejected.status.success());
+    assert!(text(&rejected).contains("PROOF_INVALID"), "{}", text(&rejected));
+
+    // Expired, not yet valid, and an epoch that is not newer than the last accepted one.
+    let late = (AS_OF_SECS + 3_601).to_string();
+    let expired = verify(&report, None, &["--now", &late]);
+    assert!(text(&expired).contains("EXPIRED"), "{}", text(&expired));
+    let early = (AS_OF_SECS - 1).to_string();
+    assert!(text(&verify(&report, None, &["--now", &early])).contains("NOT_YET_VALID"));
+    let stale = verify(&report, None, &["--now", &now, "--last-epoch", "7"]);
+    assert!(text(&stale).contains("STALE_EPOCH"), "{}", text(&stale));
+}
+
+#[test]
+fn too_few_keys_are_refused() {
+    let out = scratch("few");
+    let keys = out.join("keys");
+    std::fs::copy(example("oracle/node-1.key"), &keys).unwrap();
+    let market = example("market.json");
+    let book = example("oracle/book.json");
+    let federation = example("oracle/federation.json");
+    let output = ballast(
+        &[
+            "attest",
+            "--market",
+            market.to_str().unwrap(),
+            "--book",
+            book.to_str().unwrap(),
+            "--epoch",
+            "1",
+            "--federation",
+            federation.to_str().unwrap(),
+            "--keys",
+            keys.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!output.status.success());
+    assert!(text(&output).contains("at least 2 keys"), "{}", text(&output));
+}
+
+/// A node process, killed when dropped.
+struct NodeProcess {
+    child: Child,
+    url: String,
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_node(index: u32, market: &Path) -> NodeProcess {
+    let key = example(&format!("oracle/node-{index}.key"));
+    let mut child = Command::new(BALLAST)
+        .args(["oracle", "node", "--listen", "127.0.0.1:0", "--market"])
+        .arg(market)
+        .arg("--book")
+        .arg(example("oracle/book.json"))
+        .arg("--federation")
+        .arg(example("oracle/federation.json"))
+        .arg("--key")
+        .arg(key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().last().unwrap_or_default().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "node said {line:?}");
+    NodeProcess { child, url }
+}
+
+#[test]
+fn federation_publishes_with_a_quorum_despite_a_node_on_other_data() {
+    let dir = scratch("federation");
+    let honest = example("market.json");
+    let mut market: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&honest).unwrap()).unwrap();
+    let index = market["underlyings"]["BTC"]["index"].as_f64().unwrap();
+    market["underlyings"]["BTC"]["index"] = serde_json::json!(index * 1.001);
+    let other = dir.join("other-market.json");
+    std::fs::write(&other, serde_json::to_string(&market).unwrap()).unwrap();
+
+    let nodes = [start_node(1, &honest), start_node(2, &honest), start_node(3, &other)];
+    let out = dir.join("published");
+    let as_of = AS_OF_SECS.to_string();
+    let now = (AS_OF_SECS + 10).to_string();
+    let federation = example("oracle/federation.json");
+    let mut args = vec![
+        "oracle",
+        "aggregate",
+        "--federation",
+        federation.to_str().unwrap(),
+        "--epoch",
+        "3",
+        "--as-of",
+        &as_of,
+        "--now",
+        &now,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    for node in &nodes {
+        args.extend(["--node", node.url.as_str()]);
+    }
+    let published = ballast(&args, None);
+    let said = text(&published);
+    assert!(published.status.success(), "{said}");
+    assert!(said.contains("with 2 signatures"), "{said}");
+    assert!(said.contains("Dissented"), "{said}");
+    let ok = verify(&out.join("report.json"), None, &["--now", &now]);
+    assert!(ok.status.success(), "{}", text(&ok));
+
+    // Replays: the same epoch to an aggregator that already published it, and the same epoch
+    // with another window to the nodes, which never sign two reports for one epoch.
+    args.extend(["--last-epoch", "3"]);
+    let replay = ballast(&args, None);
+    assert!(!replay.status.success());
+    assert!(text(&replay).contains("STALE_EPOCH"), "{}", text(&replay));
+    args.truncate(args.len() - 2);
+    args.extend(["--valid-for", "60"]);
+    let rewindowed = ballast(&args, None);
+    assert!(!rewindowed.status.success(), "{}", text(&rewindowed));
+}
