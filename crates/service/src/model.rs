@@ -98,8 +98,9 @@ pub struct MarketEntry {
 pub struct Model {
     /// Methodologies by hash.
     pub methodologies: BTreeMap<String, Arc<MethodologyEntry>>,
-    /// Accounts by id.
-    pub accounts: BTreeMap<String, AccountRecord>,
+    /// Accounts by id, shared: a recompute works on a snapshot of the model taken in O(1),
+    /// and a write copies the map (O(accounts)) only when a snapshot still holds it.
+    pub accounts: Arc<BTreeMap<String, AccountRecord>>,
     /// The newest market.
     pub market: Option<MarketEntry>,
 }
@@ -119,20 +120,21 @@ impl Model {
             }
             model.methodologies.insert(hash, Arc::new(entry));
         }
+        let accounts = Arc::make_mut(&mut model.accounts);
         for (id, methodology) in loaded.accounts {
             let record = AccountRecord { methodology, ..AccountRecord::default() };
-            model.accounts.insert(id, record);
+            accounts.insert(id, record);
         }
         for (account, instrument, size) in loaded.positions {
             let instrument = Instrument::parse(&instrument)
                 .map_err(|e| Error::storage("positions", e.to_string()))?;
-            if let Some(record) = model.accounts.get_mut(&account) {
+            if let Some(record) = accounts.get_mut(&account) {
                 record.positions.insert(instrument, size);
             }
         }
         for (account, currency, amount) in loaded.balances {
             let money = parse_money(&currency, &amount).map_err(|e| corrupt("balances", e))?;
-            if let Some(record) = model.accounts.get_mut(&account) {
+            if let Some(record) = accounts.get_mut(&account) {
                 record.balances.insert(money.currency(), money);
             }
         }
@@ -192,12 +194,13 @@ impl Model {
                 Op::Account { id, methodology } => {
                     let record =
                         AccountRecord { methodology: methodology.clone(), ..Default::default() };
-                    self.accounts.insert(id.clone(), record);
+                    Arc::make_mut(&mut self.accounts).insert(id.clone(), record);
                 }
                 Op::Position { account, instrument, size } => {
-                    let (Some(record), Ok(instrument)) =
-                        (self.accounts.get_mut(account), Instrument::parse(instrument))
-                    else {
+                    let (Some(record), Ok(instrument)) = (
+                        Arc::make_mut(&mut self.accounts).get_mut(account),
+                        Instrument::parse(instrument),
+                    ) else {
                         continue;
                     };
                     if *size == 0.0 {
@@ -207,7 +210,8 @@ impl Model {
                     }
                 }
                 Op::Balance { account, currency, amount } => {
-                    let Some(record) = self.accounts.get_mut(account) else { continue };
+                    let accounts = Arc::make_mut(&mut self.accounts);
+                    let Some(record) = accounts.get_mut(account) else { continue };
                     let money = amount.as_ref().map(|a| parse_money(currency, a));
                     match (currency.parse::<Currency>(), money) {
                         (Ok(c), None) => _ = record.balances.remove(&c),

@@ -1,6 +1,7 @@
 //! The running service: the store, the model, the published margin state, and the write path.
 //!
-//! **Invariants.** Writes are serialised by one mutex. A write is validated against the model,
+//! **Invariants.** Writes are serialised by one mutex, publications by another (so a market
+//! push is acknowledged while the previous recompute runs). A write is validated against the model,
 //! committed to the database together with its idempotency receipt, and only then applied to the
 //! model and published; the 2xx is sent after all of it. A replayed key returns the stored
 //! receipt without touching anything; a key reused for a different request is refused.
@@ -91,6 +92,7 @@ pub enum Scope {
 pub struct Service {
     store: Store,
     writer: Mutex<()>,
+    publisher: Mutex<()>,
     model: RwLock<Model>,
     published: RwLock<Arc<Published>>,
     generation: AtomicU64,
@@ -112,6 +114,7 @@ impl Service {
         let service = Arc::new(Service {
             store,
             writer: Mutex::new(()),
+            publisher: Mutex::new(()),
             model: RwLock::new(model),
             published: RwLock::new(Arc::new(Published::default())),
             generation: AtomicU64::new(0),
@@ -192,6 +195,7 @@ impl Service {
         if let Scope::Market(seq) = plan.scope {
             self.markets.send_replace(Some((seq, Instant::now())));
         } else if plan.scope != Scope::Nothing {
+            let _publishing = self.publisher.lock().await;
             let worker = Arc::clone(self);
             let scope = plan.scope.clone();
             let (published, alerts) = tokio::task::spawn_blocking(move || worker.republish(&scope))
@@ -206,10 +210,12 @@ impl Service {
     }
 
     /// Recomputes what `scope` changed and publishes it; returns the new state and the status
-    /// changes. Callers hold the writer mutex (or run before the service is shared).
+    /// changes. Callers hold the publisher mutex (or run before the service is shared); the
+    /// model is read from a snapshot, so writes (market pushes included) are acknowledged while
+    /// a recompute runs.
     pub fn republish(&self, scope: &Scope) -> (Arc<Published>, Vec<Alert>) {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let model = self.model();
+        let model = self.model().clone();
         let previous = self.published();
         let next = match scope {
             Scope::Account { methodology, .. } => {
@@ -232,7 +238,7 @@ impl Service {
     /// # Errors
     /// `Storage` when the recompute task panicked.
     pub async fn recompute_market(self: &Arc<Self>, received: Instant) -> Result<(), Error> {
-        let _serial = self.writer.lock().await;
+        let _publishing = self.publisher.lock().await;
         let started = Instant::now();
         let worker = Arc::clone(self);
         let seq = self.model().market.as_ref().map_or(0, |m| m.seq);
