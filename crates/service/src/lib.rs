@@ -125,6 +125,7 @@ async fn recompute_loop(service: Arc<Service>) {
         writes::set_position,
         writes::set_balance,
         writes::push_market,
+        writes::push_deribit_market,
         writes::add_methodology,
         reads::get_account,
         reads::list_accounts,
@@ -161,6 +162,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/accounts/{id}/what-if", post(reads::what_if))
         .route("/api/accounts/{id}/risk-array", get(reads::risk_array))
         .route("/api/markets", post(writes::push_market))
+        .route("/api/markets/deribit", post(writes::push_deribit_market))
         .route("/api/markets/latest", get(reads::latest_market))
         .route("/api/methodologies", get(reads::list_methodologies).post(writes::add_methodology))
         .route("/api/methodologies/{reference}", get(reads::get_methodology))

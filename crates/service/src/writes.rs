@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use basics::Currency;
+use formats::deribit::{BookSummaryEntry, IndexPrice};
 use formats::market::MarketDocument;
 use product::Instrument;
 use serde::Serialize;
@@ -358,10 +359,56 @@ pub struct ParsedMarket {
 /// `Malformed` or `Invalid`, located in the document.
 pub fn parse_market(text: &str) -> Result<ParsedMarket, Error> {
     let document = MarketDocument::from_json(text)?;
-    let snapshot = Arc::new(document.to_snapshot()?);
-    let canonical = MarketDocument::from_snapshot(&snapshot);
+    canonical(&document.to_snapshot()?)
+}
+
+/// The canonical document of `snapshot`, and the snapshot read back from it: what is served
+/// is exactly what a restart will load from the database.
+fn canonical(snapshot: &market::MarketSnapshot) -> Result<ParsedMarket, Error> {
+    let canonical = MarketDocument::from_snapshot(snapshot);
     let stored = Arc::new(serde_json::to_string(&canonical).unwrap_or_default());
+    let snapshot = Arc::new(canonical.to_snapshot()?);
     Ok(ParsedMarket { snapshot, valuation_time: canonical.valuation_time, stored })
+}
+
+/// The index price of a Deribit book push.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct DeribitIndex {
+    /// `public/get_index_price`'s `index_price`; the book's `estimated_delivery_price` when
+    /// absent.
+    pub index: Option<f64>,
+}
+
+/// Stores a market built from Deribit's `public/get_book_summary_by_currency` result (bare or in
+/// its JSON-RPC envelope; SVI fitted per expiry to the mark IVs by
+/// `formats::deribit::snapshot_from_book`) and recomputes every account on it.
+#[utoipa::path(post, path = "/api/markets/deribit", params(DeribitIndex,
+        ("Idempotency-Key" = Option<String>, Header, description = "Optional")),
+    request_body(content = Object, description = "Deribit book summary result"),
+    responses((status = 202, body = MarketAccepted), (status = 400, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn push_deribit_market(
+    State(service): State<Arc<Service>>,
+    Query(index): Query<DeribitIndex>,
+    headers: HeaderMap,
+    method: Method,
+    uri: Uri,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let run = async {
+        let bytes = body(raw)?;
+        let key = key(&headers, &method, &uri, &bytes, false)?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| Error::new("body", ErrorKind::Malformed(e.to_string())))?;
+        let entries: Vec<BookSummaryEntry> = formats::deribit::parse_result(text)?;
+        let index = index
+            .index
+            .map(|index_price| IndexPrice { index_price, estimated_delivery_price: None });
+        let book = formats::deribit::snapshot_from_book(&entries, index.as_ref(), None)?;
+        let parsed = canonical(&book.snapshot)?;
+        service.write(key, |model| Ok(market_plan(model, &parsed))).await
+    };
+    finish(run.await)
 }
 
 /// The plan that stores `market` as the newest.

@@ -369,3 +369,27 @@ async fn openapi_document_and_dashboard_are_served() {
     assert_eq!((again.status, again.json()["hash"].as_str()), (200, Some(hash)));
     running.server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deribit_book_summary_becomes_the_market_and_survives_a_restart() {
+    let url = databases("deribit").await.remove(0);
+    let running = start(&url).await;
+    let book = include_str!("../../../examples/deribit/book_summary_btc.json");
+    let mut client = Client::connect(running.address).await.unwrap();
+    let reply = client.request("POST", "/api/markets/deribit", &[], book.as_bytes()).await.unwrap();
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    // The book's creation_timestamp, 1732089600000 ms, is 2024-11-20T08:00:00Z.
+    assert_eq!(reply.json()["valuation_time"], "2024-11-20T08:00:00Z");
+    let served = get(running.address, "/api/markets/latest").await;
+    assert_eq!(served["underlyings"]["BTC"]["index"], 95_000.0);
+    assert_eq!(served["underlyings"]["BTC"]["perpetual_mark"], 95_020.0);
+    let garbage =
+        client.request("POST", "/api/markets/deribit", &[], b"[{\"x\":1}]").await.unwrap();
+    assert_eq!(garbage.status / 100, 4, "{}", garbage.body);
+    running.server.abort();
+    running.recompute.abort();
+    drop(running);
+    let again = start(&url).await;
+    assert_eq!(get(again.address, "/api/markets/latest").await, served);
+    again.server.abort();
+}
