@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -82,14 +82,18 @@ pub struct Page {
 }
 
 /// Accounts ordered by health (equity / MM), weakest first; unpriced accounts come first.
+///
+/// # Errors
+/// `Malformed` for a bad `offset` or `limit`.
 #[utoipa::path(get, path = "/api/accounts", params(Page),
     responses((status = 200, body = HealthList)))]
 pub async fn list_accounts(
     State(service): State<Arc<Service>>,
-    Query(page): Query<Page>,
-) -> axum::Json<HealthList> {
+    page: Result<Query<Page>, QueryRejection>,
+) -> Result<axum::Json<HealthList>, Error> {
+    let Query(page) = page.map_err(|e| Error::new("query", ErrorKind::Malformed(e.body_text())))?;
     let published = service.published();
-    axum::Json(health_list(&published, page.offset, page.limit))
+    Ok(axum::Json(health_list(&published, page.offset, page.limit)))
 }
 
 fn health_list(published: &Published, offset: usize, limit: Option<usize>) -> HealthList {

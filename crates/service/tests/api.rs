@@ -180,6 +180,8 @@ async fn bad_input_gets_a_located_4xx_and_changes_nothing() {
             assert!(error["field"].as_str().unwrap().contains(field), "{path}: {error}");
             assert!(!error["reason"].as_str().unwrap().is_empty());
         }
+        let page = call(a, "GET", "/api/accounts?limit=many", None, &Value::Null).await;
+        assert_eq!((page.status, page.json()["error"]["field"].as_str()), (400, Some("query")));
         let huge = vec![b' '; service::writes::BODY_BYTES_MAX + 1];
         let mut client = Client::connect(a).await.unwrap();
         let reply = client.request("POST", "/api/markets", &[], &huge).await.unwrap();
