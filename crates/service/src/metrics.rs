@@ -41,9 +41,14 @@ pub fn render() -> String {
 }
 
 /// Records a recompute.
-pub fn recomputed(published: &Published, seconds: f64, lag_seconds: f64) {
+pub fn recomputed(seconds: f64, lag_seconds: f64) {
     metrics::histogram!("ballast_recompute_seconds").record(seconds);
     metrics::histogram!("ballast_recompute_lag_seconds").record(lag_seconds);
+}
+
+/// Records the account counts of a publication (every change publishes, so the gauges are
+/// current from the first start on).
+pub fn published(published: &Published) {
     let mut counts = [0_usize; 3];
     for group in published.groups.values() {
         for (_, status) in &group.health {

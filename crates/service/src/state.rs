@@ -228,6 +228,7 @@ impl Service {
         };
         drop(model);
         let alerts = compute::alerts(&previous, &next);
+        crate::metrics::published(&next);
         let next = Arc::new(next);
         *self.published.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&next);
         (next, alerts)
@@ -248,7 +249,7 @@ impl Service {
                 .map_err(|e| Error::storage("recompute", e))?;
         let seconds = started.elapsed().as_secs_f64();
         let lag_seconds = received.elapsed().as_secs_f64();
-        crate::metrics::recomputed(&published, seconds, lag_seconds);
+        crate::metrics::recomputed(seconds, lag_seconds);
         let alerts = Arc::new(alerts);
         let _ = self.events.send(Event::Recomputed { published, seconds, lag_seconds, alerts });
         Ok(())
