@@ -24,7 +24,7 @@ fn dashboard_shows_the_heatmap_and_updates_live() {
         eprintln!("\n*** WARNING: the dashboard browser test is SKIPPED: {message} ***\n");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("ballast-browser-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ballast-browser");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let database = format!("sqlite://{}", dir.join("ballast.db").display());

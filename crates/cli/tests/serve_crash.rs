@@ -101,7 +101,7 @@ async fn crash_and_recover(database: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("ballast-crash-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ballast-crash");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     crash_and_recover(&format!("sqlite://{}", dir.join("crash.db").display())).await;

@@ -16,7 +16,8 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// A fresh database URL of each available backend.
 async fn databases(test: &str) -> Vec<String> {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("ballast-api-{}-{test}-{n}", std::process::id()));
+    let name = format!("ballast-api-{test}-{n}");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut urls = vec![format!("sqlite://{}", dir.join("ballast.db").display())];
