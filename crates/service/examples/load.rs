@@ -171,6 +171,25 @@ async fn push_markets(
     pushes
 }
 
+/// A fresh database with the market stored and the synthetic book written into it.
+async fn seed(
+    config: &service::Config,
+    o: &Options,
+    market: &market::MarketSnapshot,
+    instruments: &[product::Instrument],
+) {
+    let seeded = service::start(config).await.unwrap();
+    let hash = seeded.service.model().methodologies.values().next().unwrap().hash.clone();
+    let mut client = Client::connect(seeded.address).await.unwrap();
+    let reply =
+        client.request("POST", "/api/markets", &[], market_json(market).as_bytes()).await.unwrap();
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    seeded.server.abort();
+    seeded.recompute.abort();
+    drop(seeded);
+    fill(&config.database, o, instruments, &hash).await;
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let o = Arc::new(options());
@@ -183,20 +202,11 @@ async fn main() {
     let (market, instruments) = testkit::synthetic_exchange(o.instruments);
     let config = service::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database: database.clone(),
+        database,
         sample_accounts: false,
     };
     let started = Instant::now();
-    let seeded = service::start(&config).await.unwrap();
-    let hash = seeded.service.model().methodologies.values().next().unwrap().hash.clone();
-    let mut client = Client::connect(seeded.address).await.unwrap();
-    let reply =
-        client.request("POST", "/api/markets", &[], market_json(&market).as_bytes()).await.unwrap();
-    assert_eq!(reply.status, 202, "{}", reply.body);
-    seeded.server.abort();
-    seeded.recompute.abort();
-    drop(seeded);
-    fill(&database, &o, &instruments, &hash).await;
+    seed(&config, &o, &market, &instruments).await;
     let running = service::start(&config).await.unwrap();
     let address = running.address;
     println!(
