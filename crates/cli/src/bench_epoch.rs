@@ -9,7 +9,6 @@ use basics::{Currency, Money, Rounding};
 use oracle::{EpochTree, Signer, SignerSet, Verifier};
 use product::{Portfolio, Position};
 use rayon::prelude::*;
-use sha3::{Digest, Keccak256};
 
 use crate::bench::{BenchArgs, best_of};
 use crate::epoch::{AccountKey, quantise, refresh};
@@ -60,10 +59,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     ensure!(results.len() == accounts, "quantisation gave {} results", results.len());
     line("quantisation (IM, MM up; equity down)", t_quantise);
 
+    let as_of_secs = crate::epoch::as_of_secs(&market)?;
     let header = oracle::EpochHeader {
         epoch: 1,
-        as_of_secs: crate::epoch::as_of_secs(&market)?,
-        valid_until_secs: crate::epoch::as_of_secs(&market)? + 3_600,
+        as_of_secs,
+        valid_until_secs: as_of_secs + 3_600,
         market_data_hash: formats::market::market_hash(&market).into(),
         methodology_hash: oracle::B256::ZERO,
         currency: Currency::USD,
@@ -112,10 +112,7 @@ fn account_keys(
 /// A 2-of-3 federation with keys derived from the seed.
 fn federation(seed: u64) -> Result<(Verifier, Vec<Signer>)> {
     let signers: Vec<Signer> = (0..SIGNERS)
-        .map(|i| {
-            let secret: [u8; 32] = Keccak256::digest(format!("bench {seed} {i}")).into();
-            Signer::from_bytes(&secret)
-        })
+        .map(|i| Signer::from_bytes(&oracle::keccak256(format!("bench {seed} {i}")).0))
         .collect::<Result<_, _>>()?;
     let mut addresses: Vec<_> = signers.iter().map(Signer::address).collect();
     addresses.sort_unstable();

@@ -25,7 +25,6 @@ use oracle::{AccountResult, B256, EpochHeader};
 use product::{Instrument, Portfolio};
 use rayon::prelude::*;
 use scenario::{Methodology, Numeraire};
-use sha3::{Digest, Keccak256};
 
 /// The worst-scenario index of an account without any scenario loss (no positions at risk).
 pub const NO_SCENARIO: u16 = u16::MAX;
@@ -56,7 +55,7 @@ impl AccountKey {
 /// keccak-256 of an account id string.
 #[must_use]
 pub fn account_id(id: &str) -> B256 {
-    B256::from(<[u8; 32]>::from(Keccak256::digest(id.as_bytes())))
+    oracle::keccak256(id.as_bytes())
 }
 
 /// The inputs every node of a federation must share for their reports to agree.

@@ -44,15 +44,17 @@ fn text(output: &Output) -> String {
     )
 }
 
-fn attest(out: &Path, threads: &str) -> Output {
+/// `ballast attest` of epoch 7 over the example book, signed with the example keys `keys`.
+fn attest(out: &Path, keys: &[u32], threads: Option<&str>) -> Output {
     let market = example("market.json");
     let book = example("oracle/book.json");
     let federation = example("oracle/federation.json");
-    let keys = scratch(&format!("keys-{threads}")).join("keys");
-    // Two of the three example keys: the threshold.
-    let two =
-        [1, 2].map(|i| std::fs::read_to_string(example(&format!("oracle/node-{i}.key"))).unwrap());
-    std::fs::write(&keys, two.concat()).unwrap();
+    let key_file = out.join("keys");
+    let texts: Vec<String> = keys
+        .iter()
+        .map(|i| std::fs::read_to_string(example(&format!("oracle/node-{i}.key"))).unwrap())
+        .collect();
+    std::fs::write(&key_file, texts.concat()).unwrap();
     let args = [
         "attest",
         "--market",
@@ -64,11 +66,11 @@ fn attest(out: &Path, threads: &str) -> Output {
         "--federation",
         federation.to_str().unwrap(),
         "--keys",
-        keys.to_str().unwrap(),
+        key_file.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
     ];
-    ballast(&args, Some(threads))
+    ballast(&args, threads)
 }
 
 fn verify(report: &Path, proof: Option<&Path>, extra: &[&str]) -> Output {
@@ -92,7 +94,8 @@ fn attest_is_identical_across_thread_counts_and_verifies_offline() {
     let one = scratch("one-thread");
     let two = scratch("two-threads");
     for (dir, threads) in [(&one, "1"), (&two, "2")] {
-        let output = attest(dir, threads);
+        // Two of the three example keys: the threshold.
+        let output = attest(dir, &[1, 2], Some(threads));
         assert!(output.status.success(), "{}", text(&output));
     }
     for file in ["report.json", "leaves.json", "proofs/alice.json", "proofs/dave.json"] {
@@ -144,30 +147,7 @@ fn attest_is_identical_across_thread_counts_and_verifies_offline() {
 
 #[test]
 fn too_few_keys_are_refused() {
-    let out = scratch("few");
-    let keys = out.join("keys");
-    std::fs::copy(example("oracle/node-1.key"), &keys).unwrap();
-    let market = example("market.json");
-    let book = example("oracle/book.json");
-    let federation = example("oracle/federation.json");
-    let output = ballast(
-        &[
-            "attest",
-            "--market",
-            market.to_str().unwrap(),
-            "--book",
-            book.to_str().unwrap(),
-            "--epoch",
-            "1",
-            "--federation",
-            federation.to_str().unwrap(),
-            "--keys",
-            keys.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-    );
+    let output = attest(&scratch("few"), &[1], None);
     assert!(!output.status.success());
     assert!(text(&output).contains("at least 2 keys"), "{}", text(&output));
 }

@@ -28,6 +28,13 @@ mod time_text;
 pub use error::{Error, ErrorKind};
 pub use time_text::{format_rfc3339, parse_expiry, parse_rfc3339};
 
+/// keccak-256 of `document`'s compact JSON: the canonical hash of a document built from a domain
+/// value (one spelling per value, so equal values hash alike).
+pub(crate) fn canonical_hash<T: serde::Serialize>(document: &T) -> [u8; 32] {
+    use sha3::{Digest, Keccak256};
+    Keccak256::digest(serde_json::to_vec(document).unwrap_or_default()).into()
+}
+
 /// Parses JSON text into `T`, mapping serde's errors (with line and column) into ours.
 ///
 /// # Errors

@@ -216,9 +216,7 @@ impl MarketDocument {
 /// nodes fed different market data sign different reports.
 #[must_use]
 pub fn market_hash(snapshot: &MarketSnapshot) -> [u8; 32] {
-    use sha3::{Digest, Keccak256};
-    let bytes = serde_json::to_vec(&MarketDocument::from_snapshot(snapshot));
-    Keccak256::digest(bytes.unwrap_or_default()).into()
+    crate::canonical_hash(&MarketDocument::from_snapshot(snapshot))
 }
 
 impl UnderlyingDocument {

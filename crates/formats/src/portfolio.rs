@@ -121,9 +121,7 @@ impl PortfolioDocument {
 /// to this hash in every account's leaf.
 #[must_use]
 pub fn portfolio_hash(portfolio: &Portfolio) -> [u8; 32] {
-    use sha3::{Digest, Keccak256};
-    let bytes = serde_json::to_vec(&PortfolioDocument::from_portfolio(portfolio));
-    Keccak256::digest(bytes.unwrap_or_default()).into()
+    crate::canonical_hash(&PortfolioDocument::from_portfolio(portfolio))
 }
 
 /// A book of accounts.

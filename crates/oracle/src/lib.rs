@@ -31,7 +31,7 @@ pub mod signer;
 pub mod tree;
 pub mod verify;
 
-pub use alloy_primitives::{Address, B256, Bytes};
+pub use alloy_primitives::{Address, B256, Bytes, keccak256};
 pub use attest::attest;
 pub use epoch::{AccountMultiProof, AccountProof, AccountResult, EpochHeader, EpochTree, Leaf};
 pub use error::{Error, ErrorKind};
