@@ -238,3 +238,44 @@ fn federation_publishes_with_a_quorum_despite_a_node_on_other_data() {
     let rewindowed = ballast(&args, None);
     assert!(!rewindowed.status.success(), "{}", text(&rewindowed));
 }
+
+#[test]
+fn bad_keys_and_federation_files_are_named_with_the_reason() {
+    let dir = scratch("bad-input");
+    let keys = dir.join("keys");
+    std::fs::write(&keys, "# a comment\n0xnot-hex\n").unwrap();
+    let market = example("market.json");
+    let book = example("oracle/book.json");
+    let federation = example("oracle/federation.json");
+    let out = dir.join("out");
+    let run = |federation: &Path| {
+        ballast(
+            &[
+                "attest",
+                "--market",
+                market.to_str().unwrap(),
+                "--book",
+                book.to_str().unwrap(),
+                "--epoch",
+                "1",
+                "--federation",
+                federation.to_str().unwrap(),
+                "--keys",
+                keys.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    let said = text(&run(&federation));
+    assert!(said.contains("keys line 2"), "{said}");
+    let zero_threshold = dir.join("federation.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&federation).unwrap()).unwrap();
+    json["threshold"] = serde_json::json!(0);
+    std::fs::write(&zero_threshold, json.to_string()).unwrap();
+    let said = text(&run(&zero_threshold));
+    assert!(said.contains("federation.json") && said.contains("threshold"), "{said}");
+    assert!(!out.exists(), "nothing is written for bad input");
+}
