@@ -18,7 +18,8 @@ use scenario::{
 };
 
 use crate::addons::{
-    AddOnInputs, RollGroup, RowFacts, UnderlyingLiquidity, UnitSums, UnitView, add_on_value_with,
+    AddOnInputs, RollGroup, RowFacts, RowPlace, UnderlyingLiquidity, UnitSums, UnitView,
+    add_on_value_with,
 };
 use crate::engine::Engine;
 use crate::feeds::{FeedData, confidence_charge};
@@ -167,7 +168,13 @@ struct UnderlyingSlot<'a> {
     all_candidates: bool,
     liquidity: UnderlyingLiquidity,
     set: &'a ScenarioSet,
+    /// Scenarios of the set.
+    len: usize,
+    /// Cells of a unit's P&L: `len` rounded up to whole row blocks, like the padded rows.
+    cells: usize,
+    /// Spot move per scenario, zero in the padding.
     moves: Vec<f64>,
+    /// Weight per scenario, zero in the padding.
     weights: Vec<f64>,
     candidate: Vec<bool>,
     /// Deribit's extended-table treatment of the extreme cells, when the methodology has one.
@@ -255,8 +262,10 @@ impl<'a> Context<'a> {
                 all_candidates: set.scenarios().iter().all(|s| s.kind != ScenarioKind::Auxiliary),
                 liquidity: liquidity.get(currency).copied().unwrap_or_default(),
                 set,
-                moves: set.scenarios().iter().map(|s| s.spot_move).collect(),
-                weights: set.scenarios().iter().map(|s| s.weight).collect(),
+                len: set.len(),
+                cells: padded(set.len()),
+                moves: padded_values(set.scenarios().iter().map(|s| s.spot_move), set.len()),
+                weights: padded_values(set.scenarios().iter().map(|s| s.weight), set.len()),
                 candidate: set
                     .scenarios()
                     .iter()
@@ -272,19 +281,17 @@ impl<'a> Context<'a> {
             arrays.instruments().iter().enumerate().map(|(i, _)| arrays.info(i).unit).collect();
         units.sort();
         units.dedup();
+        let expiries = expiry_ranks(arrays.instruments());
         let facts = arrays
             .instruments()
             .iter()
+            .zip(expiries)
             .enumerate()
-            .map(|(row, instrument)| {
+            .map(|(row, (instrument, expiry))| {
                 let unit = units.iter().position(|u| *u == arrays.info(row).unit).unwrap_or(0);
-                RowFacts::new(
-                    arrays,
-                    row,
-                    &inputs,
-                    slot_of(instrument.underlying()) as u16,
-                    unit as u8,
-                )
+                let slot = slot_of(instrument.underlying()) as u16;
+                let place = RowPlace { slot, unit: unit as u8, expiry };
+                RowFacts::new(arrays, row, &inputs, place)
             })
             .collect();
         let known = methodology
@@ -325,6 +332,37 @@ impl<'a> Context<'a> {
     fn currency(&self, currency: Currency) -> Option<(Option<f64>, Option<CollateralRule>)> {
         self.currencies.iter().find(|c| c.0 == currency).map(|c| (c.1, c.2))
     }
+}
+
+/// `len` cells rounded up to whole row blocks.
+fn padded(len: usize) -> usize {
+    len.next_multiple_of(crate::valuation::ROW_PADDING_CELLS)
+}
+
+/// `values` (`len` of them) followed by zeros up to [`padded`]`(len)`.
+fn padded_values(values: impl Iterator<Item = f64>, len: usize) -> Vec<f64> {
+    let mut out: Vec<f64> = values.collect();
+    out.resize(padded(len), 0.0);
+    out
+}
+
+/// Each instrument's expiry as an index among its underlying's distinct expiries (0 for none):
+/// the roll add-on's groups. `RiskArrays::build` allows at most `EXPIRIES_MAX` per underlying.
+fn expiry_ranks(instruments: &[product::Instrument]) -> Vec<u16> {
+    let mut distinct: Vec<(Currency, basics::UnixNanos)> =
+        instruments.iter().filter_map(|i| Some((i.underlying(), i.expiry()?))).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    instruments
+        .iter()
+        .map(|i| {
+            let Some(expiry) = i.expiry() else { return 0 };
+            let first = distinct.partition_point(|(u, _)| *u < i.underlying());
+            let at = distinct.partition_point(|d| *d < (i.underlying(), expiry));
+            // At most EXPIRIES_MAX + 1, far below u16::MAX (the "no group yet" marker).
+            u16::try_from(at - first + 1).unwrap_or(u16::MAX - 1)
+        })
+        .collect()
 }
 
 /// The correlation the offsets rule assigns to a pair of underlyings.
@@ -432,7 +470,8 @@ impl Engine {
     }
 
     /// Finds the contiguous runs of positions per unit (plus units for risk-cancelling coin
-    /// collateral without positions) and lays out their P&L space.
+    /// collateral without positions) and lays out their P&L space. This is the one walk over the
+    /// positions: units, row starts, add-on sums and option values.
     fn collect_units(
         ctx: &Context<'_>,
         positions: &[(usize, f64)],
@@ -441,28 +480,33 @@ impl Engine {
         scratch.units.clear();
         scratch.starts.clear();
         let mut pnl_len = 0;
-        let mut open: Option<(u16, u8, usize, UnitSums, RollGroup, f64)> = None;
-        let mut close = |units: &mut Vec<UnitSummary>,
-                         (slot, unit, start, mut sums, roll, value): (
-            u16,
-            u8,
-            usize,
-            UnitSums,
-            RollGroup,
-            f64,
-        ),
-                         end: usize| {
-            if units.len() >= UNITS_MAX {
+        let mut i = 0;
+        while let Some(&(first, _)) = positions.get(i) {
+            let key = (ctx.facts[first].slot, ctx.facts[first].unit);
+            let start = i;
+            let mut sums = UnitSums::default();
+            let mut roll = RollGroup::default();
+            let mut value = 0.0;
+            while let Some(&(row, size)) = positions.get(i) {
+                let f = &ctx.facts[row];
+                if (f.slot, f.unit) != key {
+                    break;
+                }
+                sums.add(f, size, &mut roll);
+                value += size * f.base;
+                scratch.starts.push(f.start as usize);
+                i += 1;
+            }
+            if scratch.units.len() >= UNITS_MAX {
                 return Err(Error::new("positions", ErrorKind::TooMany { limit: UNITS_MAX }));
             }
-            let slot = usize::from(slot);
+            let slot = usize::from(key.0);
             sums.finish(&roll, ctx.slots[slot].index);
-            let currency = ctx.units[usize::from(unit)];
-            units.push(UnitSummary {
+            scratch.units.push(UnitSummary {
                 slot,
-                currency,
+                currency: ctx.units[usize::from(key.1)],
                 start,
-                end,
+                end: i,
                 pnl_start: pnl_len,
                 loss: 0.0,
                 worst: 0,
@@ -470,35 +514,14 @@ impl Engine {
                 sums,
                 value,
             });
-            pnl_len += ctx.slots[slot].moves.len();
-            Ok(())
-        };
-        // The one walk over the positions: units, row starts, add-on sums and option values.
-        for (i, &(row, size)) in positions.iter().enumerate() {
-            let f = &ctx.facts[row];
-            if let Some(current) =
-                open.take_if(|(slot, unit, ..)| (*slot, *unit) != (f.slot, f.unit))
-            {
-                close(&mut scratch.units, current, i)?;
-            }
-            let (_, _, _, sums, roll, value) = open.get_or_insert((
-                f.slot,
-                f.unit,
-                i,
-                UnitSums::default(),
-                RollGroup::default(),
-                0.0,
-            ));
-            sums.add(f, size, roll);
-            *value += size * f.base;
-            scratch.starts.push(f.start);
-        }
-        if let Some(current) = open {
-            close(&mut scratch.units, current, positions.len())?;
+            pnl_len += ctx.slots[slot].cells;
         }
         Self::collateral_units(ctx, positions.len(), scratch, &mut pnl_len)?;
-        scratch.pnl.clear();
-        scratch.pnl.resize(pnl_len, 0.0);
+        // Every cell is written before it is read (accumulated or zeroed per unit), so the
+        // buffer only grows; it is not cleared per account.
+        if scratch.pnl.len() < pnl_len {
+            scratch.pnl.resize(pnl_len, 0.0);
+        }
         Ok(())
     }
 
@@ -532,7 +555,7 @@ impl Engine {
                 value: 0.0,
             };
             scratch.units.push(unit);
-            *pnl_len += ctx.slots[slot].moves.len();
+            *pnl_len += ctx.slots[slot].cells;
         }
         Ok(())
     }
@@ -545,50 +568,51 @@ impl Engine {
         u: usize,
         detail: Option<&mut AccountDetail>,
     ) -> Result<(), Error> {
-        let unit = scratch.units[u];
+        let Scratch { pnl, starts, units, balances } = scratch;
+        let unit = &mut units[u];
         let slot = &ctx.slots[unit.slot];
         let held = &positions[unit.start..unit.end];
-        let pnl = &mut scratch.pnl[unit.pnl_start..unit.pnl_start + slot.moves.len()];
+        let cells = &mut pnl[unit.pnl_start..unit.pnl_start + slot.cells];
         if self.grouped() {
-            self.grouped_pnl(ctx, held, slot.set, pnl);
+            cells.fill(0.0);
+            self.grouped_pnl(ctx, held, slot.set, &mut cells[..slot.len]);
         } else {
-            accumulate(pnl, held, ctx.arrays.all_rows(), &scratch.starts[unit.start..unit.end]);
+            accumulate(cells, held, ctx.arrays.all_rows(), &starts[unit.start..unit.end]);
         }
-        let collateral: f64 = scratch
-            .balances
+        let collateral: f64 = balances
             .iter()
             .filter(|b| b.shocked_slot == Some(unit.slot))
             .map(|b| b.amount * b.price)
             .sum();
-        // Branch-free passes that vectorise: weights and collateral, then gains, then the minimum.
-        for ((cell, m), w) in pnl.iter_mut().zip(&slot.moves).zip(&slot.weights) {
-            *cell = (*cell + collateral * m) * w;
-        }
-        if let Some(extended) = &slot.extended {
-            let coin = (unit.currency == slot.currency).then_some(slot.index);
-            let unit_usd = ctx.currency(unit.currency).and_then(|c| c.0).unwrap_or(1.0);
-            extended.apply(pnl, unit.currency, coin, unit_usd);
-        }
         let gain_fraction = self.methodology().aggregation.gain_fraction;
-        if gain_fraction != 1.0 {
-            for cell in pnl.iter_mut() {
-                *cell *= if *cell > 0.0 { gain_fraction } else { 1.0 };
-            }
-        }
-        let worst_pnl = if slot.all_candidates {
-            minimum(pnl)
-        } else {
-            pnl.iter()
-                .zip(&slot.candidate)
-                .filter(|(_, c)| **c)
-                .map(|(p, _)| *p)
-                .fold(f64::INFINITY, f64::min)
-        };
-        let worst = if slot.all_candidates {
-            pnl.iter().position(|p| *p == worst_pnl).unwrap_or(0)
-        } else {
-            (0..pnl.len()).find(|&s| slot.candidate[s] && pnl[s] == worst_pnl).unwrap_or(0)
-        };
+        let (worst_pnl, worst) =
+            if slot.extended.is_none() && gain_fraction == 1.0 && slot.all_candidates {
+                weigh_and_find_worst(cells, slot, collateral)
+            } else {
+                let pnl = &mut cells[..slot.len];
+                for ((cell, m), w) in pnl.iter_mut().zip(&slot.moves).zip(&slot.weights) {
+                    *cell = (*cell + collateral * m) * w;
+                }
+                if let Some(extended) = &slot.extended {
+                    let coin = (unit.currency == slot.currency).then_some(slot.index);
+                    let unit_usd = ctx.currency(unit.currency).and_then(|c| c.0).unwrap_or(1.0);
+                    extended.apply(pnl, unit.currency, coin, unit_usd);
+                }
+                if gain_fraction != 1.0 {
+                    for cell in pnl.iter_mut() {
+                        *cell *= if *cell > 0.0 { gain_fraction } else { 1.0 };
+                    }
+                }
+                let worst_pnl = pnl
+                    .iter()
+                    .zip(&slot.candidate)
+                    .filter(|(_, c)| **c)
+                    .map(|(p, _)| *p)
+                    .fold(f64::INFINITY, f64::min);
+                let worst =
+                    (0..pnl.len()).find(|&s| slot.candidate[s] && pnl[s] == worst_pnl).unwrap_or(0);
+                (worst_pnl, worst)
+            };
         if !worst_pnl.is_finite() {
             return Err(Error::new(
                 slot.currency.to_string(),
@@ -596,12 +620,13 @@ impl Engine {
             ));
         }
         let loss = (-worst_pnl).max(0.0);
-        scratch.units[u] =
-            UnitSummary { loss, worst, direction: slot.moves[worst].signum(), ..unit };
+        unit.loss = loss;
+        unit.worst = worst;
+        unit.direction = slot.moves[worst].signum();
         if let Some(detail) = detail {
             let record =
                 WorstRecord { slot: unit.slot, currency: unit.currency, worst, loss, collateral };
-            record_unit(ctx, held, pnl, &record, detail);
+            record_unit(ctx, held, &cells[..slot.len], &record, detail);
         }
         Ok(())
     }
@@ -720,19 +745,49 @@ impl Engine {
     }
 }
 
-/// The smallest element (cells are finite), four lanes at a time.
-fn minimum(cells: &[f64]) -> f64 {
+/// Weighs a unit's summed P&L in place, `(pnl + collateral · move) · weight` per scenario, and
+/// returns the smallest weighted cell with the first scenario that has it: one vectorised pass
+/// where every scenario is a candidate and nothing else transforms the cells. The cells are
+/// four lanes at a time; the padding beyond the scenarios is weighed (to zero) but never a
+/// candidate.
+fn weigh_and_find_worst(
+    cells: &mut [f64],
+    slot: &UnderlyingSlot<'_>,
+    collateral: f64,
+) -> (f64, usize) {
     use wide::f64x4;
-    let mut chunks = cells.chunks_exact(4);
+    let lane = |v: &[f64]| f64x4::new([v[0], v[1], v[2], v[3]]);
+    let whole = slot.len / 4 * 4;
+    let collateral4 = f64x4::splat(collateral);
     let mut lanes = f64x4::splat(f64::INFINITY);
-    for c in &mut chunks {
-        lanes = lanes.fast_min(f64x4::new([c[0], c[1], c[2], c[3]]));
+    for ((c, m), w) in cells[..whole]
+        .chunks_exact_mut(4)
+        .zip(slot.moves.chunks_exact(4))
+        .zip(slot.weights.chunks_exact(4))
+    {
+        let weighed = (lane(c) + collateral4 * lane(m)) * lane(w);
+        c.copy_from_slice(&weighed.to_array());
+        lanes = lanes.fast_min(weighed);
     }
     let lanes = lanes.to_array();
-    chunks
-        .remainder()
-        .iter()
-        .fold(lanes[0].min(lanes[1]).min(lanes[2].min(lanes[3])), |m, &c| m.min(c))
+    let mut worst_pnl = lanes[0].min(lanes[1]).min(lanes[2].min(lanes[3]));
+    let tail =
+        cells[whole..slot.len].iter_mut().zip(&slot.moves[whole..]).zip(&slot.weights[whole..]);
+    for ((cell, m), w) in tail {
+        *cell = (*cell + collateral * m) * w;
+        worst_pnl = worst_pnl.min(*cell);
+    }
+    let target = f64x4::splat(worst_pnl);
+    let worst = cells[..whole]
+        .chunks_exact(4)
+        .enumerate()
+        .find_map(|(i, c)| {
+            let mask = lane(c).simd_eq(target).to_bitmask();
+            (mask != 0).then(|| 4 * i + mask.trailing_zeros() as usize)
+        })
+        .or_else(|| (whole..slot.len).find(|&s| cells[s] == worst_pnl))
+        .unwrap_or(0);
+    (worst_pnl, worst)
 }
 
 /// `pnl[s] = Σ_p size_p · row_p[s]`, summed in position order from zero for every element.
@@ -743,53 +798,47 @@ fn minimum(cells: &[f64]) -> f64 {
 /// per element is the same as a naive loop's, so results are bit-identical to it.
 fn accumulate(pnl: &mut [f64], held: &[(usize, f64)], flat: &[f64], starts: &[usize]) {
     const BLOCK: usize = crate::valuation::ROW_PADDING_CELLS;
-    let cells = pnl.len();
-    let mut block = 0;
     // Wide passes first: eight independent four-lane sums keep both FP pipes busy, where one
     // pair of sums would wait on the add latency at every position.
-    while block + 4 * BLOCK <= cells.next_multiple_of(BLOCK) {
-        let sums = accumulate_pass::<{ 4 * BLOCK }>(flat, starts, held, block);
-        store_sums(pnl, block, &sums);
-        block += 4 * BLOCK;
+    let mut wide = pnl.chunks_exact_mut(4 * BLOCK);
+    let mut offset = 0;
+    for out in &mut wide {
+        accumulate_pass::<{ 4 * BLOCK }>(out, flat, starts, held, offset);
+        offset += 4 * BLOCK;
     }
-    while block < cells {
-        let sums = accumulate_pass::<BLOCK>(flat, starts, held, block);
-        store_sums(pnl, block, &sums);
-        block += BLOCK;
+    for out in wide.into_remainder().chunks_exact_mut(BLOCK) {
+        accumulate_pass::<BLOCK>(out, flat, starts, held, offset);
+        offset += BLOCK;
     }
 }
 
-/// Σ_p size_p · row_p[offset..offset + N] for N a multiple of 4, with the multiply and the add
-/// kept separate (never fused): the same two roundings per term on every build.
+/// `out = Σ_p size_p · row_p[offset..offset + N]` for N a multiple of 4 (at most 32), with the
+/// multiply and the add kept separate (never fused): the same two roundings per term on every
+/// build.
 #[inline(always)]
 fn accumulate_pass<const N: usize>(
+    out: &mut [f64],
     flat: &[f64],
     starts: &[usize],
     held: &[(usize, f64)],
     offset: usize,
-) -> [f64; N] {
+) {
     use wide::f64x4;
     let mut sums = [f64x4::ZERO; 8];
     let lanes = N / 4;
     for (&start, &(_, size)) in starts.iter().zip(held) {
-        let Some(values) = flat.get(start + offset..start + offset + N) else { continue };
-        let Ok(values) = <&[f64; N]>::try_from(values) else { continue };
+        // In bounds by construction: rows are padded to whole blocks and `offset + N` never
+        // passes the padded length of the unit's rows.
+        let values = &flat[start + offset..][..N];
         let scale = f64x4::splat(size);
         for (lane, sum) in sums.iter_mut().enumerate().take(lanes) {
             let v = &values[4 * lane..4 * lane + 4];
             *sum += scale * f64x4::new([v[0], v[1], v[2], v[3]]);
         }
     }
-    let mut out = [0.0; N];
     for (lane, sum) in sums.iter().enumerate().take(lanes) {
         out[4 * lane..4 * lane + 4].copy_from_slice(&sum.to_array());
     }
-    out
-}
-
-fn store_sums(pnl: &mut [f64], offset: usize, sums: &[f64]) {
-    let end = (offset + sums.len()).min(pnl.len());
-    pnl[offset..end].copy_from_slice(&sums[..end - offset]);
 }
 
 /// Add-ons of one currency, and the scan loss a competing contingency may raise.
@@ -828,6 +877,7 @@ impl Engine {
         // multiplies the loss including its forward contingency); without one this is the loss.
         let competing = add_ons
             .iter()
+            .filter(|_| self.competing())
             .filter(|a| {
                 matches!(a.kind, AddOnKind::BasisContingency { competes_with_scan: true, .. })
             })
@@ -842,8 +892,7 @@ impl Engine {
             if let AddOnKind::BasisContingency { competes_with_scan: true, .. } = add_on.kind {
                 if value > totals.scan {
                     totals.scan = value;
-                    totals.worst =
-                        Some(Worst { underlying: slot.currency, scenario: slot.moves.len() });
+                    totals.worst = Some(Worst { underlying: slot.currency, scenario: slot.len });
                 }
             } else {
                 totals.im += add_on.im_weight * value;
@@ -872,6 +921,9 @@ impl Engine {
         currency: Currency,
         totals: &mut AddOnTotals,
     ) {
+        if !self.confidence() {
+            return;
+        }
         let numeraire = self.methodology().numeraire;
         for add_on in &self.methodology().add_ons {
             let AddOnKind::OracleConfidence { threshold, factor } = add_on.kind else { continue };

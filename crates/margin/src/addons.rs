@@ -46,6 +46,8 @@ pub struct UnderlyingLiquidity {
 
 /// Most vega buckets a liquidation-friction add-on may define (the last one is open-ended).
 pub const VEGA_BUCKETS_MAX: usize = 8;
+const _: () =
+    assert!(VEGA_BUCKETS_MAX.is_multiple_of(4), "vega buckets are summed four lanes at a time");
 
 /// Sums quoted volumes per underlying: delta-one volume in coins, option volume times vega.
 #[must_use]
@@ -169,28 +171,31 @@ pub struct UnitSums {
     pub gross_notional_usd: f64,
 }
 
-/// What the per-account path reads about one risk-array row, packed into one cache line so
-/// that an account's add-ons cost one load per position.
+/// What the per-account path reads about one risk-array row, packed into one cache line (and
+/// aligned to one) so that an account's walk over its positions costs one load per position.
+/// The layout is what keeps it at 64 bytes: one rate field serves as vega for options and as the
+/// roll rate for delta-one contracts, the expiry is a small per-underlying index, and the row
+/// start fits `u32` under the crate's limits (see [`ROW_START_MAX`]).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[repr(align(64))]
 pub struct RowFacts {
-    /// Start of the row in [`RiskArrays::all_rows`].
-    pub start: usize,
-    /// Roll charge per coin of net delta-one exposure per USD of index: max(min, annual · T).
-    pub roll_rate: f64,
     /// Half-spread per unit of size (quoted, or the friction add-on's default), USD.
     pub half_spread_usd: f64,
     /// Coins of underlying exposure per unit of size.
     pub delta_coins: f64,
-    /// USD vega per unit of size (options).
-    pub vega_usd: f64,
-    /// Years to expiry.
-    pub years: f64,
     /// USD notional per unit of size.
     pub notional_usd: f64,
     /// Size that may be held without a concentration charge (∞ without an open-interest quote).
     pub free_size: f64,
     /// Base value per unit of size in the unit currency.
     pub base: f64,
+    /// Options: USD vega per unit of size. Delta-one contracts: roll charge per coin of net
+    /// exposure per USD of index, max(min, annual · T).
+    pub rate: f64,
+    /// Start of the row in [`RiskArrays::all_rows`].
+    pub start: u32,
+    /// Index of the row's expiry among its underlying's distinct expiries (the roll groups).
+    pub expiry: u16,
     /// Slot of the underlying in the context.
     pub slot: u16,
     /// Index of the unit currency in the context's unit table.
@@ -203,16 +208,29 @@ pub struct RowFacts {
     pub perpetual: bool,
 }
 
+/// Largest start of a padded row: every instrument allowed, each with the most scenarios
+/// allowed. [`RowFacts::start`] is a `u32` because this fits.
+pub const ROW_START_MAX: usize = basics::limits::INSTRUMENTS_MAX
+    * basics::limits::SCENARIOS_MAX.next_multiple_of(crate::valuation::ROW_PADDING_CELLS);
+const _: () = assert!(ROW_START_MAX <= u32::MAX as usize);
+const _: () = assert!(size_of::<RowFacts>() == 64);
+
+/// Where a row sits in the context: its underlying's slot, its unit currency and its expiry
+/// among the underlying's expiries.
+#[derive(Debug, Clone, Copy)]
+pub struct RowPlace {
+    /// Slot of the underlying.
+    pub slot: u16,
+    /// Index of the unit currency.
+    pub unit: u8,
+    /// Index of the expiry among the underlying's distinct expiries.
+    pub expiry: u16,
+}
+
 impl RowFacts {
     /// The facts of row `row` of `arrays` under `inputs`.
     #[must_use]
-    pub fn new(
-        arrays: &RiskArrays,
-        row: usize,
-        inputs: &AddOnInputs,
-        slot: u16,
-        unit: u8,
-    ) -> RowFacts {
+    pub fn new(arrays: &RiskArrays, row: usize, inputs: &AddOnInputs, place: RowPlace) -> RowFacts {
         let info = arrays.info(row);
         let option = info.strike.is_some();
         let half_spread_usd = inputs.half_spreads.map_or(0.0, |(fraction, vol_points)| {
@@ -230,17 +248,17 @@ impl RowFacts {
         let roll_rate =
             inputs.roll.map_or(0.0, |(annual, minimum)| minimum.max(annual * info.years));
         RowFacts {
-            start: arrays.row_start(row),
-            roll_rate,
             half_spread_usd,
             delta_coins: info.delta_coins,
-            vega_usd: info.vega_usd,
-            years: info.years,
             notional_usd: info.notional_usd,
             free_size,
             base: arrays.base(row),
-            slot,
-            unit,
+            rate: if option { info.vega_usd } else { roll_rate },
+            // Fits: starts are at most ROW_START_MAX (asserted below u32::MAX at compile time).
+            start: u32::try_from(arrays.row_start(row)).unwrap_or(u32::MAX),
+            expiry: place.expiry,
+            slot: place.slot,
+            unit: place.unit,
             bucket: bucket_of(info.years, &inputs.bucket_days) as u8,
             option,
             perpetual: info.perpetual,
@@ -258,16 +276,16 @@ impl UnitSums {
         self.excess_notional_usd += (size.abs() - f.free_size).max(0.0) * f.notional_usd;
         self.gross_notional_usd += size.abs() * f.notional_usd;
         if f.option {
-            self.vega_usd[usize::from(f.bucket)] += size * f.vega_usd;
+            self.vega_usd[usize::from(f.bucket)] += size * f.rate;
             self.short_options += (-size).max(0.0);
             return;
         }
         if f.perpetual {
             self.perpetual_notional_usd += size.abs() * f.notional_usd;
         }
-        if roll.years != f.years {
+        if roll.expiry != f.expiry {
             self.roll_usd += roll.delta.abs() * roll.rate;
-            *roll = RollGroup { years: f.years, rate: f.roll_rate, delta: 0.0 };
+            *roll = RollGroup { expiry: f.expiry, rate: f.rate, delta: 0.0 };
         }
         roll.delta += size * f.delta_coins;
     }
@@ -281,14 +299,15 @@ impl UnitSums {
 /// The running expiry group of the roll add-on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RollGroup {
-    years: f64,
+    expiry: u16,
     rate: f64,
     delta: f64,
 }
 
 impl Default for RollGroup {
+    /// No group yet: no row has this expiry index (an underlying has far fewer expiries).
     fn default() -> RollGroup {
-        RollGroup { years: f64::NAN, rate: 0.0, delta: 0.0 }
+        RollGroup { expiry: u16::MAX, rate: 0.0, delta: 0.0 }
     }
 }
 
@@ -338,17 +357,9 @@ pub fn add_on_value_with(
                 impact_coefficient * sigma_daily * (delta / volume).sqrt() * delta * view.index;
             // Vega volume floor: the delta volume floor traded as at-the-money one-month options.
             let vega_floor = volume_floor * view.index * 0.1;
-            let vega_impact: f64 = sums
-                .vega_usd
-                .iter()
-                .zip(view.liquidity.vega_volume_usd)
-                .map(|(net, traded)| {
-                    impact_coefficient
-                        * half_spread_vol
-                        * (net.abs() / traded.max(vega_floor)).sqrt()
-                        * net.abs()
-                })
-                .sum();
+            let scale = impact_coefficient * half_spread_vol;
+            let vega_impact =
+                vega_impact(&sums.vega_usd, &view.liquidity.vega_volume_usd, scale, vega_floor);
             sums.spread_usd + delta_impact + vega_impact
         }
         AddOnKind::Concentration { rate, .. } => sums.excess_notional_usd * rate,
@@ -381,6 +392,30 @@ pub fn add_on_value_with(
         }
     };
     usd / view.unit_usd
+}
+
+/// `Σ_b scale · √(|net_b| / max(traded_b, floor)) · |net_b|` over every vega bucket, summed in
+/// bucket order. The terms are computed four buckets at a time (a division and a square root
+/// per lane, each correctly rounded, so the terms are the scalar ones bit for bit); buckets a
+/// methodology does not define hold no vega and add exactly zero.
+fn vega_impact(
+    net: &[f64; VEGA_BUCKETS_MAX],
+    traded: &[f64; VEGA_BUCKETS_MAX],
+    scale: f64,
+    floor: f64,
+) -> f64 {
+    use wide::f64x4;
+    let lane = |v: &[f64]| f64x4::new([v[0], v[1], v[2], v[3]]);
+    let mut total = 0.0;
+    for (net, traded) in net.chunks_exact(4).zip(traded.chunks_exact(4)) {
+        let net = lane(net).abs();
+        let terms =
+            f64x4::splat(scale) * (net / lane(traded).max(f64x4::splat(floor))).sqrt() * net;
+        for term in terms.to_array() {
+            total += term;
+        }
+    }
+    total
 }
 
 /// Derive's forward contingency, in the unit's currency: per option expiry, the worse of the

@@ -21,6 +21,10 @@ const REFRESH_CHUNK_ACCOUNTS: usize = 2_048;
 pub struct Engine {
     methodology: Methodology,
     grouped: bool,
+    /// Whether an add-on competes with the scan loss (Derive's forward contingency).
+    competing: bool,
+    /// Whether an add-on charges feed confidence on collateral.
+    confidence: bool,
     bucket_days: Vec<f64>,
 }
 
@@ -101,7 +105,12 @@ impl Engine {
         let aggregation = methodology.aggregation;
         let grouped = aggregation.static_discount.is_some() || aggregation.skew_absolute;
         let bucket_days = AddOnInputs::new(&methodology, None).bucket_days().to_vec();
-        Ok(Engine { methodology, grouped, bucket_days })
+        let kinds = || methodology.add_ons.iter().map(|a| &a.kind);
+        let competing = kinds().any(|k| {
+            matches!(k, scenario::AddOnKind::BasisContingency { competes_with_scan: true, .. })
+        });
+        let confidence = kinds().any(|k| matches!(k, scenario::AddOnKind::OracleConfidence { .. }));
+        Ok(Engine { methodology, grouped, competing, confidence, bucket_days })
     }
 
     /// The methodology.
@@ -113,6 +122,16 @@ impl Engine {
     /// Whether aggregation needs per-expiry groups (static discount, absolute skew).
     pub(crate) fn grouped(&self) -> bool {
         self.grouped
+    }
+
+    /// Whether an add-on competes with the scan loss.
+    pub(crate) fn competing(&self) -> bool {
+        self.competing
+    }
+
+    /// Whether an add-on charges feed confidence on collateral.
+    pub(crate) fn confidence(&self) -> bool {
+        self.confidence
     }
 
     /// Risk arrays of `instruments` on `market`.

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use basics::Currency;
+use basics::{Currency, UnixNanos};
 use market::{MarketSnapshot, UnderlyingMarket};
 use pricing::batch::{Execution, black_over_strike};
 use product::{Instrument, InstrumentKind, OptionRight, Settlement};
@@ -148,6 +148,7 @@ impl RiskArrays {
                 ErrorKind::TooMany { limit: basics::limits::INSTRUMENTS_MAX },
             ));
         }
+        check_expiries(&instruments)?;
         let scenario_sets = scenario_sets(methodology, market, &instruments)?;
         let contexts: Vec<Context> = instruments
             .iter()
@@ -457,6 +458,29 @@ fn option_vol(
             format!("no volatility surface for this expiry (the surface covers {horizon:.1} days)"),
         )
     })
+}
+
+/// Refuses more than [`basics::limits::EXPIRIES_MAX`] distinct expiries on one underlying, the
+/// most a market snapshot can carry surfaces and forwards for (and what lets the account walk
+/// name an expiry with a small index).
+fn check_expiries(instruments: &[Instrument]) -> Result<(), Error> {
+    let mut expiries: Vec<(Currency, UnixNanos)> =
+        instruments.iter().filter_map(|i| Some((i.underlying(), i.expiry()?))).collect();
+    expiries.sort_unstable();
+    expiries.dedup();
+    let mut start = 0;
+    while start < expiries.len() {
+        let underlying = expiries[start].0;
+        let count = expiries[start..].iter().take_while(|(u, _)| *u == underlying).count();
+        if count > basics::limits::EXPIRIES_MAX {
+            return Err(Error::new(
+                format!("instruments.{underlying}"),
+                ErrorKind::TooMany { limit: basics::limits::EXPIRIES_MAX },
+            ));
+        }
+        start += count;
+    }
+    Ok(())
 }
 
 /// At-the-money volatility near `years` (or of the first slice), for impact estimates on
