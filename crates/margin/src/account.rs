@@ -703,7 +703,13 @@ impl Engine {
         let methodology = self.methodology();
         let currency = figures.currency;
         let units = || scratch.units.iter().filter(move |u| u.currency == currency);
-        let scan = combine_losses(&methodology.offsets, &ctx.correlations, ctx.slots.len(), units);
+        let scan = combine_losses(
+            &methodology.offsets,
+            &ctx.correlations,
+            ctx.slots.len(),
+            &scratch.units,
+            currency,
+        );
         let worst = units()
             .max_by(|a, b| a.loss.total_cmp(&b.loss).then(b.slot.cmp(&a.slot)))
             .map(|u| Worst { underlying: ctx.slots[u.slot].currency, scenario: u.worst });
@@ -875,16 +881,19 @@ impl Engine {
         let add_ons = &self.methodology().add_ons;
         // A competing contingency raises the loss the other add-ons see (Derive's peg loss
         // multiplies the loss including its forward contingency); without one this is the loss.
-        let competing = add_ons
-            .iter()
-            .filter(|_| self.competing())
-            .filter(|a| {
-                matches!(a.kind, AddOnKind::BasisContingency { competes_with_scan: true, .. })
-            })
-            .map(|a| add_on_value_with(&a.kind, &unit.sums, &view, unit.loss, &price_of))
-            .fold(unit.loss, f64::max);
+        let competing = if self.competing() {
+            add_ons
+                .iter()
+                .filter(|a| {
+                    matches!(a.kind, AddOnKind::BasisContingency { competes_with_scan: true, .. })
+                })
+                .map(|a| add_on_value_with(&a.kind, &unit.sums, &view, unit.loss, price_of))
+                .fold(unit.loss, f64::max)
+        } else {
+            unit.loss
+        };
         for (index, add_on) in add_ons.iter().enumerate() {
-            let value = add_on_value_with(&add_on.kind, &unit.sums, &view, competing, &price_of);
+            let value = add_on_value_with(&add_on.kind, &unit.sums, &view, competing, price_of);
             if !value.is_finite() {
                 let what = slot.currency.to_string();
                 return Err(Error::new(format!("add_ons[{index}]"), ErrorKind::NotFinite(what)));
@@ -994,20 +1003,26 @@ fn equity(scratch: &Scratch, currency: Currency, numeraire: Numeraire) -> (f64, 
     (equity, haircut_im, haircut_mm)
 }
 
-/// Combines unit losses of one currency according to the offsets rule, with the correlations
-/// precomputed per pair of slots.
-fn combine_losses<'s, I: Iterator<Item = &'s UnitSummary>>(
+/// Combines the losses of `currency`'s units according to the offsets rule, with the
+/// correlations precomputed per pair of slots.
+fn combine_losses(
     offsets: &Offsets,
     correlations: &[f64],
     slots: usize,
-    units: impl Fn() -> I,
+    units: &[UnitSummary],
+    currency: Currency,
 ) -> f64 {
-    let sum: f64 = units().map(|u| u.loss).sum();
+    // From −0, like `Iterator::sum`: no units sum to −0 and one unit's loss passes unchanged.
+    let mut sum = -0.0;
+    for u in units.iter().filter(|u| u.currency == currency) {
+        sum += u.loss;
+    }
     let Offsets::Correlation { credit_cap, .. } = offsets else { return sum };
     let mut variance = 0.0;
-    for a in units() {
-        for b in units() {
-            let rho = correlations[a.slot * slots + b.slot];
+    for a in units.iter().filter(|u| u.currency == currency) {
+        let row = &correlations[a.slot * slots..][..slots];
+        for b in units.iter().filter(|u| u.currency == currency) {
+            let rho = row[b.slot];
             // Without a direction (a volatility or skew scenario) no credit is given.
             let sign = if a.direction == 0.0 || b.direction == 0.0 {
                 rho.abs()

@@ -336,12 +336,13 @@ pub struct UnitView<'a> {
 /// The value of one add-on for one unit, in the unit's currency (before IM/MM weights), with
 /// USD prices of currencies supplied by the caller (precomputed once per refresh).
 #[must_use]
+#[inline]
 pub fn add_on_value_with(
     kind: &AddOnKind,
     sums: &UnitSums,
     view: &UnitView<'_>,
     scan_loss: f64,
-    price_of: &dyn Fn(Currency) -> f64,
+    price_of: impl Fn(Currency) -> f64,
 ) -> f64 {
     let usd = match kind {
         AddOnKind::LiquidationFriction {
