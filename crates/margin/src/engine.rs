@@ -63,6 +63,17 @@ impl AccountBook {
         self.balance_offsets.push(self.balances.len());
     }
 
+    /// Replaces account `a` (an index below [`AccountBook::len`]) with `account`, shifting the
+    /// accounts after it when its number of positions or balances changes.
+    pub fn replace(&mut self, a: usize, account: &ResolvedAccount) {
+        let (from, to) = (self.position_offsets[a], self.position_offsets[a + 1]);
+        self.positions.splice(from..to, account.positions.iter().copied());
+        shift(&mut self.position_offsets[a + 1..], to - from, account.positions.len());
+        let (from, to) = (self.balance_offsets[a], self.balance_offsets[a + 1]);
+        self.balances.splice(from..to, account.balances.iter().copied());
+        shift(&mut self.balance_offsets[a + 1..], to - from, account.balances.len());
+    }
+
     /// Number of accounts.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -80,6 +91,15 @@ impl AccountBook {
             &self.positions[self.position_offsets[a]..self.position_offsets[a + 1]],
             &self.balances[self.balance_offsets[a]..self.balance_offsets[a + 1]],
         )
+    }
+}
+
+/// Moves `offsets` by the change from `before` to `after` entries.
+fn shift(offsets: &mut [usize], before: usize, after: usize) {
+    if after != before {
+        for offset in offsets {
+            *offset = *offset + after - before;
+        }
     }
 }
 

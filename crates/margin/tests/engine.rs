@@ -331,3 +331,26 @@ fn liquidation_price_is_a_root_of_the_full_engine() {
     assert!(cushion(-0.002) < 0.0, "breached just beyond it");
     assert_eq!(report.valuation, UnixNanos::from_civil(2026, 11, 20, 8));
 }
+
+#[test]
+fn replacing_an_account_gives_the_book_built_with_it() {
+    use margin::{AccountBook, ResolvedAccount};
+    let account = |rows: &[usize], balances: &[f64]| ResolvedAccount {
+        positions: rows.iter().map(|&r| (r, r as f64 + 0.5)).collect(),
+        balances: balances.iter().map(|&b| (Currency::USDC, b)).collect(),
+    };
+    let (first, last) = (account(&[1, 2], &[10.0]), account(&[7], &[30.0, 40.0]));
+    let book_of = |accounts: &[&ResolvedAccount]| {
+        let mut book = AccountBook::default();
+        for a in accounts {
+            book.push(a);
+        }
+        book
+    };
+    let mut book = book_of(&[&first, &account(&[3, 4], &[20.0]), &last]);
+    // More positions and fewer balances, then fewer positions and more balances.
+    for middle in [account(&[3, 5, 6], &[]), account(&[], &[1.0, 2.0, 3.0])] {
+        book.replace(1, &middle);
+        assert_eq!(book, book_of(&[&first, &middle, &last]));
+    }
+}

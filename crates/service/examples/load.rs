@@ -9,7 +9,9 @@
 //! (2,000), `--clients N` (what-if connections, 2), `--push-hz N` (10), `--seconds N` (30),
 //! `--threads N` (rayon threads for the recompute; all cores when absent), `--rate N` (what-ifs
 //! per second per connection, sent on a fixed schedule with latency measured from the scheduled
-//! time; 0, the default, sends each request as soon as the previous answer arrives).
+//! time; 0, the default, sends each request as soon as the previous answer arrives), `--writes N`
+//! (account writes timed after the load, 100: half position changes of existing accounts, which
+//! re-margin that account alone, half new accounts, which rebuild the methodology's group).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly")]
 
@@ -30,6 +32,7 @@ struct Options {
     rate: f64,
     seconds: f64,
     threads: Option<usize>,
+    writes: usize,
 }
 
 fn options() -> Options {
@@ -42,6 +45,7 @@ fn options() -> Options {
         rate: 0.0,
         seconds: 30.0,
         threads: None,
+        writes: 100,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -55,6 +59,7 @@ fn options() -> Options {
             "--rate" => o.rate = value.parse().unwrap(),
             "--seconds" => o.seconds = value.parse().unwrap(),
             "--threads" => o.threads = Some(value.parse().unwrap()),
+            "--writes" => o.writes = value.parse().unwrap(),
             other => panic!("unknown option {other}"),
         }
     }
@@ -171,6 +176,35 @@ async fn push_markets(
     pushes
 }
 
+/// Timed account writes, one at a time on a quiet service: (position changes of existing
+/// accounts, account creations), latencies in seconds from request to acknowledgement (the
+/// new margin is published before the answer).
+async fn writes(address: SocketAddr, o: &Options) -> (Vec<f64>, Vec<f64>) {
+    let mut client = Client::connect(address).await.unwrap();
+    let mut rng = Rng(0x5EED_0001);
+    let (mut updates, mut creations) = (Vec::new(), Vec::new());
+    for n in 0..o.writes {
+        let started;
+        let reply = if n % 2 == 0 {
+            let path = format!("/api/accounts/acct-{:06}", rng.below(o.accounts));
+            let view = client.request("GET", &path, &[], &[]).await.unwrap().json();
+            let held = view["positions"][0]["instrument"].as_str().unwrap().to_owned();
+            let body = format!(r#"{{"size":{}}}"#, 1 + rng.below(50));
+            started = Instant::now();
+            client.request("PUT", &format!("{path}/positions/{held}"), &[], body.as_bytes()).await
+        } else {
+            let body = format!(r#"{{"id":"new-{n:06}","balances":{{"USDC":"100000"}}}}"#);
+            started = Instant::now();
+            client.request("POST", "/api/accounts", &[], body.as_bytes()).await
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let reply = reply.unwrap();
+        assert!(reply.status == 200 || reply.status == 201, "{}", reply.body);
+        if n % 2 == 0 { updates.push(seconds) } else { creations.push(seconds) }
+    }
+    (updates, creations)
+}
+
 /// A fresh database with the market stored and the synthetic book written into it.
 async fn seed(
     config: &service::Config,
@@ -253,6 +287,19 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     listener.abort();
     report(&o, &mut latencies, pushes, &recomputes.lock().unwrap());
+    let (mut updates, mut creations) = writes(address, &o).await;
+    for (what, latencies) in
+        [("position change (one account)", &mut updates), ("new account (group)", &mut creations)]
+    {
+        latencies.sort_by(f64::total_cmp);
+        println!(
+            "writes, {what}: {} timed; latency p50 {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+            latencies.len(),
+            percentile(latencies, 0.5) * 1e3,
+            percentile(latencies, 0.9) * 1e3,
+            percentile(latencies, 1.0) * 1e3,
+        );
+    }
     running.server.abort();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -57,10 +57,11 @@ impl Priced {
 /// The accounts of one methodology resolved against one instrument universe.
 #[derive(Debug, Default)]
 pub struct Book {
-    /// Account ids in book order (sorted).
-    pub ids: Vec<String>,
+    /// Account ids in book order (sorted), shared by the books of one set of accounts: an
+    /// update of one account's positions or balances keeps them.
+    pub ids: Arc<Vec<String>>,
     /// Position of each id in `ids`.
-    pub index: BTreeMap<String, usize>,
+    pub index: Arc<BTreeMap<String, usize>>,
     /// Instruments held by these accounts.
     pub held: BTreeSet<Instrument>,
     /// The row universe: held instruments and the market's quoted ones, sorted.
@@ -264,6 +265,7 @@ fn book(
     arrays: &RiskArrays,
 ) -> Book {
     let mut out = Book { held, universe: arrays.instruments().to_vec(), ..Book::default() };
+    let (mut ids, mut index) = (Vec::new(), BTreeMap::new());
     let mut resolved = ResolvedAccount::default();
     for (id, record) in model.accounts.iter().filter(|(_, a)| a.methodology == entry.hash) {
         resolved.positions.clear();
@@ -274,25 +276,26 @@ fn book(
             .positions
             .extend(record.positions.iter().filter_map(|(i, s)| Some((arrays.position(i)?, *s))));
         if let Some(missing) = record.positions.keys().find(|i| arrays.position(i).is_none()) {
-            out.unresolved.insert(out.ids.len(), format!("{missing}: no market data"));
+            out.unresolved.insert(ids.len(), format!("{missing}: no market data"));
         }
         resolved.positions.sort_by_key(|(row, _)| *row);
         resolved.balances.extend(record.balances.iter().map(|(c, m)| (*c, m.to_f64())));
-        out.index.insert(id.clone(), out.ids.len());
-        out.ids.push(id.clone());
+        index.insert(id.clone(), ids.len());
+        ids.push(id.clone());
         out.accounts.push(&resolved);
     }
-    out
+    Book { ids: Arc::new(ids), index: Arc::new(index), ..out }
 }
 
 fn unpriced_book(model: &Model, entry: &MethodologyEntry, held: BTreeSet<Instrument>) -> Book {
     let mut out = Book { held, ..Book::default() };
+    let (mut ids, mut index) = (Vec::new(), BTreeMap::new());
     for id in model.accounts.iter().filter(|(_, a)| a.methodology == entry.hash).map(|a| a.0) {
-        out.index.insert(id.clone(), out.ids.len());
-        out.ids.push(id.clone());
+        index.insert(id.clone(), ids.len());
+        ids.push(id.clone());
         out.accounts.push(&ResolvedAccount::default());
     }
-    out
+    Book { ids: Arc::new(ids), index: Arc::new(index), ..out }
 }
 
 /// Re-aggregates every account of the group: the bulk refresh, or account by account when it
@@ -392,6 +395,102 @@ pub fn publish_one(model: &Model, previous: &Published, hash: &str, generation: 
     }
 }
 
+/// Publishes a change of account `id` of methodology `hash`. An existing account whose every
+/// instrument is already held in its group (so has a row) is re-margined alone: the group's
+/// flat arrays are copied with its entries replaced, and its ids, universe and context are
+/// shared. Anything else (a new account, a newly held instrument, no market) rebuilds the
+/// group with [`publish_one`]. Either way the figures are the ones a full rebuild gives, bit
+/// for bit, since both run the same `Engine::account_into` on the same rows.
+#[must_use]
+pub fn publish_account(
+    model: &Model,
+    previous: &Published,
+    hash: &str,
+    id: &str,
+    generation: u64,
+) -> Published {
+    let updated = previous.groups.get(hash).and_then(|group| update_account(model, group, id));
+    let Some(group) = updated else { return publish_one(model, previous, hash, generation) };
+    let mut groups = previous.groups.clone();
+    groups.insert(hash.to_owned(), Arc::new(group));
+    Published {
+        generation,
+        market_seq: model.market.as_ref().map(|m| m.seq),
+        groups,
+        accounts: Arc::clone(&previous.accounts),
+    }
+}
+
+/// `group` with account `id` re-margined, or `None` when the group must be rebuilt.
+fn update_account(model: &Model, group: &Group, id: &str) -> Option<Group> {
+    let a = *group.book.index.get(id)?;
+    let record = model.accounts.get(id)?;
+    let priced = group.priced.as_ref().ok()?;
+    let same_market =
+        model.market.as_ref().is_some_and(|m| Arc::ptr_eq(&m.snapshot, &priced.inputs().market));
+    if record.methodology != group.entry.hash
+        || !same_market
+        || group.book.unresolved.contains_key(&a)
+        || !record.positions.keys().all(|i| group.book.held.contains(i))
+    {
+        return None;
+    }
+    let arrays = &priced.inputs().arrays;
+    let mut account = ResolvedAccount::default();
+    for (instrument, size) in &record.positions {
+        account.positions.push((arrays.position(instrument)?, *size));
+    }
+    account.positions.sort_by_key(|(row, _)| *row);
+    account.balances.extend(record.balances.iter().map(|(c, m)| (*c, m.to_f64())));
+    let mut accounts = group.book.accounts.clone();
+    accounts.replace(a, &account);
+    let old = &group.book;
+    let book = Book {
+        ids: Arc::clone(&old.ids),
+        index: Arc::clone(&old.index),
+        held: old.held.clone(),
+        universe: old.universe.clone(),
+        accounts,
+        unresolved: old.unresolved.clone(),
+    };
+    let mut figures = Vec::new();
+    let outcome = group.entry.engine.account_into(
+        priced.context(),
+        &account.positions,
+        &account.balances,
+        &mut Scratch::default(),
+        None,
+        &mut figures,
+    );
+    let mut errors = group.errors.clone();
+    errors.remove(&a);
+    if let Err(e) = outcome {
+        figures.clear();
+        errors.insert(a, e.to_string());
+    }
+    let (from, to) = (group.starts[a], group.starts[a + 1]);
+    let mut lines = group.lines.clone();
+    lines.splice(from..to, figures.iter().map(|f| RefreshLine { account: a, figures: *f }));
+    let mut starts = group.starts.clone();
+    for start in &mut starts[a + 1..] {
+        *start = *start + figures.len() - (to - from);
+    }
+    let mut healths = group.health.clone();
+    healths[a] = match errors.get(&a) {
+        Some(_) => (f64::NAN, Status::Unpriced),
+        None => health(&figures),
+    };
+    Some(Group {
+        entry: Arc::clone(&group.entry),
+        priced: Ok(Arc::clone(priced)),
+        book: Arc::new(book),
+        lines,
+        starts,
+        errors,
+        health: healths,
+    })
+}
+
 fn account_map(model: &Model) -> BTreeMap<String, String> {
     model.accounts.iter().map(|(id, a)| (id.clone(), a.methodology.clone())).collect()
 }
@@ -415,7 +514,7 @@ pub fn alerts(before: &Published, after: &Published) -> Vec<Alert> {
     let mut out = Vec::new();
     for (hash, group) in &after.groups {
         let old = before.groups.get(hash);
-        let aligned = old.is_some_and(|o| Arc::ptr_eq(&o.book, &group.book));
+        let aligned = old.is_some_and(|o| Arc::ptr_eq(&o.book.ids, &group.book.ids));
         for (i, id) in group.book.ids.iter().enumerate() {
             let previous = match old {
                 Some(o) if aligned => o.health.get(i).map(|h| h.1),

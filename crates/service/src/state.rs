@@ -218,8 +218,8 @@ impl Service {
         let model = self.model().clone();
         let previous = self.published();
         let next = match scope {
-            Scope::Account { methodology, .. } => {
-                compute::publish_one(&model, &previous, methodology, generation)
+            Scope::Account { methodology, account } => {
+                compute::publish_account(&model, &previous, methodology, account, generation)
             }
             Scope::Market(_) => compute::publish_all(&model, &previous, false, generation),
             Scope::Methodologies | Scope::Nothing => {

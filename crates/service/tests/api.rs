@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "a test fails loudly at the first surprise")]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
@@ -395,4 +396,79 @@ async fn a_deribit_book_summary_becomes_the_market_and_survives_a_restart() {
     let again = start(&url).await;
     assert_eq!(get(again.address, "/api/markets/latest").await, served);
     again.server.abort();
+}
+
+/// Every account's figures and health in `published`, by id (bits, so NaN compares too).
+fn state_by_id(published: &service::compute::Published) -> Vec<(String, Vec<u64>, u64, String)> {
+    let mut out = Vec::new();
+    for group in published.groups.values() {
+        for (i, id) in group.book.ids.iter().enumerate() {
+            let figures = match group.figures(i) {
+                Ok(lines) => lines
+                    .iter()
+                    .flat_map(|l| {
+                        let f = &l.figures;
+                        [f.equity, f.scan_loss, f.add_ons_im, f.add_ons_mm, f.initial_margin]
+                            .into_iter()
+                            .chain([f.maintenance_margin, f.haircut_im, f.haircut_mm])
+                            .map(f64::to_bits)
+                    })
+                    .collect(),
+                Err(why) => vec![why.len() as u64],
+            };
+            let (ratio, status) = group.health[i];
+            out.push((id.clone(), figures, ratio.to_bits(), status.name().to_owned()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_update_re_margins_that_account_alone_and_matches_a_full_rebuild() {
+    for url in databases("incremental").await {
+        let running = start(&url).await;
+        let (a, service) = (running.address, &running.service);
+        let ids = |s: &service::state::Service| {
+            let published = s.published();
+            let group = published.groups.values().find(|g| g.book.index.contains_key("eth-puts"));
+            Arc::clone(&group.unwrap().book.ids)
+        };
+        let before = ids(service);
+        // Existing accounts, instruments their group already holds: re-margined alone.
+        let writes = [
+            ("/api/accounts/short-strangle/positions/BTC-25DEC26-120000-C", json!({ "size": -10 })),
+            ("/api/accounts/eth-puts/balances/USDC", json!({ "amount": "1000" })),
+            ("/api/accounts/hedged-book/positions/ETH-PERPETUAL", json!({ "size": 0 })),
+            ("/api/accounts/perp-trader/positions/ETH-26MAR27-3000-P", json!({ "size": -400 })),
+        ];
+        for (n, (path, body)) in writes.iter().enumerate() {
+            let key = format!("incremental-{n}");
+            assert_eq!(call(a, "PUT", path, Some(&key), body).await.status, 200, "{path}");
+            assert!(Arc::ptr_eq(&before, &ids(service)), "{path}: the group was rebuilt");
+            let rebuilt = service::compute::publish_all(
+                &service.model(),
+                &service::compute::Published::default(),
+                true,
+                0,
+            );
+            assert_eq!(state_by_id(&service.published()), state_by_id(&rebuilt), "{path}");
+        }
+        // An instrument no account of the group holds yet: the group is rebuilt.
+        let path = "/api/accounts/eth-puts/positions/BTC-25DEC26-105000-P";
+        assert_eq!(
+            call(a, "PUT", path, Some("new-instrument"), &json!({ "size": 3 })).await.status,
+            200
+        );
+        assert!(!Arc::ptr_eq(&before, &ids(service)), "a newly held instrument rebuilds the group");
+        let rebuilt = service::compute::publish_all(
+            &service.model(),
+            &service::compute::Published::default(),
+            true,
+            0,
+        );
+        assert_eq!(state_by_id(&service.published()), state_by_id(&rebuilt));
+        running.server.abort();
+        running.recompute.abort();
+    }
 }
