@@ -412,9 +412,10 @@ fn margin_section(args: &BenchArgs) -> Result<()> {
         seconds * 1e9 / accounts as f64,
         rayon::current_num_threads()
     );
-    println!("  digest of every account's figures            {}", refresh_digest(&lines));
     what_if_section(args, &engine, &ctx, &book, &instruments[futures[0]], repetitions);
     println!("  peak resident memory                         {:>10.0} MiB", peak_rss_mib());
+    // After the memory figure: the digest's buffer is the benchmark's, not the engine's.
+    println!("  digest of every account's figures            {}", refresh_digest(&lines));
     Ok(())
 }
 

@@ -184,18 +184,22 @@ async fn writes(address: SocketAddr, o: &Options) -> (Vec<f64>, Vec<f64>) {
     let mut rng = Rng(0x5EED_0001);
     let (mut updates, mut creations) = (Vec::new(), Vec::new());
     for n in 0..o.writes {
+        let key = format!("load-write-{n}");
         let started;
         let reply = if n % 2 == 0 {
             let path = format!("/api/accounts/acct-{:06}", rng.below(o.accounts));
             let view = client.request("GET", &path, &[], &[]).await.unwrap().json();
             let held = view["positions"][0]["instrument"].as_str().unwrap().to_owned();
             let body = format!(r#"{{"size":{}}}"#, 1 + rng.below(50));
+            let path = format!("{path}/positions/{held}");
             started = Instant::now();
-            client.request("PUT", &format!("{path}/positions/{held}"), &[], body.as_bytes()).await
+            client.request("PUT", &path, &[("Idempotency-Key", &key)], body.as_bytes()).await
         } else {
             let body = format!(r#"{{"id":"new-{n:06}","balances":{{"USDC":"100000"}}}}"#);
             started = Instant::now();
-            client.request("POST", "/api/accounts", &[], body.as_bytes()).await
+            client
+                .request("POST", "/api/accounts", &[("Idempotency-Key", &key)], body.as_bytes())
+                .await
         };
         let seconds = started.elapsed().as_secs_f64();
         let reply = reply.unwrap();

@@ -4,6 +4,7 @@
 //! A market push rebuilds the risk arrays once (`RiskArrays::build`) and re-aggregates every
 //! account (`Engine::refresh_into` over an `AccountBook`); the book, and so every account's
 //! rows, is kept between pushes while the instrument universe and the accounts stay the same.
+//! A write to one existing account re-margins that account alone ([`publish_account`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -7,7 +7,8 @@
 //!   receipt in the same transaction.
 //! - [`model`]: the stored state parsed into domain values; [`state`]: the write path.
 //! - [`compute`]: per methodology, the risk arrays of the current market built once and every
-//!   account re-aggregated by the bulk refresh; published as one immutable value.
+//!   account re-aggregated by the bulk refresh (a write to one account re-margins it alone);
+//!   published as one immutable value.
 //! - [`writes`], [`reads`], [`live`]: the endpoints; [`metrics`]: Prometheus; the OpenAPI
 //!   document at `/openapi.json`; the dashboard at `/` (static files embedded in the binary).
 //!
