@@ -587,7 +587,7 @@ impl Engine {
         let gain_fraction = self.methodology().aggregation.gain_fraction;
         let (worst_pnl, worst) =
             if slot.extended.is_none() && gain_fraction == 1.0 && slot.all_candidates {
-                weigh_and_find_worst(cells, slot, collateral)
+                weigh_and_find_worst(cells, slot.len, (&slot.moves, &slot.weights), collateral)
             } else {
                 let pnl = &mut cells[..slot.len];
                 for ((cell, m), w) in pnl.iter_mut().zip(&slot.moves).zip(&slot.weights) {
@@ -758,18 +758,17 @@ impl Engine {
 /// candidate.
 fn weigh_and_find_worst(
     cells: &mut [f64],
-    slot: &UnderlyingSlot<'_>,
+    len: usize,
+    (moves, weights): (&[f64], &[f64]),
     collateral: f64,
 ) -> (f64, usize) {
     use wide::f64x4;
     let lane = |v: &[f64]| f64x4::new([v[0], v[1], v[2], v[3]]);
-    let whole = slot.len / 4 * 4;
+    let whole = len / 4 * 4;
     let collateral4 = f64x4::splat(collateral);
     let mut lanes = f64x4::splat(f64::INFINITY);
-    for ((c, m), w) in cells[..whole]
-        .chunks_exact_mut(4)
-        .zip(slot.moves.chunks_exact(4))
-        .zip(slot.weights.chunks_exact(4))
+    for ((c, m), w) in
+        cells[..whole].chunks_exact_mut(4).zip(moves.chunks_exact(4)).zip(weights.chunks_exact(4))
     {
         let weighed = (lane(c) + collateral4 * lane(m)) * lane(w);
         c.copy_from_slice(&weighed.to_array());
@@ -777,8 +776,7 @@ fn weigh_and_find_worst(
     }
     let lanes = lanes.to_array();
     let mut worst_pnl = lanes[0].min(lanes[1]).min(lanes[2].min(lanes[3]));
-    let tail =
-        cells[whole..slot.len].iter_mut().zip(&slot.moves[whole..]).zip(&slot.weights[whole..]);
+    let tail = cells[whole..len].iter_mut().zip(&moves[whole..]).zip(&weights[whole..]);
     for ((cell, m), w) in tail {
         *cell = (*cell + collateral * m) * w;
         worst_pnl = worst_pnl.min(*cell);
@@ -791,7 +789,7 @@ fn weigh_and_find_worst(
             let mask = lane(c).simd_eq(target).to_bitmask();
             (mask != 0).then(|| 4 * i + mask.trailing_zeros() as usize)
         })
-        .or_else(|| (whole..slot.len).find(|&s| cells[s] == worst_pnl))
+        .or_else(|| (whole..len).find(|&s| cells[s] == worst_pnl))
         .unwrap_or(0);
     (worst_pnl, worst)
 }
@@ -870,7 +868,7 @@ impl Engine {
             held: &positions[unit.start..unit.end],
             arrays: ctx.arrays,
             scenarios: slot.set,
-            liquidity: slot.liquidity,
+            liquidity: &slot.liquidity,
             index: slot.index,
             vol: slot.vol,
             unit_usd,
@@ -892,6 +890,8 @@ impl Engine {
         } else {
             unit.loss
         };
+        // Summed in registers, in the same order as into `totals` directly.
+        let (mut im, mut mm) = (totals.im, totals.mm);
         for (index, add_on) in add_ons.iter().enumerate() {
             let value = add_on_value_with(&add_on.kind, &unit.sums, &view, competing, price_of);
             if !value.is_finite() {
@@ -904,8 +904,8 @@ impl Engine {
                     totals.worst = Some(Worst { underlying: slot.currency, scenario: slot.len });
                 }
             } else {
-                totals.im += add_on.im_weight * value;
-                totals.mm += add_on.mm_weight * value;
+                im += add_on.im_weight * value;
+                mm += add_on.mm_weight * value;
             }
             if let Some(d) = detail.as_deref_mut() {
                 d.add_ons.push(AddOnLine {
@@ -916,6 +916,7 @@ impl Engine {
                 });
             }
         }
+        (totals.im, totals.mm) = (im, mm);
         Ok(())
     }
 }
@@ -1033,4 +1034,42 @@ fn combine_losses(
         }
     }
     variance.max(0.0).sqrt().max((1.0 - credit_cap) * sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weigh_and_find_worst;
+
+    /// The vectorised pass against the plain definition: weigh every scenario, take the
+    /// smallest cell, report the first scenario that has it. Lengths around the four-lane
+    /// blocks, and values drawn from a handful so that ties are common.
+    #[test]
+    fn weighing_and_the_worst_scenario_match_the_plain_definition() {
+        let mut state = 0x2545_F491_u64;
+        let mut draw = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % n) as f64
+        };
+        for len in [1_usize, 3, 4, 5, 8, 59, 60, 61, 64] {
+            for _ in 0..50 {
+                let padded = len.next_multiple_of(8);
+                let pnl: Vec<f64> = (0..padded).map(|_| draw(7) - 3.0).collect();
+                let mut moves: Vec<f64> = (0..len).map(|_| (draw(5) - 2.0) / 10.0).collect();
+                let mut weights: Vec<f64> = (0..len).map(|_| 1.0 - draw(3) / 4.0).collect();
+                moves.resize(padded, 0.0);
+                weights.resize(padded, 0.0);
+                let collateral = draw(3) - 1.0;
+                let plain: Vec<f64> =
+                    (0..len).map(|s| (pnl[s] + collateral * moves[s]) * weights[s]).collect();
+                let least = plain.iter().copied().fold(f64::INFINITY, f64::min);
+                let first = plain.iter().position(|p| *p == least).unwrap_or(0);
+                let mut cells = pnl.clone();
+                let found = weigh_and_find_worst(&mut cells, len, (&moves, &weights), collateral);
+                assert_eq!(found, (least, first), "length {len}");
+                assert_eq!(&cells[..len], &plain[..], "length {len}");
+            }
+        }
+    }
 }

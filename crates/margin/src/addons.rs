@@ -320,7 +320,7 @@ pub struct UnitView<'a> {
     /// The unit's scenario set.
     pub scenarios: &'a ScenarioSet,
     /// Liquidity of the unit's underlying.
-    pub liquidity: UnderlyingLiquidity,
+    pub liquidity: &'a UnderlyingLiquidity,
     /// Index of the underlying (USD).
     pub index: f64,
     /// At-the-money volatility of the underlying (the impact scale).

@@ -291,7 +291,12 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     listener.abort();
     report(&o, &mut latencies, pushes, &recomputes.lock().unwrap());
-    let (mut updates, mut creations) = writes(address, &o).await;
+    report_writes(writes(address, &o).await);
+    running.server.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn report_writes((mut updates, mut creations): (Vec<f64>, Vec<f64>)) {
     for (what, latencies) in
         [("position change (one account)", &mut updates), ("new account (group)", &mut creations)]
     {
@@ -304,8 +309,6 @@ async fn main() {
             percentile(latencies, 1.0) * 1e3,
         );
     }
-    running.server.abort();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn report(o: &Options, latencies: &mut [f64], pushes: usize, recomputes: &[(f64, f64)]) {
