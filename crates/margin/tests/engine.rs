@@ -227,6 +227,20 @@ fn bad_inputs_get_typed_errors() {
         engine.risk_arrays(&market, &[Instrument::parse("BTC-PERPETUAL").unwrap()]).unwrap();
     let other = portfolio(&[("ETH-PERPETUAL", 1.0)], &[]);
     assert_eq!(engine.resolve(&arrays, &other).unwrap_err().kind, ErrorKind::UnknownInstrument);
+    // More expiries on one underlying than a market can carry surfaces for.
+    let daily: Vec<Instrument> = (1..=basics::limits::EXPIRIES_MAX as i64 + 1)
+        .map(|day| {
+            let expiry = UnixNanos(market.valuation().0 + day * basics::NANOS_PER_DAY);
+            let kind = product::InstrumentKind::Future { expiry };
+            Instrument::new(Currency::BTC, Currency::USD, product::Settlement::Inverse, kind)
+                .unwrap()
+        })
+        .collect();
+    let crowded = engine.risk_arrays(&market, &daily).unwrap_err();
+    assert_eq!(
+        (crowded.kind, crowded.field.as_str()),
+        (ErrorKind::TooMany { limit: basics::limits::EXPIRIES_MAX }, "instruments.BTC")
+    );
 }
 
 /// Coins held as collateral move with their underlying (risk cancelling): against short calls
