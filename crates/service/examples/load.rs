@@ -10,8 +10,9 @@
 //! `--threads N` (rayon threads for the recompute; all cores when absent), `--rate N` (what-ifs
 //! per second per connection, sent on a fixed schedule with latency measured from the scheduled
 //! time; 0, the default, sends each request as soon as the previous answer arrives), `--writes N`
-//! (account writes timed after the load, 100: half position changes of existing accounts, which
-//! re-margin that account alone, half new accounts, which rebuild the methodology's group).
+//! (account writes timed after the load while markets are still pushed, 40: half position changes
+//! of existing accounts, which re-margin that account alone, half new accounts, which rebuild the
+//! methodology's group).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly")]
 
@@ -45,7 +46,7 @@ fn options() -> Options {
         rate: 0.0,
         seconds: 30.0,
         threads: None,
-        writes: 100,
+        writes: 40,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -291,7 +292,11 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     listener.abort();
     report(&o, &mut latencies, pushes, &recomputes.lock().unwrap());
+    // Writes are timed while markets keep arriving, as they would on an exchange.
+    let forever = Instant::now() + Duration::from_hours(24);
+    let background = tokio::spawn(push_markets(address, Arc::clone(&o), market, forever));
     report_writes(writes(address, &o).await);
+    background.abort();
     running.server.abort();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -399,9 +399,10 @@ pub fn publish_one(model: &Model, previous: &Published, hash: &str, generation: 
 /// Publishes a change of account `id` of methodology `hash`. An existing account whose every
 /// instrument is already held in its group (so has a row) is re-margined alone: the group's
 /// flat arrays are copied with its entries replaced, and its ids, universe and context are
-/// shared. Anything else (a new account, a newly held instrument, no market) rebuilds the
-/// group with [`publish_one`]. Either way the figures are the ones a full rebuild gives, bit
-/// for bit, since both run the same `Engine::account_into` on the same rows.
+/// shared, and it stays on the market the group was priced on. Anything else (a new account, a
+/// newly held instrument, no market) rebuilds the group with [`publish_one`]. Either way the
+/// figures are the ones a full rebuild on that market gives, bit for bit, since both run the
+/// same `Engine::account_into` on the same rows.
 #[must_use]
 pub fn publish_account(
     model: &Model,
@@ -416,7 +417,7 @@ pub fn publish_account(
     groups.insert(hash.to_owned(), Arc::new(group));
     Published {
         generation,
-        market_seq: model.market.as_ref().map(|m| m.seq),
+        market_seq: previous.market_seq,
         groups,
         accounts: Arc::clone(&previous.accounts),
     }
@@ -426,11 +427,11 @@ pub fn publish_account(
 fn update_account(model: &Model, group: &Group, id: &str) -> Option<Group> {
     let a = *group.book.index.get(id)?;
     let record = model.accounts.get(id)?;
+    // On the group's own market, even when a newer one is waiting for the recompute: every
+    // figure of a publication is on the same market, and the recompute brings all of them
+    // (this account's new positions included) to the newest one.
     let priced = group.priced.as_ref().ok()?;
-    let same_market =
-        model.market.as_ref().is_some_and(|m| Arc::ptr_eq(&m.snapshot, &priced.inputs().market));
     if record.methodology != group.entry.hash
-        || !same_market
         || group.book.unresolved.contains_key(&a)
         || !record.positions.keys().all(|i| group.book.held.contains(i))
     {

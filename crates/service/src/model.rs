@@ -98,9 +98,10 @@ pub struct MarketEntry {
 pub struct Model {
     /// Methodologies by hash.
     pub methodologies: BTreeMap<String, Arc<MethodologyEntry>>,
-    /// Accounts by id, shared: a recompute works on a snapshot of the model taken in O(1),
-    /// and a write copies the map (O(accounts)) only when a snapshot still holds it.
-    pub accounts: Arc<BTreeMap<String, AccountRecord>>,
+    /// Accounts by id, in a persistent ordered map: a recompute works on a snapshot of the model
+    /// taken in O(1), and a write while a snapshot is alive copies only the path to the account
+    /// it changes (O(log accounts)), not the map.
+    pub accounts: rpds::RedBlackTreeMapSync<String, AccountRecord>,
     /// The newest market.
     pub market: Option<MarketEntry>,
 }
@@ -120,10 +121,10 @@ impl Model {
             }
             model.methodologies.insert(hash, Arc::new(entry));
         }
-        let accounts = Arc::make_mut(&mut model.accounts);
+        let accounts = &mut model.accounts;
         for (id, methodology) in loaded.accounts {
             let record = AccountRecord { methodology, ..AccountRecord::default() };
-            accounts.insert(id, record);
+            accounts.insert_mut(id, record);
         }
         for (account, instrument, size) in loaded.positions {
             let instrument = Instrument::parse(&instrument)
@@ -194,13 +195,12 @@ impl Model {
                 Op::Account { id, methodology } => {
                     let record =
                         AccountRecord { methodology: methodology.clone(), ..Default::default() };
-                    Arc::make_mut(&mut self.accounts).insert(id.clone(), record);
+                    self.accounts.insert_mut(id.clone(), record);
                 }
                 Op::Position { account, instrument, size } => {
-                    let (Some(record), Ok(instrument)) = (
-                        Arc::make_mut(&mut self.accounts).get_mut(account),
-                        Instrument::parse(instrument),
-                    ) else {
+                    let (Some(record), Ok(instrument)) =
+                        (self.accounts.get_mut(account), Instrument::parse(instrument))
+                    else {
                         continue;
                     };
                     if *size == 0.0 {
@@ -210,8 +210,7 @@ impl Model {
                     }
                 }
                 Op::Balance { account, currency, amount } => {
-                    let accounts = Arc::make_mut(&mut self.accounts);
-                    let Some(record) = accounts.get_mut(account) else { continue };
+                    let Some(record) = self.accounts.get_mut(account) else { continue };
                     let money = amount.as_ref().map(|a| parse_money(currency, a));
                     match (currency.parse::<Currency>(), money) {
                         (Ok(c), None) => _ = record.balances.remove(&c),
