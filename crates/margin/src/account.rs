@@ -168,9 +168,8 @@ struct UnderlyingSlot<'a> {
     all_candidates: bool,
     liquidity: UnderlyingLiquidity,
     set: &'a ScenarioSet,
-    /// Scenarios of the set.
-    len: usize,
-    /// Cells of a unit's P&L: `len` rounded up to whole row blocks, like the padded rows.
+    /// Cells of a unit's P&L: the set's scenarios rounded up to whole row blocks, like the
+    /// padded rows.
     cells: usize,
     /// Spot move per scenario, zero in the padding.
     moves: Vec<f64>,
@@ -262,7 +261,6 @@ impl<'a> Context<'a> {
                 all_candidates: set.scenarios().iter().all(|s| s.kind != ScenarioKind::Auxiliary),
                 liquidity: liquidity.get(currency).copied().unwrap_or_default(),
                 set,
-                len: set.len(),
                 cells: padded(set.len()),
                 moves: padded_values(set.scenarios().iter().map(|s| s.spot_move), set.len()),
                 weights: padded_values(set.scenarios().iter().map(|s| s.weight), set.len()),
@@ -349,10 +347,7 @@ fn padded_values(values: impl Iterator<Item = f64>, len: usize) -> Vec<f64> {
 /// Each instrument's expiry as an index among its underlying's distinct expiries (0 for none):
 /// the roll add-on's groups. `RiskArrays::build` allows at most `EXPIRIES_MAX` per underlying.
 fn expiry_ranks(instruments: &[product::Instrument]) -> Vec<u16> {
-    let mut distinct: Vec<(Currency, basics::UnixNanos)> =
-        instruments.iter().filter_map(|i| Some((i.underlying(), i.expiry()?))).collect();
-    distinct.sort_unstable();
-    distinct.dedup();
+    let distinct = crate::valuation::distinct_expiries(instruments);
     instruments
         .iter()
         .map(|i| {
@@ -573,9 +568,10 @@ impl Engine {
         let slot = &ctx.slots[unit.slot];
         let held = &positions[unit.start..unit.end];
         let cells = &mut pnl[unit.pnl_start..unit.pnl_start + slot.cells];
+        let len = slot.set.len();
         if self.grouped() {
             cells.fill(0.0);
-            self.grouped_pnl(ctx, held, slot.set, &mut cells[..slot.len]);
+            self.grouped_pnl(ctx, held, slot.set, &mut cells[..len]);
         } else {
             accumulate(cells, held, ctx.arrays.all_rows(), &starts[unit.start..unit.end]);
         }
@@ -587,31 +583,15 @@ impl Engine {
         let gain_fraction = self.methodology().aggregation.gain_fraction;
         let (worst_pnl, worst) =
             if slot.extended.is_none() && gain_fraction == 1.0 && slot.all_candidates {
-                weigh_and_find_worst(cells, slot.len, (&slot.moves, &slot.weights), collateral)
+                weigh_and_find_worst(cells, len, (&slot.moves, &slot.weights), collateral)
             } else {
-                let pnl = &mut cells[..slot.len];
-                for ((cell, m), w) in pnl.iter_mut().zip(&slot.moves).zip(&slot.weights) {
-                    *cell = (*cell + collateral * m) * w;
-                }
-                if let Some(extended) = &slot.extended {
-                    let coin = (unit.currency == slot.currency).then_some(slot.index);
-                    let unit_usd = ctx.currency(unit.currency).and_then(|c| c.0).unwrap_or(1.0);
-                    extended.apply(pnl, unit.currency, coin, unit_usd);
-                }
-                if gain_fraction != 1.0 {
-                    for cell in pnl.iter_mut() {
-                        *cell *= if *cell > 0.0 { gain_fraction } else { 1.0 };
-                    }
-                }
-                let worst_pnl = pnl
-                    .iter()
-                    .zip(&slot.candidate)
-                    .filter(|(_, c)| **c)
-                    .map(|(p, _)| *p)
-                    .fold(f64::INFINITY, f64::min);
-                let worst =
-                    (0..pnl.len()).find(|&s| slot.candidate[s] && pnl[s] == worst_pnl).unwrap_or(0);
-                (worst_pnl, worst)
+                self.weigh_and_find_worst_generally(
+                    ctx,
+                    slot,
+                    unit.currency,
+                    &mut cells[..len],
+                    collateral,
+                )
             };
         if !worst_pnl.is_finite() {
             return Err(Error::new(
@@ -626,9 +606,43 @@ impl Engine {
         if let Some(detail) = detail {
             let record =
                 WorstRecord { slot: unit.slot, currency: unit.currency, worst, loss, collateral };
-            record_unit(ctx, held, &cells[..slot.len], &record, detail);
+            record_unit(ctx, held, &cells[..len], &record, detail);
         }
         Ok(())
+    }
+
+    /// [`weigh_and_find_worst`] for everything else: the extended table's treatment of extreme
+    /// cells, a kept fraction of gains, scenarios that are not candidates for the worst.
+    fn weigh_and_find_worst_generally(
+        &self,
+        ctx: &Context<'_>,
+        slot: &UnderlyingSlot<'_>,
+        currency: Currency,
+        pnl: &mut [f64],
+        collateral: f64,
+    ) -> (f64, usize) {
+        for ((cell, m), w) in pnl.iter_mut().zip(&slot.moves).zip(&slot.weights) {
+            *cell = (*cell + collateral * m) * w;
+        }
+        if let Some(extended) = &slot.extended {
+            let coin = (currency == slot.currency).then_some(slot.index);
+            let unit_usd = ctx.currency(currency).and_then(|c| c.0).unwrap_or(1.0);
+            extended.apply(pnl, currency, coin, unit_usd);
+        }
+        let gain_fraction = self.methodology().aggregation.gain_fraction;
+        if gain_fraction != 1.0 {
+            for cell in pnl.iter_mut() {
+                *cell *= if *cell > 0.0 { gain_fraction } else { 1.0 };
+            }
+        }
+        let worst_pnl = pnl
+            .iter()
+            .zip(&slot.candidate)
+            .filter(|(_, c)| **c)
+            .map(|(p, _)| *p)
+            .fold(f64::INFINITY, f64::min);
+        let worst = (0..pnl.len()).find(|&s| slot.candidate[s] && pnl[s] == worst_pnl).unwrap_or(0);
+        (worst_pnl, worst)
     }
 
     /// Derive-style aggregation: option values are summed per expiry, transformed (static
@@ -901,7 +915,8 @@ impl Engine {
             if let AddOnKind::BasisContingency { competes_with_scan: true, .. } = add_on.kind {
                 if value > totals.scan {
                     totals.scan = value;
-                    totals.worst = Some(Worst { underlying: slot.currency, scenario: slot.len });
+                    totals.worst =
+                        Some(Worst { underlying: slot.currency, scenario: slot.set.len() });
                 }
             } else {
                 im += add_on.im_weight * value;

@@ -460,14 +460,21 @@ fn option_vol(
     })
 }
 
-/// Refuses more than [`basics::limits::EXPIRIES_MAX`] distinct expiries on one underlying, the
-/// most a market snapshot can carry surfaces and forwards for (and what lets the account walk
-/// name an expiry with a small index).
-fn check_expiries(instruments: &[Instrument]) -> Result<(), Error> {
+/// The distinct (underlying, expiry) pairs of `instruments`, sorted: what the expiry limit
+/// counts and what the roll add-on's expiry indices rank in.
+pub(crate) fn distinct_expiries(instruments: &[Instrument]) -> Vec<(Currency, UnixNanos)> {
     let mut expiries: Vec<(Currency, UnixNanos)> =
         instruments.iter().filter_map(|i| Some((i.underlying(), i.expiry()?))).collect();
     expiries.sort_unstable();
     expiries.dedup();
+    expiries
+}
+
+/// Refuses more than [`basics::limits::EXPIRIES_MAX`] distinct expiries on one underlying, the
+/// most a market snapshot can carry surfaces and forwards for (and what lets the account walk
+/// name an expiry with a small index).
+fn check_expiries(instruments: &[Instrument]) -> Result<(), Error> {
+    let expiries = distinct_expiries(instruments);
     let mut start = 0;
     while start < expiries.len() {
         let underlying = expiries[start].0;

@@ -17,7 +17,7 @@ use margin::{
 use market::MarketSnapshot;
 use product::Instrument;
 
-use crate::model::{MarketEntry, MethodologyEntry, Model};
+use crate::model::{AccountRecord, MarketEntry, MethodologyEntry, Model};
 
 /// What a [`Context`] borrows: the market, the risk arrays and the liquidity tables.
 pub struct Inputs {
@@ -269,23 +269,37 @@ fn book(
     let (mut ids, mut index) = (Vec::new(), BTreeMap::new());
     let mut resolved = ResolvedAccount::default();
     for (id, record) in model.accounts.iter().filter(|(_, a)| a.methodology == entry.hash) {
-        resolved.positions.clear();
-        resolved.balances.clear();
         // Every held instrument is in the universe; an account with one that is not would be
         // valued partially, so it is reported as unpriced instead.
-        resolved
-            .positions
-            .extend(record.positions.iter().filter_map(|(i, s)| Some((arrays.position(i)?, *s))));
-        if let Some(missing) = record.positions.keys().find(|i| arrays.position(i).is_none()) {
+        if let Some(missing) = resolve(record, arrays, &mut resolved) {
             out.unresolved.insert(ids.len(), format!("{missing}: no market data"));
         }
-        resolved.positions.sort_by_key(|(row, _)| *row);
-        resolved.balances.extend(record.balances.iter().map(|(c, m)| (*c, m.to_f64())));
         index.insert(id.clone(), ids.len());
         ids.push(id.clone());
         out.accounts.push(&resolved);
     }
     Book { ids: Arc::new(ids), index: Arc::new(index), ..out }
+}
+
+/// `record`'s rows and balances against `arrays`, into `out`; the first instrument without a
+/// row, if any (its position is left out).
+fn resolve(
+    record: &AccountRecord,
+    arrays: &RiskArrays,
+    out: &mut ResolvedAccount,
+) -> Option<Instrument> {
+    out.positions.clear();
+    out.balances.clear();
+    let mut missing = None;
+    for (instrument, size) in &record.positions {
+        match arrays.position(instrument) {
+            Some(row) => out.positions.push((row, *size)),
+            None => _ = missing.get_or_insert(*instrument),
+        }
+    }
+    out.positions.sort_by_key(|(row, _)| *row);
+    out.balances.extend(record.balances.iter().map(|(c, m)| (*c, m.to_f64())));
+    missing
 }
 
 fn unpriced_book(model: &Model, entry: &MethodologyEntry, held: BTreeSet<Instrument>) -> Book {
@@ -437,13 +451,10 @@ fn update_account(model: &Model, group: &Group, id: &str) -> Option<Group> {
     {
         return None;
     }
-    let arrays = &priced.inputs().arrays;
     let mut account = ResolvedAccount::default();
-    for (instrument, size) in &record.positions {
-        account.positions.push((arrays.position(instrument)?, *size));
+    if resolve(record, &priced.inputs().arrays, &mut account).is_some() {
+        return None;
     }
-    account.positions.sort_by_key(|(row, _)| *row);
-    account.balances.extend(record.balances.iter().map(|(c, m)| (*c, m.to_f64())));
     let mut accounts = group.book.accounts.clone();
     accounts.replace(a, &account);
     let old = &group.book;
