@@ -85,6 +85,30 @@ fn key(
     Ok(Some((text.to_owned(), fingerprint(method.as_str(), uri.path(), body))))
 }
 
+/// A write's body and its idempotency key: what every write handler reads first.
+///
+/// # Errors
+/// As [`body`] and [`key`].
+fn body_and_key(
+    raw: Result<Bytes, BytesRejection>,
+    headers: &HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    key_required: bool,
+) -> Result<(Bytes, Option<(String, String)>), Error> {
+    let bytes = body(raw)?;
+    let key = key(headers, method, uri, &bytes, key_required)?;
+    Ok((bytes, key))
+}
+
+/// A body that must be text (market documents).
+///
+/// # Errors
+/// `Malformed` when it is not UTF-8.
+fn body_text(bytes: &[u8]) -> Result<&str, Error> {
+    std::str::from_utf8(bytes).map_err(|e| Error::new("body", ErrorKind::Malformed(e.to_string())))
+}
+
 /// Checks an account id.
 ///
 /// # Errors
@@ -173,8 +197,7 @@ pub async fn create_account(
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
     let run = async {
-        let bytes = body(raw)?;
-        let key = key(&headers, &method, &uri, &bytes, true)?;
+        let (bytes, key) = body_and_key(raw, &headers, &method, &uri, true)?;
         let request: CreateAccount = parse(&bytes)?;
         service.write(key, |model| plan_create(model, &request)).await
     };
@@ -245,8 +268,7 @@ pub async fn set_position(
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
     let run = async {
-        let bytes = body(raw)?;
-        let key = key(&headers, &method, &uri, &bytes, true)?;
+        let (bytes, key) = body_and_key(raw, &headers, &method, &uri, true)?;
         let request: SetPosition = parse(&bytes)?;
         service
             .write(key, |model| {
@@ -283,8 +305,7 @@ pub async fn set_balance(
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
     let run = async {
-        let bytes = body(raw)?;
-        let key = key(&headers, &method, &uri, &bytes, true)?;
+        let (bytes, key) = body_and_key(raw, &headers, &method, &uri, true)?;
         let request: SetBalance = parse(&bytes)?;
         service
             .write(key, |model| {
@@ -336,10 +357,8 @@ pub async fn push_market(
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
     let run = async {
-        let bytes = body(raw)?;
-        let key = key(&headers, &method, &uri, &bytes, false)?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|e| Error::new("body", ErrorKind::Malformed(e.to_string())))?;
+        let (bytes, key) = body_and_key(raw, &headers, &method, &uri, false)?;
+        let text = body_text(&bytes)?;
         let parsed = parse_market(text)?;
         service.write(key, |model| Ok(market_plan(model, &parsed))).await
     };
@@ -396,10 +415,8 @@ pub async fn push_deribit_market(
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
     let run = async {
-        let bytes = body(raw)?;
-        let key = key(&headers, &method, &uri, &bytes, false)?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|e| Error::new("body", ErrorKind::Malformed(e.to_string())))?;
+        let (bytes, key) = body_and_key(raw, &headers, &method, &uri, false)?;
+        let text = body_text(&bytes)?;
         let entries: Vec<BookSummaryEntry> = formats::deribit::parse_result(text)?;
         let index = index
             .index
@@ -451,8 +468,7 @@ pub async fn add_methodology(
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
     let run = async {
-        let bytes = body(raw)?;
-        let key = key(&headers, &method, &uri, &bytes, false)?;
+        let (bytes, key) = body_and_key(raw, &headers, &method, &uri, false)?;
         let request: MethodologyUpload = parse(&bytes)?;
         let entry = Arc::new(
             MethodologyEntry::parse(&request.toml)
