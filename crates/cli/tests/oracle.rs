@@ -46,15 +46,19 @@ fn text(output: &Output) -> String {
 
 /// `ballast attest` of epoch 7 over the example book, signed with the example keys `keys`.
 fn attest(out: &Path, keys: &[u32], threads: Option<&str>) -> Output {
-    let market = example("market.json");
-    let book = example("oracle/book.json");
-    let federation = example("oracle/federation.json");
     let key_file = out.join("keys");
     let texts: Vec<String> = keys
         .iter()
         .map(|i| std::fs::read_to_string(example(&format!("oracle/node-{i}.key"))).unwrap())
         .collect();
     std::fs::write(&key_file, texts.concat()).unwrap();
+    attest_with(out, &key_file, &example("oracle/federation.json"), threads)
+}
+
+/// `ballast attest` of epoch 7 over the example book with a given key file and federation.
+fn attest_with(out: &Path, key_file: &Path, federation: &Path, threads: Option<&str>) -> Output {
+    let market = example("market.json");
+    let book = example("oracle/book.json");
     let args = [
         "attest",
         "--market",
@@ -244,30 +248,9 @@ fn bad_keys_and_federation_files_are_named_with_the_reason() {
     let dir = scratch("bad-input");
     let keys = dir.join("keys");
     std::fs::write(&keys, "# a comment\n0xnot-hex\n").unwrap();
-    let market = example("market.json");
-    let book = example("oracle/book.json");
     let federation = example("oracle/federation.json");
     let out = dir.join("out");
-    let run = |federation: &Path| {
-        ballast(
-            &[
-                "attest",
-                "--market",
-                market.to_str().unwrap(),
-                "--book",
-                book.to_str().unwrap(),
-                "--epoch",
-                "1",
-                "--federation",
-                federation.to_str().unwrap(),
-                "--keys",
-                keys.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            None,
-        )
-    };
+    let run = |federation: &Path| attest_with(&out, &keys, federation, None);
     let said = text(&run(&federation));
     assert!(said.contains("keys line 2"), "{said}");
     let zero_threshold = dir.join("federation.json");
