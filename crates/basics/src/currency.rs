@@ -7,7 +7,11 @@ use crate::{Error, ErrorKind};
 ///
 /// Stored inline (at most [`Currency::LEN_MAX`] upper-case ASCII letters or digits) so that it is
 /// `Copy` and orders the same way on every machine. The code is validated once, on construction.
+/// Aligned to 8 bytes (16 in all): copies are then two whole words, where an 11-byte value was
+/// copied as overlapping pieces that a read soon after could not take from the store buffer
+/// (a stall the margin refresh met once per balance and unit).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(C, align(8))]
 pub struct Currency {
     bytes: [u8; Currency::LEN_MAX],
     len: u8,

@@ -155,9 +155,47 @@ struct Collateral {
     amount: f64,
     /// USD per unit (cross margin) or 1 (segregated margin).
     price: f64,
-    rule: CollateralRule,
+    /// Haircut on its value in the maintenance margin.
+    mm_haircut: f64,
+    /// Haircut in the initial margin on top of the maintenance haircut.
+    im_haircut: f64,
     /// Slot of the underlying when the currency is one and moves with it.
     shocked_slot: Option<usize>,
+}
+
+/// A currency as collateral under one methodology and market. A context resolves it once for
+/// every currency it knows, so that each balance of each account copies a few numbers instead
+/// of looking up and copying the whole rule.
+#[derive(Debug, Clone, Copy)]
+struct Tender {
+    /// USD per unit, when the market has it.
+    price: Option<f64>,
+    /// (maintenance haircut, initial haircut on top); `None`: not accepted as collateral.
+    haircuts: Option<(f64, f64)>,
+    /// The slot whose scenarios move it: risk-cancelling collateral in cross margin.
+    shocked_slot: Option<usize>,
+}
+
+impl Tender {
+    fn new(
+        methodology: &Methodology,
+        market: &MarketSnapshot,
+        slots: &[UnderlyingSlot<'_>],
+        currency: Currency,
+    ) -> Tender {
+        let rule = methodology.collateral_rule(currency);
+        let moves =
+            |r: &CollateralRule| methodology.numeraire == Numeraire::Usd && r.risk_cancelling;
+        let shocked_slot = rule.filter(moves).and_then(|r| {
+            let tracked = r.underlying.unwrap_or(currency);
+            slots.iter().position(|s| s.currency == tracked)
+        });
+        Tender {
+            price: market.usd_price(currency).ok(),
+            haircuts: rule.map(|r| (r.mm_haircut, r.im_haircut)),
+            shocked_slot,
+        }
+    }
 }
 
 /// One underlying's scenario data, laid out for the hot loop.
@@ -234,8 +272,9 @@ pub struct Context<'a> {
     slots: Vec<UnderlyingSlot<'a>>,
     facts: Vec<RowFacts>,
     units: Vec<Currency>,
-    /// (currency, USD price, collateral rule), a handful of entries: a linear scan beats a map.
-    currencies: Vec<(Currency, Option<f64>, Option<CollateralRule>)>,
+    /// Every currency the methodology or market names, a handful of entries: a linear scan
+    /// beats a map.
+    currencies: Vec<(Currency, Tender)>,
     /// Correlation between slots `a` and `b` at `a * slots + b` (1 on the diagonal).
     correlations: Vec<f64>,
     /// Feed confidences for the oracle-confidence add-on (empty: full confidence).
@@ -300,7 +339,7 @@ impl<'a> Context<'a> {
             .chain(market.underlyings().keys().copied());
         let mut currencies: Vec<_> = known
             .chain([Currency::USD])
-            .map(|c| (c, market.usd_price(c).ok(), methodology.collateral_rule(c)))
+            .map(|c| (c, Tender::new(methodology, market, &slots, c)))
             .collect();
         currencies.sort_by_key(|c| c.0);
         currencies.dedup_by_key(|c| c.0);
@@ -323,12 +362,13 @@ impl<'a> Context<'a> {
         Ok(Context { feeds, ..self })
     }
 
-    fn slot_of(&self, currency: Currency) -> Option<usize> {
-        self.slots.iter().position(|s| s.currency == currency)
+    fn tender(&self, currency: Currency) -> Option<&Tender> {
+        self.currencies.iter().find(|c| c.0 == currency).map(|c| &c.1)
     }
 
-    fn currency(&self, currency: Currency) -> Option<(Option<f64>, Option<CollateralRule>)> {
-        self.currencies.iter().find(|c| c.0 == currency).map(|c| (c.1, c.2))
+    /// USD per unit of `currency`, 1 when the market has no price.
+    fn usd_price_or_one(&self, currency: Currency) -> f64 {
+        self.tender(currency).and_then(|t| t.price).unwrap_or(1.0)
     }
 }
 
@@ -439,15 +479,23 @@ impl Engine {
                 continue;
             }
             let field = || format!("balances.{currency}");
-            let (price, rule) = ctx.currency(currency).unwrap_or_else(|| {
-                (ctx.market.usd_price(currency).ok(), methodology.collateral_rule(currency))
-            });
-            let rule = rule.ok_or_else(|| Error::new(field(), ErrorKind::CollateralNotAccepted))?;
+            // Read in place: a copy made here and read back at once stalls on store forwarding.
+            let unknown;
+            let tender = match ctx.tender(currency) {
+                Some(known) => known,
+                None => {
+                    unknown = Tender::new(methodology, ctx.market, &ctx.slots, currency);
+                    &unknown
+                }
+            };
+            let (mm_haircut, im_haircut) = tender
+                .haircuts
+                .ok_or_else(|| Error::new(field(), ErrorKind::CollateralNotAccepted))?;
             if amount < 0.0 && !methodology.requirement.allow_debt {
                 return Err(Error::new(field(), ErrorKind::NegativeCollateral));
             }
             let price = if usd {
-                price.ok_or_else(|| {
+                tender.price.ok_or_else(|| {
                     Error::new(
                         field(),
                         ErrorKind::MissingMarketData("a USD price for this currency".into()),
@@ -456,10 +504,10 @@ impl Engine {
             } else {
                 1.0
             };
-            let tracked = rule.underlying.unwrap_or(currency);
-            let shocked_slot =
-                if usd && rule.risk_cancelling { ctx.slot_of(tracked) } else { None };
-            scratch.balances.push(Collateral { currency, amount, price, rule, shocked_slot });
+            let shocked_slot = tender.shocked_slot;
+            let collateral =
+                Collateral { currency, amount, price, mm_haircut, im_haircut, shocked_slot };
+            scratch.balances.push(collateral);
         }
         Ok(())
     }
@@ -626,7 +674,7 @@ impl Engine {
         }
         if let Some(extended) = &slot.extended {
             let coin = (currency == slot.currency).then_some(slot.index);
-            let unit_usd = ctx.currency(currency).and_then(|c| c.0).unwrap_or(1.0);
+            let unit_usd = ctx.usd_price_or_one(currency);
             extended.apply(pnl, currency, coin, unit_usd);
         }
         let gain_fraction = self.methodology().aggregation.gain_fraction;
@@ -727,11 +775,7 @@ impl Engine {
         let worst = units()
             .max_by(|a, b| a.loss.total_cmp(&b.loss).then(b.slot.cmp(&a.slot)))
             .map(|u| Worst { underlying: ctx.slots[u.slot].currency, scenario: u.worst });
-        let unit_usd = if currency == Currency::USD {
-            1.0
-        } else {
-            ctx.currency(currency).and_then(|c| c.0).unwrap_or(1.0)
-        };
+        let unit_usd = if currency == Currency::USD { 1.0 } else { ctx.usd_price_or_one(currency) };
         let mut add_ons = AddOnTotals { im: 0.0, mm: 0.0, scan, worst };
         for unit in units() {
             self.unit_add_ons(ctx, positions, unit, unit_usd, &mut add_ons, detail.as_deref_mut())?;
@@ -889,7 +933,7 @@ impl Engine {
             underlying: slot.currency,
             feeds: &ctx.feeds,
         };
-        let price_of = |c: Currency| ctx.currency(c).and_then(|p| p.0).unwrap_or(1.0);
+        let price_of = |c: Currency| ctx.usd_price_or_one(c);
         let add_ons = &self.methodology().add_ons;
         // A competing contingency raises the loss the other add-ons see (Derive's peg loss
         // multiplies the loss including its forward contingency); without one this is the loss.
@@ -1011,8 +1055,8 @@ fn equity(scratch: &Scratch, currency: Currency, numeraire: Numeraire) -> (f64, 
         let value = b.amount * b.price;
         equity += value;
         if value > 0.0 {
-            haircut_mm += value * b.rule.mm_haircut;
-            haircut_im += value * (b.rule.mm_haircut + b.rule.im_haircut);
+            haircut_mm += value * b.mm_haircut;
+            haircut_im += value * (b.mm_haircut + b.im_haircut);
         }
     }
     equity += scratch.units.iter().filter(|u| u.currency == currency).map(|u| u.value).sum::<f64>();
