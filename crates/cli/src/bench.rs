@@ -348,11 +348,11 @@ fn machine_line() -> String {
     )
 }
 
-/// The least work any full refresh of `book` does, on the same threads and chunks: per account
-/// and underlying, `Σ size · row` over the padded rows and the smallest scenario cell. No
-/// collateral, add-ons, offsets or output. It times how fast this machine can stream the rows an
-/// account reads, which bounds the refresh from below; the sum of the worst cells is returned so
-/// that none of it can be optimised away.
+/// The least work a full refresh of `book` does as designed, on the same threads and chunks: per
+/// account and underlying, `Σ size · row` over the padded `f64` rows and the smallest scenario
+/// cell. No collateral, add-ons, offsets or output. It times how fast this machine streams the
+/// rows the accounts hold, the floor under the refresh; the sum of the worst cells is returned
+/// so that none of it can be optimised away.
 fn sparse_sum_alone(arrays: &margin::RiskArrays, book: &margin::AccountBook) -> f64 {
     use rayon::prelude::*;
     const CHUNK_ACCOUNTS: usize = 2_048;
@@ -489,7 +489,7 @@ fn margin_section(args: &BenchArgs) -> Result<()> {
     let seconds = best_of(repetitions, || least = sparse_sum_alone(&arrays, &book));
     std::hint::black_box(least);
     println!(
-        "  lower bound: the sparse sum alone            {:>10.2} ms (each unit's sum of \
+        "  floor: the same book's sparse sum alone      {:>10.2} ms (each unit's sum of \
          size x row and its worst cell, nothing else)",
         seconds * 1e3
     );
@@ -577,11 +577,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 mod tests {
     use super::worst_cell;
 
-    /// The lower bound's kernel against the plain definition: for scenario counts around the
+    /// The floor's kernel against the plain definition: for scenario counts around the
     /// 8- and 32-cell blocks, the smallest of `Σ size · row` over the first `len` cells, with
     /// the padding (which holds a smaller value here) never counted.
     #[test]
-    fn the_lower_bounds_kernel_finds_the_smallest_summed_cell() {
+    fn the_floors_kernel_finds_the_smallest_summed_cell() {
         for len in [1_usize, 7, 8, 9, 31, 32, 33, 44, 60, 64, 70] {
             let padded = len.next_multiple_of(8);
             let rows = 3;

@@ -18,8 +18,7 @@ use scenario::{
 };
 
 use crate::addons::{
-    AddOnInputs, RollGroup, RowFacts, RowPlace, UnderlyingLiquidity, UnitSums, UnitView,
-    add_on_value_with,
+    AddOnInputs, RollGroup, RowFacts, UnderlyingLiquidity, UnitSums, UnitView, add_on_value_with,
 };
 use crate::engine::Engine;
 use crate::feeds::{FeedData, confidence_charge};
@@ -271,6 +270,9 @@ pub struct Context<'a> {
     pub market: &'a MarketSnapshot,
     slots: Vec<UnderlyingSlot<'a>>,
     facts: Vec<RowFacts>,
+    /// Each row's unit, `slot << 8 | unit`: a 4-byte table that stays in L1, so the walk finds
+    /// where a unit ends without waiting for the row's facts to arrive from further out.
+    unit_keys: Vec<u32>,
     units: Vec<Currency>,
     /// Every currency the methodology or market names, a handful of entries: a linear scan
     /// beats a map.
@@ -318,17 +320,13 @@ impl<'a> Context<'a> {
             arrays.instruments().iter().enumerate().map(|(i, _)| arrays.info(i).unit).collect();
         units.sort();
         units.dedup();
-        let expiries = expiry_ranks(arrays.instruments());
-        let facts = arrays
-            .instruments()
-            .iter()
-            .zip(expiries)
-            .enumerate()
-            .map(|(row, (instrument, expiry))| {
+        let facts = (expiry_ranks(arrays.instruments()).into_iter().enumerate())
+            .map(|(row, expiry)| RowFacts::new(arrays, row, &inputs, expiry))
+            .collect();
+        let unit_keys = (arrays.instruments().iter().enumerate())
+            .map(|(row, instrument)| {
                 let unit = units.iter().position(|u| *u == arrays.info(row).unit).unwrap_or(0);
-                let slot = slot_of(instrument.underlying()) as u16;
-                let place = RowPlace { slot, unit: unit as u8, expiry };
-                RowFacts::new(arrays, row, &inputs, place)
+                (slot_of(instrument.underlying()) as u32) << 8 | u32::from(unit as u8)
             })
             .collect();
         let known = methodology
@@ -349,7 +347,7 @@ impl<'a> Context<'a> {
             .map(|(a, b)| correlation(&methodology.offsets, a, b))
             .collect();
         let feeds = FeedData::default();
-        Context { arrays, market, slots, facts, units, currencies, correlations, feeds }
+        Context { arrays, market, slots, facts, unit_keys, units, currencies, correlations, feeds }
     }
 
     /// The same context with published feed data (confidences for the oracle-confidence
@@ -525,16 +523,16 @@ impl Engine {
         let mut pnl_len = 0;
         let mut i = 0;
         while let Some(&(first, _)) = positions.get(i) {
-            let key = (ctx.facts[first].slot, ctx.facts[first].unit);
+            let key = ctx.unit_keys[first];
             let start = i;
             let mut sums = UnitSums::default();
             let mut roll = RollGroup::default();
             let mut value = 0.0;
             while let Some(&(row, size)) = positions.get(i) {
-                let f = &ctx.facts[row];
-                if (f.slot, f.unit) != key {
+                if ctx.unit_keys[row] != key {
                     break;
                 }
+                let f = &ctx.facts[row];
                 sums.add(f, size, &mut roll);
                 value += size * f.base;
                 scratch.starts.push(f.start as usize);
@@ -543,11 +541,11 @@ impl Engine {
             if scratch.units.len() >= UNITS_MAX {
                 return Err(Error::new("positions", ErrorKind::TooMany { limit: UNITS_MAX }));
             }
-            let slot = usize::from(key.0);
+            let slot = (key >> 8) as usize;
             sums.finish(&roll, ctx.slots[slot].index);
             scratch.units.push(UnitSummary {
                 slot,
-                currency: ctx.units[usize::from(key.1)],
+                currency: ctx.units[(key & 0xff) as usize],
                 start,
                 end: i,
                 pnl_start: pnl_len,

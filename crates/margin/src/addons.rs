@@ -196,10 +196,6 @@ pub struct RowFacts {
     pub start: u32,
     /// Index of the row's expiry among its underlying's distinct expiries (the roll groups).
     pub expiry: u16,
-    /// Slot of the underlying in the context.
-    pub slot: u16,
-    /// Index of the unit currency in the context's unit table.
-    pub unit: u8,
     /// Vega bucket.
     pub bucket: u8,
     /// Whether the row is an option.
@@ -215,22 +211,11 @@ pub const ROW_START_MAX: usize = basics::limits::INSTRUMENTS_MAX
 const _: () = assert!(ROW_START_MAX <= u32::MAX as usize);
 const _: () = assert!(size_of::<RowFacts>() == 64);
 
-/// Where a row sits in the context: its underlying's slot, its unit currency and its expiry
-/// among the underlying's expiries.
-#[derive(Debug, Clone, Copy)]
-pub struct RowPlace {
-    /// Slot of the underlying.
-    pub slot: u16,
-    /// Index of the unit currency.
-    pub unit: u8,
-    /// Index of the expiry among the underlying's distinct expiries.
-    pub expiry: u16,
-}
-
 impl RowFacts {
-    /// The facts of row `row` of `arrays` under `inputs`.
+    /// The facts of row `row` of `arrays` under `inputs`; `expiry` is the index of its expiry
+    /// among its underlying's distinct expiries.
     #[must_use]
-    pub fn new(arrays: &RiskArrays, row: usize, inputs: &AddOnInputs, place: RowPlace) -> RowFacts {
+    pub fn new(arrays: &RiskArrays, row: usize, inputs: &AddOnInputs, expiry: u16) -> RowFacts {
         let info = arrays.info(row);
         let option = info.strike.is_some();
         let half_spread_usd = inputs.half_spreads.map_or(0.0, |(fraction, vol_points)| {
@@ -256,9 +241,7 @@ impl RowFacts {
             rate: if option { info.vega_usd } else { roll_rate },
             // Fits: starts are at most ROW_START_MAX (asserted below u32::MAX at compile time).
             start: u32::try_from(arrays.row_start(row)).unwrap_or(u32::MAX),
-            expiry: place.expiry,
-            slot: place.slot,
-            unit: place.unit,
+            expiry,
             bucket: bucket_of(info.years, &inputs.bucket_days) as u8,
             option,
             perpetual: info.perpetual,
@@ -276,7 +259,13 @@ impl UnitSums {
         self.excess_notional_usd += (size.abs() - f.free_size).max(0.0) * f.notional_usd;
         self.gross_notional_usd += size.abs() * f.notional_usd;
         if f.option {
-            self.vega_usd[usize::from(f.bucket)] += size * f.rate;
+            // Every bucket takes a term, zero but in the row's own: with no indexed store the
+            // sums can stay in registers across the walk. Adding +0 changes no sum (a sum that
+            // starts at +0 never becomes −0), so the buckets are the indexed ones bit for bit.
+            let term = size * f.rate;
+            for (bucket, vega) in self.vega_usd.iter_mut().enumerate() {
+                *vega += if bucket == usize::from(f.bucket) { term } else { 0.0 };
+            }
             self.short_options += (-size).max(0.0);
             return;
         }
@@ -336,7 +325,10 @@ pub struct UnitView<'a> {
 /// The value of one add-on for one unit, in the unit's currency (before IM/MM weights), with
 /// USD prices of currencies supplied by the caller (precomputed once per refresh).
 #[must_use]
-#[inline]
+// Inlined into the refresh's per-unit loop, where it runs five times per unit: measured 3 %
+// faster than a call (arguments no longer spilled and reloaded around it).
+#[allow(clippy::inline_always)]
+#[inline(always)]
 pub fn add_on_value_with(
     kind: &AddOnKind,
     sums: &UnitSums,
