@@ -487,3 +487,39 @@ fn naked_shorts(view: &UnitView<'_>) -> f64 {
     }
     by_strike.values().map(|net| (-net).max(0.0)).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{RollGroup, RowFacts, UnitSums, VEGA_BUCKETS_MAX};
+
+    /// The walk adds a term to every vega bucket, zero outside the row's own; each bucket must
+    /// still be the plain sum of its own options' terms, bit for bit (sign of zero included),
+    /// with terms of either sign, zero terms and buckets left empty.
+    #[test]
+    fn vega_buckets_are_the_plain_sums_of_their_own_options() {
+        let mut state = 0x9E37_79B9_u64;
+        let mut draw = |n: u64| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (state >> 33) % n
+        };
+        for _ in 0..200 {
+            let mut sums = UnitSums::default();
+            let mut roll = RollGroup::default();
+            let mut plain = [0.0_f64; VEGA_BUCKETS_MAX];
+            for _ in 0..draw(30) {
+                let facts = RowFacts {
+                    // Buckets 0..6 only: the last one stays empty.
+                    bucket: draw(VEGA_BUCKETS_MAX as u64 - 1) as u8,
+                    rate: draw(5) as f64 - 2.0,
+                    option: true,
+                    ..RowFacts::default()
+                };
+                let size = (draw(9) as f64 - 4.0) / 4.0;
+                sums.add(&facts, size, &mut roll);
+                plain[usize::from(facts.bucket)] += size * facts.rate;
+            }
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&sums.vega_usd), bits(&plain));
+        }
+    }
+}
