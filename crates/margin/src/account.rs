@@ -201,7 +201,8 @@ impl Tender {
 struct UnderlyingSlot<'a> {
     currency: Currency,
     index: f64,
-    vol: f64,
+    /// Daily at-the-money volatility, `σ / √365`, the friction add-on's impact scale.
+    sigma_daily: f64,
     all_candidates: bool,
     liquidity: UnderlyingLiquidity,
     set: &'a ScenarioSet,
@@ -298,7 +299,7 @@ impl<'a> Context<'a> {
             .map(|(currency, set)| UnderlyingSlot {
                 currency: *currency,
                 index: market.underlying(*currency).map_or(1.0, market::UnderlyingMarket::index),
-                vol: reference_vol(market, *currency),
+                sigma_daily: reference_vol(market, *currency) / crate::addons::DAYS_PER_YEAR.sqrt(),
                 all_candidates: set.scenarios().iter().all(|s| s.kind != ScenarioKind::Auxiliary),
                 liquidity: liquidity.get(currency).copied().unwrap_or_default(),
                 set,
@@ -926,7 +927,7 @@ impl Engine {
             scenarios: slot.set,
             liquidity: &slot.liquidity,
             index: slot.index,
-            vol: slot.vol,
+            sigma_daily: slot.sigma_daily,
             unit_usd,
             underlying: slot.currency,
             feeds: &ctx.feeds,

@@ -33,7 +33,7 @@ use crate::feeds::{FeedData, confidence_charge};
 use crate::valuation::RiskArrays;
 
 /// Days per year, for daily volatilities.
-const DAYS_PER_YEAR: f64 = 365.0;
+pub(crate) const DAYS_PER_YEAR: f64 = 365.0;
 
 /// Market liquidity of one underlying, aggregated from every quoted instrument of the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -312,8 +312,8 @@ pub struct UnitView<'a> {
     pub liquidity: &'a UnderlyingLiquidity,
     /// Index of the underlying (USD).
     pub index: f64,
-    /// At-the-money volatility of the underlying (the impact scale).
-    pub vol: f64,
+    /// Daily at-the-money volatility of the underlying, `σ / √365` (the impact scale).
+    pub sigma_daily: f64,
     /// USD price of one unit of the unit's currency.
     pub unit_usd: f64,
     /// The unit's underlying.
@@ -344,10 +344,12 @@ pub fn add_on_value_with(
             ..
         } => {
             let volume = view.liquidity.delta_volume_coins.max(*volume_floor);
-            let sigma_daily = view.vol / DAYS_PER_YEAR.sqrt();
             let delta = sums.delta_coins.abs();
-            let delta_impact =
-                impact_coefficient * sigma_daily * (delta / volume).sqrt() * delta * view.index;
+            let delta_impact = impact_coefficient
+                * view.sigma_daily
+                * (delta / volume).sqrt()
+                * delta
+                * view.index;
             // Vega volume floor: the delta volume floor traded as at-the-money one-month options.
             let vega_floor = volume_floor * view.index * 0.1;
             let scale = impact_coefficient * half_spread_vol;
@@ -384,7 +386,9 @@ pub fn add_on_value_with(
             return if price < *threshold { (threshold - price) * factor * scan_loss } else { 0.0 };
         }
     };
-    usd / view.unit_usd
+    // Most units are in USD: skipping a division by exactly 1 changes no bit and shortens the
+    // chain of divisions and roots each unit waits on.
+    if view.unit_usd == 1.0 { usd } else { usd / view.unit_usd }
 }
 
 /// `Σ_b scale · √(|net_b| / max(traded_b, floor)) · |net_b|` over every vega bucket, summed in
