@@ -14,7 +14,8 @@ use margin::standard::{StandardMargin, StandardRates};
 use scenario::{
     AddOn, AddOnKind, Aggregation, CollateralRule, ExtremeDampener, ExtremeMoves, ExtremeWeighting,
     Methodology, Numeraire, Offsets, PriceGrid, Requirement, Scenario, ScenarioKind, ScenarioSpec,
-    SkewKind, SkewShock, StaticDiscount, Valuation, VolDynamics, VolMove, VolShock, VolShockKind,
+    SkewKind, SkewShock, StaticDiscount, UnderlyingParameters, Valuation, VolDynamics, VolMove,
+    VolShock, VolShockKind,
 };
 use serde::{Deserialize, Serialize};
 use sha3::{Digest, Keccak256};
@@ -163,6 +164,26 @@ pub struct MethodologyDocument {
     pub offsets: OffsetsDocument,
     /// Requirement.
     pub requirement: RequirementDocument,
+    /// Parameters set apart for particular underlyings (omitted from the hash when empty, so
+    /// files written before the key existed keep their hash).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_underlying: BTreeMap<String, UnderlyingDocument>,
+}
+
+/// `[by_underlying.CODE]`: what one underlying sets apart; each key left out keeps the
+/// methodology-wide value.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnderlyingDocument {
+    /// The underlying's volatility shock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vol_shock: Option<VolShockDocument>,
+    /// Fraction of the underlying's aggregated gains kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gain_fraction: Option<f64>,
+    /// The underlying's add-ons: the methodology's kinds in the same order, own parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_ons: Option<Vec<AddOnDocument>>,
 }
 
 fn portfolio_kind() -> String {

@@ -203,6 +203,8 @@ struct UnderlyingSlot<'a> {
     index: f64,
     /// Daily at-the-money volatility, `σ / √365`, the friction add-on's impact scale.
     sigma_daily: f64,
+    /// Fraction of a unit's aggregated gains that counts.
+    gain_fraction: f64,
     all_candidates: bool,
     liquidity: UnderlyingLiquidity,
     set: &'a ScenarioSet,
@@ -300,6 +302,7 @@ impl<'a> Context<'a> {
                 currency: *currency,
                 index: market.underlying(*currency).map_or(1.0, market::UnderlyingMarket::index),
                 sigma_daily: reference_vol(market, *currency) / crate::addons::DAYS_PER_YEAR.sqrt(),
+                gain_fraction: engine.methodology().gain_fraction_for(*currency),
                 all_candidates: set.scenarios().iter().all(|s| s.kind != ScenarioKind::Auxiliary),
                 liquidity: liquidity.get(currency).copied().unwrap_or_default(),
                 set,
@@ -314,22 +317,12 @@ impl<'a> Context<'a> {
                 extended: ExtendedCells::new(engine.methodology(), *currency, set),
             })
             .collect();
-        let slot_of = |c: Currency| slots.iter().position(|s| s.currency == c).unwrap_or(0);
         let methodology = engine.methodology();
-        let inputs = AddOnInputs::new(methodology, Some(market));
         let mut units: Vec<Currency> =
             arrays.instruments().iter().enumerate().map(|(i, _)| arrays.info(i).unit).collect();
         units.sort();
         units.dedup();
-        let facts = (expiry_ranks(arrays.instruments()).into_iter().enumerate())
-            .map(|(row, expiry)| RowFacts::new(arrays, row, &inputs, expiry))
-            .collect();
-        let unit_keys = (arrays.instruments().iter().enumerate())
-            .map(|(row, instrument)| {
-                let unit = units.iter().position(|u| *u == arrays.info(row).unit).unwrap_or(0);
-                (slot_of(instrument.underlying()) as u32) << 8 | u32::from(unit as u8)
-            })
-            .collect();
+        let (facts, unit_keys) = row_tables(methodology, arrays, &slots, &units);
         let known = methodology
             .collateral
             .keys()
@@ -369,6 +362,33 @@ impl<'a> Context<'a> {
     fn usd_price_or_one(&self, currency: Currency) -> f64 {
         self.tender(currency).and_then(|t| t.price).unwrap_or(1.0)
     }
+}
+
+/// Each row's facts and unit key (`slot << 8 | unit`). A row's add-on sums follow its
+/// underlying's add-ons: the methodology's, unless the underlying has its own.
+fn row_tables(
+    methodology: &Methodology,
+    arrays: &RiskArrays,
+    slots: &[UnderlyingSlot<'_>],
+    units: &[Currency],
+) -> (Vec<RowFacts>, Vec<u32>) {
+    let slot_of = |c: Currency| slots.iter().position(|s| s.currency == c).unwrap_or(0);
+    let inputs: Vec<AddOnInputs> =
+        slots.iter().map(|s| AddOnInputs::new(methodology.add_ons_for(s.currency))).collect();
+    let instruments = arrays.instruments();
+    let facts = (instruments.iter().zip(expiry_ranks(instruments)))
+        .enumerate()
+        .map(|(row, (instrument, expiry))| {
+            RowFacts::new(arrays, row, &inputs[slot_of(instrument.underlying())], expiry)
+        })
+        .collect();
+    let unit_keys = (instruments.iter().enumerate())
+        .map(|(row, instrument)| {
+            let unit = units.iter().position(|u| *u == arrays.info(row).unit).unwrap_or(0);
+            (slot_of(instrument.underlying()) as u32) << 8 | u32::from(unit as u8)
+        })
+        .collect();
+    (facts, unit_keys)
 }
 
 /// `len` cells rounded up to whole row blocks.
@@ -627,12 +647,11 @@ impl Engine {
             .filter(|b| b.shocked_slot == Some(unit.slot))
             .map(|b| b.amount * b.price)
             .sum();
-        let gain_fraction = self.methodology().aggregation.gain_fraction;
         let (worst_pnl, worst) =
-            if slot.extended.is_none() && gain_fraction == 1.0 && slot.all_candidates {
+            if slot.extended.is_none() && slot.gain_fraction == 1.0 && slot.all_candidates {
                 weigh_and_find_worst(cells, len, (&slot.moves, &slot.weights), collateral)
             } else {
-                self.weigh_and_find_worst_generally(
+                Self::weigh_and_find_worst_generally(
                     ctx,
                     slot,
                     unit.currency,
@@ -661,7 +680,6 @@ impl Engine {
     /// [`weigh_and_find_worst`] for everything else: the extended table's treatment of extreme
     /// cells, a kept fraction of gains, scenarios that are not candidates for the worst.
     fn weigh_and_find_worst_generally(
-        &self,
         ctx: &Context<'_>,
         slot: &UnderlyingSlot<'_>,
         currency: Currency,
@@ -676,7 +694,7 @@ impl Engine {
             let unit_usd = ctx.usd_price_or_one(currency);
             extended.apply(pnl, currency, coin, unit_usd);
         }
-        let gain_fraction = self.methodology().aggregation.gain_fraction;
+        let gain_fraction = slot.gain_fraction;
         if gain_fraction != 1.0 {
             for cell in pnl.iter_mut() {
                 *cell *= if *cell > 0.0 { gain_fraction } else { 1.0 };
@@ -933,7 +951,7 @@ impl Engine {
             feeds: &ctx.feeds,
         };
         let price_of = |c: Currency| ctx.usd_price_or_one(c);
-        let add_ons = &self.methodology().add_ons;
+        let add_ons = self.methodology().add_ons_for(slot.currency);
         // A competing contingency raises the loss the other add-ons see (Derive's peg loss
         // multiplies the loss including its forward contingency); without one this is the loss.
         let competing = if self.competing() {

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use basics::Currency;
 use market::MarketSnapshot;
 use product::{InstrumentKind, Settlement};
-use scenario::{AddOnKind, Methodology, ScenarioKind, ScenarioSet};
+use scenario::{AddOn, AddOnKind, ScenarioKind, ScenarioSet};
 
 use crate::feeds::{FeedData, confidence_charge};
 use crate::valuation::RiskArrays;
@@ -51,10 +51,10 @@ const _: () =
 
 /// Sums quoted volumes per underlying: delta-one volume in coins, option volume times vega.
 #[must_use]
-pub fn market_liquidity(
+pub fn market_liquidity<'a>(
     market: &MarketSnapshot,
     arrays: &RiskArrays,
-    bucket_days: &[f64],
+    bucket_days: impl Fn(Currency) -> &'a [f64],
 ) -> BTreeMap<Currency, UnderlyingLiquidity> {
     let mut out: BTreeMap<Currency, UnderlyingLiquidity> = BTreeMap::new();
     for (instrument, quote) in market.quotes() {
@@ -69,7 +69,8 @@ pub fn market_liquidity(
                     || underlying.index() * years.sqrt() * 0.4,
                     |i| arrays.info(i).vega_usd.abs(),
                 );
-                entry.vega_volume_usd[bucket_of(years, bucket_days)] += volume * vega;
+                let bucket = bucket_of(years, bucket_days(instrument.underlying()));
+                entry.vega_volume_usd[bucket] += volume * vega;
             }
             _ => {
                 let coins = match instrument.settlement() {
@@ -105,17 +106,14 @@ pub struct AddOnInputs {
     open_interest_fraction: Option<f64>,
     /// (annualised move, minimum move) of the roll add-on.
     roll: Option<(f64, f64)>,
-    /// Extra scan-loss multiple of the de-peg add-on at the snapshot's stable-coin price.
-    pub(crate) depeg_multiple: f64,
 }
 
 impl AddOnInputs {
-    /// Reads the parameters of `methodology`'s add-ons (and, for the de-peg add-on, the stable
-    /// coin's price in `market`).
+    /// Reads the parameters of `add_ons` (a methodology's, or one underlying's own).
     #[must_use]
-    pub fn new(methodology: &Methodology, market: Option<&MarketSnapshot>) -> AddOnInputs {
+    pub fn new(add_ons: &[AddOn]) -> AddOnInputs {
         let mut inputs = AddOnInputs::default();
-        for add_on in &methodology.add_ons {
+        for add_on in add_ons {
             match &add_on.kind {
                 AddOnKind::LiquidationFriction {
                     half_spread_fraction,
@@ -131,11 +129,6 @@ impl AddOnInputs {
                 }
                 AddOnKind::Roll { annualised_move, min_move } => {
                     inputs.roll = Some((*annualised_move, *min_move));
-                }
-                AddOnKind::Depeg { currency, threshold, factor } => {
-                    let price = market.and_then(|m| m.usd_price(*currency).ok()).unwrap_or(1.0);
-                    inputs.depeg_multiple +=
-                        if price < *threshold { (threshold - price) * factor } else { 0.0 };
                 }
                 _ => {}
             }

@@ -25,7 +25,9 @@ pub struct Engine {
     competing: bool,
     /// Whether an add-on charges feed confidence on collateral.
     confidence: bool,
-    bucket_days: Vec<f64>,
+    /// Vega bucket edges in days of the friction add-on: the methodology's, and those of the
+    /// underlyings with add-ons of their own.
+    bucket_days: (Vec<f64>, BTreeMap<Currency, Vec<f64>>),
 }
 
 /// An account's positions and balances resolved against risk arrays.
@@ -124,8 +126,11 @@ impl Engine {
         methodology.validate()?;
         let aggregation = methodology.aggregation;
         let grouped = aggregation.static_discount.is_some() || aggregation.skew_absolute;
-        let bucket_days = AddOnInputs::new(&methodology, None).bucket_days().to_vec();
-        let kinds = || methodology.add_ons.iter().map(|a| &a.kind);
+        let edges = |add_ons: &[scenario::AddOn]| AddOnInputs::new(add_ons).bucket_days().to_vec();
+        let own =
+            methodology.by_underlying.iter().filter_map(|(u, p)| Some((*u, p.add_ons.as_deref()?)));
+        let bucket_days = (edges(&methodology.add_ons), own.map(|(u, a)| (u, edges(a))).collect());
+        let kinds = || methodology.all_add_ons().map(|a| &a.kind);
         let competing = kinds().any(|k| {
             matches!(k, scenario::AddOnKind::BasisContingency { competes_with_scan: true, .. })
         });
@@ -186,7 +191,8 @@ impl Engine {
         market: &MarketSnapshot,
         arrays: &RiskArrays,
     ) -> BTreeMap<Currency, UnderlyingLiquidity> {
-        market_liquidity(market, arrays, &self.bucket_days)
+        let (all, own) = &self.bucket_days;
+        market_liquidity(market, arrays, |u| own.get(&u).unwrap_or(all))
     }
 
     /// Resolves a portfolio against risk arrays.

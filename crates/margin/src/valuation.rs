@@ -549,7 +549,7 @@ fn kernel_rows(
     let omega = right.sign();
     let base_x = (ctx.forward / strike).ln();
     let base_fk = ctx.forward / strike;
-    let scale = methodology.vol_shock.scale(ctx.years);
+    let scale = methodology.vol_shock_for(instrument.underlying()).scale(ctx.years);
     let surface = match methodology.valuation.dynamics {
         VolDynamics::StickyMoneyness => {
             market.underlying(instrument.underlying()).ok().map(UnderlyingMarket::surface)
@@ -578,7 +578,11 @@ fn kernel_rows(
                         .and_then(|s| s.implied_vol(-base_x - log_growth, ctx.years));
                     memo = (m, moved.unwrap_or(ctx.vol));
                 }
-                methodology.vol_shock.shocked_vol_at_scale(memo.1, scale, scenario.vol)
+                methodology.vol_shock_for(instrument.underlying()).shocked_vol_at_scale(
+                    memo.1,
+                    scale,
+                    scenario.vol,
+                )
             }
         };
         rows.push(KernelRow {
@@ -612,7 +616,11 @@ fn scenario_vol(
         }
         _ => {
             let vol = dynamic_vol(methodology, market, instrument, ctx, strike, scenario.spot_move);
-            Ok(methodology.vol_shock.shocked_vol(vol, ctx.years, scenario.vol))
+            Ok(methodology.vol_shock_for(instrument.underlying()).shocked_vol(
+                vol,
+                ctx.years,
+                scenario.vol,
+            ))
         }
     }
 }

@@ -296,3 +296,141 @@ fn usdc_units_use_their_own_allowance() {
     let expected = -100.0 * INDEX * 0.16 + 25_000.0 * (5.0 / 0.16 - 1.0);
     close(unit.pnl[34], expected, 1e-6);
 }
+
+const ETH_INDEX: f64 = 3_000.0;
+
+/// The flat market with ETH beside BTC: index 3,000, the same flat 60 % smile.
+fn market_with_eth() -> MarketSnapshot {
+    let text = r#"{
+        "valuation_time": "2024-11-20T08:00:00Z",
+        "underlyings": {
+            "BTC": {
+                "index": 100000.0,
+                "forwards": { "20DEC24": 100000.0, "28FEB25": 100000.0 },
+                "smiles": {
+                    "20DEC24": { "a": 0.029589041095890, "b": 0.0, "rho": 0.0, "m": 0.0,
+                                 "sigma": 0.1 }
+                }
+            },
+            "ETH": {
+                "index": 3000.0,
+                "forwards": { "20DEC24": 3000.0, "28FEB25": 3000.0 },
+                "smiles": {
+                    "20DEC24": { "a": 0.029589041095890, "b": 0.0, "rho": 0.0, "m": 0.0,
+                                 "sigma": 0.1 }
+                }
+            }
+        },
+        "usd_prices": { "USDC": 1.0 },
+        "instruments": {
+            "BTC-20DEC24-90000-P": { "mark_iv": 0.6 },
+            "ETH-20DEC24-2700-P": { "mark_iv": 0.6 },
+            "ETH-20DEC24-3300-C": { "mark_iv": 0.6 }
+        }
+    }"#;
+    MarketDocument::from_json(text).unwrap().to_snapshot().unwrap()
+}
+
+fn run_on(
+    market: &MarketSnapshot,
+    methodology: Methodology,
+    positions: &[(&str, f64)],
+) -> (Vec<CurrencyFigures>, AccountDetail) {
+    let engine = Engine::new(methodology).unwrap();
+    let portfolio = portfolio(positions);
+    let instruments: Vec<Instrument> = portfolio.positions().iter().map(|p| p.instrument).collect();
+    let arrays = engine.risk_arrays(market, &instruments).unwrap();
+    let liquidity = engine.liquidity(market, &arrays);
+    let ctx = Context::new(&engine, &arrays, market, &liquidity);
+    let account = engine.resolve(&arrays, &portfolio).unwrap();
+    engine.account(&ctx, &account).unwrap()
+}
+
+#[test]
+fn eth_is_margined_with_its_own_range_offset_roll_and_delta_shock() {
+    // ETH's capture: ±18 %, pnl_offset 0.6, roll floor 0.005 per coin, m_inc 0.000004.
+    let market = market_with_eth();
+    let coins = 10_000.0;
+    let (figures, detail) =
+        run_on(&market, profile("deribit-pm-segregated"), &[("ETH-PERPETUAL", coins * ETH_INDEX)]);
+    let eth = line(&figures, Currency::ETH);
+    let unit = &detail.units[0];
+    // Long inverse perpetual: worst at −18 %, X · 0.18/0.82 coins; +18 % keeps 60 % of the gain.
+    close(eth.scan_loss, coins * 0.18 / 0.82, 1e-8);
+    close(unit.pnl[26], 0.6 * coins * 0.18 / 1.18, 1e-8);
+    close(add_on(&detail, 0, Currency::ETH), 0.005 * coins, 1e-9);
+    // Delta shock: threshold 20,000,000 USD = 6,666.67 coins at 3,000;
+    // min(0.000004 · D · (D − 6,666.67), 0.1 · D) = 133.33 coins.
+    let threshold = 20_000_000.0 / ETH_INDEX;
+    close(add_on(&detail, 1, Currency::ETH), 0.000_004 * coins * (coins - threshold), 1e-8);
+    // BTC in the same account keeps BTC's numbers: ±16 %, no gains, roll floor 0.01.
+    let (figures, detail) = run_on(
+        &market,
+        profile("deribit-pm-segregated"),
+        &[("BTC-PERPETUAL", INDEX), ("ETH-PERPETUAL", coins * ETH_INDEX)],
+    );
+    let btc = line(&figures, Currency::BTC);
+    close(btc.scan_loss, 0.16 / 0.84, 1e-12);
+    close(add_on(&detail, 0, Currency::BTC), 0.01, 1e-12);
+    assert_eq!(line(&figures, Currency::ETH), eth);
+}
+
+/// `m` with ETH's own parameters made the methodology-wide ones, and none set apart.
+fn ethereum_throughout(mut m: Methodology) -> Methodology {
+    let own = m.by_underlying.remove(&Currency::ETH).unwrap();
+    m.scenarios = m.scenarios_by_underlying.remove(&Currency::ETH).unwrap();
+    m.vol_shock = own.vol_shock.unwrap();
+    m.aggregation.gain_fraction = own.gain_fraction.unwrap();
+    m.add_ons = own.add_ons.unwrap();
+    m
+}
+
+#[test]
+fn parameters_set_apart_for_an_underlying_act_as_its_methodology() {
+    // An ETH book under the profile is, bit for bit, the same book under a profile whose
+    // methodology-wide numbers are ETH's; a BTC book does not see ETH's numbers at all.
+    let market = market_with_eth();
+    let eth_book = [
+        ("ETH-20DEC24-2700-P", -40.0),
+        ("ETH-20DEC24-3300-C", 25.0),
+        ("ETH-28FEB25", 150.0 * ETH_INDEX),
+        ("ETH-PERPETUAL", -90.0 * ETH_INDEX),
+    ];
+    let btc_book = [("BTC-20DEC24-90000-P", -3.0), ("BTC-PERPETUAL", 2.0 * INDEX)];
+    for name in ["deribit-pm", "deribit-pm-segregated"] {
+        let (with_own, _) = run_on(&market, profile(name), &eth_book);
+        let (throughout, _) = run_on(&market, ethereum_throughout(profile(name)), &eth_book);
+        assert_eq!(with_own, throughout, "{name}: ETH book");
+        let mut without = profile(name);
+        without.by_underlying.clear();
+        without.scenarios_by_underlying.clear();
+        let (with_own, _) = run_on(&market, profile(name), &btc_book);
+        let (plain, _) = run_on(&market, without, &btc_book);
+        assert_eq!(with_own, plain, "{name}: BTC book");
+        // And the ETH numbers do change the ETH book.
+        let mut without = profile(name);
+        without.by_underlying.clear();
+        without.scenarios_by_underlying.clear();
+        let (plain, _) = run_on(&market, without, &eth_book);
+        assert_ne!(throughout, plain, "{name}: ETH's own numbers changed nothing");
+    }
+}
+
+#[test]
+fn parameters_set_apart_are_validated_under_their_own_path() {
+    let eth = Currency::ETH;
+    let mut m = profile("deribit-pm");
+    m.by_underlying.get_mut(&eth).unwrap().gain_fraction = Some(1.5);
+    assert_eq!(m.validate().unwrap_err().field, "by_underlying.ETH.gain_fraction");
+    let mut m = profile("deribit-pm");
+    m.by_underlying.get_mut(&eth).unwrap().vol_shock.as_mut().unwrap().up = -0.4;
+    assert_eq!(m.validate().unwrap_err().field, "by_underlying.ETH.vol_shock.up");
+    // The add-ons set apart must be the methodology's kinds, in its order.
+    let mut m = profile("deribit-pm");
+    m.by_underlying.get_mut(&eth).unwrap().add_ons.as_mut().unwrap().reverse();
+    let err = m.validate().unwrap_err();
+    assert_eq!(err.field, "by_underlying.ETH.add_ons", "{err}");
+    let mut m = profile("deribit-pm");
+    m.by_underlying.get_mut(&eth).unwrap().add_ons.as_mut().unwrap().pop();
+    assert_eq!(m.validate().unwrap_err().field, "by_underlying.ETH.add_ons");
+}

@@ -23,7 +23,7 @@ pub use error::{Error, ErrorKind};
 pub use methodology::{
     AddOn, AddOnKind, Aggregation, CollateralRule, ExtremeDampener, ExtremeMoves, ExtremeWeighting,
     Methodology, Numeraire, Offsets, PriceGrid, Requirement, ScenarioSpec, StaticDiscount,
-    Valuation, VolDynamics,
+    UnderlyingParameters, Valuation, VolDynamics,
 };
 pub use set::{Scenario, ScenarioKind, ScenarioSet, VolMove};
 pub use shocks::{SkewKind, SkewShock, VolShock, VolShockKind};

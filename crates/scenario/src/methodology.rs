@@ -335,6 +335,20 @@ pub struct Requirement {
     pub allow_debt: bool,
 }
 
+/// Parameters one underlying sets apart from the methodology-wide ones: Deribit, for one, sets
+/// its volatility range, gain offset, roll and delta-shock rates per currency. A field left out
+/// keeps the methodology-wide value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UnderlyingParameters {
+    /// Volatility shock of the underlying's scenarios.
+    pub vol_shock: Option<VolShock>,
+    /// Fraction of the aggregated gains of the underlying's units that counts.
+    pub gain_fraction: Option<f64>,
+    /// Add-ons of the underlying's units: the methodology's add-ons, the same kinds in the same
+    /// order (so that reports name them alike), with the underlying's own parameters.
+    pub add_ons: Option<Vec<AddOn>>,
+}
+
 /// A complete margin methodology.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Methodology {
@@ -370,6 +384,8 @@ pub struct Methodology {
     pub offsets: Offsets,
     /// IM and MM.
     pub requirement: Requirement,
+    /// Parameters set apart for particular underlyings.
+    pub by_underlying: BTreeMap<Currency, UnderlyingParameters>,
 }
 
 impl Methodology {
@@ -385,6 +401,39 @@ impl Methodology {
     /// As [`ScenarioSet::generate`].
     pub fn scenario_set(&self, underlying: Currency) -> Result<ScenarioSet, Error> {
         ScenarioSet::generate(self.scenario_spec(underlying))
+    }
+
+    /// The volatility shock of `underlying`'s scenarios.
+    #[must_use]
+    pub fn vol_shock_for(&self, underlying: Currency) -> &VolShock {
+        self.by_underlying
+            .get(&underlying)
+            .and_then(|p| p.vol_shock.as_ref())
+            .unwrap_or(&self.vol_shock)
+    }
+
+    /// The fraction of the aggregated gains of `underlying`'s units that counts.
+    #[must_use]
+    pub fn gain_fraction_for(&self, underlying: Currency) -> f64 {
+        self.by_underlying
+            .get(&underlying)
+            .and_then(|p| p.gain_fraction)
+            .unwrap_or(self.aggregation.gain_fraction)
+    }
+
+    /// The add-ons of `underlying`'s units.
+    #[must_use]
+    pub fn add_ons_for(&self, underlying: Currency) -> &[AddOn] {
+        self.by_underlying
+            .get(&underlying)
+            .and_then(|p| p.add_ons.as_deref())
+            .unwrap_or(&self.add_ons)
+    }
+
+    /// Every add-on list: the methodology's, then each underlying's own.
+    pub fn all_add_ons(&self) -> impl Iterator<Item = &AddOn> {
+        let own = self.by_underlying.values().filter_map(|p| p.add_ons.as_deref());
+        self.add_ons.iter().chain(own.flatten())
     }
 
     /// The collateral rule of `currency`, if it is accepted.
@@ -426,6 +475,9 @@ impl Methodology {
         for (i, add_on) in self.add_ons.iter().enumerate() {
             validate_add_on(&format!("add_ons[{i}]"), add_on)?;
         }
+        for (underlying, parameters) in &self.by_underlying {
+            self.validate_underlying(&format!("by_underlying.{underlying}"), parameters)?;
+        }
         let rules = self.collateral.iter().map(|(c, r)| (format!("collateral.{c}"), r));
         for (path, rule) in
             rules.chain(self.collateral_default.iter().map(|r| ("collateral_default".into(), r)))
@@ -446,6 +498,33 @@ impl Methodology {
             for ((a, b), rho) in pairs {
                 check_range(&format!("offsets.pairs.{a}-{b}"), *rho, -1.0, 1.0)?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl Methodology {
+    fn validate_underlying(&self, path: &str, p: &UnderlyingParameters) -> Result<(), Error> {
+        if let Some(shock) = &p.vol_shock {
+            shock.validate().map_err(|e| Error { field: format!("{path}.{}", e.field), ..e })?;
+        }
+        if let Some(fraction) = p.gain_fraction {
+            check_range(&format!("{path}.gain_fraction"), fraction, 0.0, 1.0)?;
+        }
+        let Some(add_ons) = &p.add_ons else { return Ok(()) };
+        let same_kinds = add_ons.len() == self.add_ons.len()
+            && add_ons
+                .iter()
+                .zip(&self.add_ons)
+                .all(|(a, b)| std::mem::discriminant(&a.kind) == std::mem::discriminant(&b.kind));
+        if !same_kinds {
+            let why = "must list the methodology's add-ons, the same kinds in the same order, \
+                       each with its own parameters"
+                .to_owned();
+            return Err(Error::new(format!("{path}.add_ons"), ErrorKind::Inconsistent(why)));
+        }
+        for (i, add_on) in add_ons.iter().enumerate() {
+            validate_add_on(&format!("{path}.add_ons[{i}]"), add_on)?;
         }
         Ok(())
     }

@@ -235,15 +235,15 @@ pub async fn risk_array(
     let engine = &group.entry.engine;
     let (figures, detail) = engine.account(priced.context(), &group.book.resolved(i))?;
     let inputs = priced.inputs();
-    let shock = &engine.methodology().vol_shock;
-    let kind = match shock.kind {
-        VolShockKind::Relative => "relative",
-        VolShockKind::Absolute => "absolute",
-    };
     let units = detail
         .units
         .iter()
         .map(|u| {
+            let shock = engine.methodology().vol_shock_for(u.underlying);
+            let kind = match shock.kind {
+                VolShockKind::Relative => "relative",
+                VolShockKind::Absolute => "absolute",
+            };
             let index = inputs
                 .market
                 .underlying(u.underlying)

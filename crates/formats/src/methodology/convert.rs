@@ -9,6 +9,9 @@ use super::*;
 /// Collateral rules by currency, and the rule for other currencies.
 type CollateralRules = (BTreeMap<Currency, CollateralRule>, Option<CollateralRule>);
 
+/// Scenarios and parameters by underlying.
+type SetApart = (BTreeMap<Currency, ScenarioSpec>, BTreeMap<Currency, UnderlyingParameters>);
+
 impl MethodologyDocument {
     /// Converts into the domain methodology (validated by the caller).
     ///
@@ -43,11 +46,7 @@ impl MethodologyDocument {
                 return Err(Error::invalid("valuation.dynamics", why));
             }
         };
-        let mut scenarios_by_underlying = BTreeMap::new();
-        for (code, spec) in &self.scenarios_by_underlying {
-            let path = format!("scenarios_by_underlying.{code}");
-            scenarios_by_underlying.insert(parse_currency(code, &path)?, spec.to_domain(&path)?);
-        }
+        let (scenarios_by_underlying, by_underlying) = self.set_apart()?;
         let (collateral, collateral_default) = self.collateral_rules()?;
         let add_ons = self
             .add_ons
@@ -63,7 +62,7 @@ impl MethodologyDocument {
             numeraire,
             scenarios: self.scenarios.to_domain("scenarios")?,
             scenarios_by_underlying,
-            vol_shock: self.vol_shock.to_domain()?,
+            vol_shock: self.vol_shock.to_domain("vol_shock")?,
             skew_shock: self.skew_shock.map(SkewShockDocument::to_domain),
             valuation: Valuation {
                 dynamics,
@@ -80,7 +79,23 @@ impl MethodologyDocument {
                 mm_loss_factor: self.requirement.mm_loss_factor,
                 allow_debt: self.requirement.allow_debt,
             },
+            by_underlying,
         })
+    }
+
+    /// The scenarios and the parameters set apart for particular underlyings.
+    fn set_apart(&self) -> Result<SetApart, Error> {
+        let mut scenarios = BTreeMap::new();
+        for (code, spec) in &self.scenarios_by_underlying {
+            let path = format!("scenarios_by_underlying.{code}");
+            scenarios.insert(parse_currency(code, &path)?, spec.to_domain(&path)?);
+        }
+        let mut parameters = BTreeMap::new();
+        for (code, own) in &self.by_underlying {
+            let path = format!("by_underlying.{code}");
+            parameters.insert(parse_currency(code, &path)?, own.to_domain(&path)?);
+        }
+        Ok((scenarios, parameters))
     }
 
     /// The collateral rules by currency, and the default rule.
@@ -140,6 +155,42 @@ impl MethodologyDocument {
                 mm_loss_factor: m.requirement.mm_loss_factor,
                 allow_debt: m.requirement.allow_debt,
             },
+            by_underlying: m
+                .by_underlying
+                .iter()
+                .map(|(c, p)| (c.to_string(), UnderlyingDocument::from_domain(p)))
+                .collect(),
+        }
+    }
+}
+
+impl UnderlyingDocument {
+    fn to_domain(&self, path: &str) -> Result<UnderlyingParameters, Error> {
+        let vol_shock = self
+            .vol_shock
+            .as_ref()
+            .map(|v| v.to_domain(&format!("{path}.vol_shock")))
+            .transpose()?;
+        let add_ons = self
+            .add_ons
+            .as_ref()
+            .map(|list| {
+                (list.iter().enumerate())
+                    .map(|(i, a)| a.to_domain(&format!("{path}.add_ons[{i}]")))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        Ok(UnderlyingParameters { vol_shock, gain_fraction: self.gain_fraction, add_ons })
+    }
+
+    fn from_domain(p: &UnderlyingParameters) -> UnderlyingDocument {
+        UnderlyingDocument {
+            vol_shock: p.vol_shock.as_ref().map(VolShockDocument::from_domain),
+            gain_fraction: p.gain_fraction,
+            add_ons: p
+                .add_ons
+                .as_ref()
+                .map(|list| list.iter().map(AddOnDocument::from_domain).collect()),
         }
     }
 }
@@ -315,13 +366,13 @@ impl ScenarioDocument {
 }
 
 impl VolShockDocument {
-    fn to_domain(&self) -> Result<VolShock, Error> {
+    fn to_domain(&self, path: &str) -> Result<VolShock, Error> {
         let kind = match self.kind.as_str() {
             "relative" => VolShockKind::Relative,
             "absolute" => VolShockKind::Absolute,
             other => {
                 return Err(Error::invalid(
-                    "vol_shock.kind",
+                    format!("{path}.kind"),
                     format!("unknown kind {other:?}; expected relative or absolute"),
                 ));
             }
