@@ -940,6 +940,12 @@ struct AddOnTotals {
 }
 
 impl Engine {
+    /// Adds one unit's add-ons to `totals`. The add-ons are read from the methodology directly
+    /// unless the underlying has its own, which are looked up out of line (the lookup inlined
+    /// here cost 3 % of a refresh). A competing contingency raises the loss the other add-ons
+    /// see (Derive's peg loss multiplies the loss including its forward contingency); without
+    /// one this is the unit's loss. IM and MM are summed in registers, in the same order as
+    /// into `totals` directly.
     fn unit_add_ons(
         &self,
         ctx: &Context<'_>,
@@ -962,16 +968,12 @@ impl Engine {
             feeds: &ctx.feeds,
         };
         let price_of = |c: Currency| ctx.usd_price_or_one(c);
-        // Read from the methodology directly unless the underlying has its own, which is looked
-        // up out of line: the lookup inlined here cost 3 % of a refresh.
         let methodology = self.methodology();
         let add_ons = if slot.own_add_ons {
             own_add_ons(methodology, slot.currency)
         } else {
             &methodology.add_ons
         };
-        // A competing contingency raises the loss the other add-ons see (Derive's peg loss
-        // multiplies the loss including its forward contingency); without one this is the loss.
         let competing = if self.competing() {
             add_ons
                 .iter()
@@ -983,7 +985,6 @@ impl Engine {
         } else {
             unit.loss
         };
-        // Summed in registers, in the same order as into `totals` directly.
         let (mut im, mut mm) = (totals.im, totals.mm);
         for (index, add_on) in add_ons.iter().enumerate() {
             let value = add_on_value_with(&add_on.kind, &unit.sums, &view, competing, price_of);
