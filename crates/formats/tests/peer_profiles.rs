@@ -51,3 +51,34 @@ fn misplaced_or_missing_keys_are_errors() {
     let missing = tims.replacen("usd_per_unit = 0.375", "", 1);
     assert_eq!(Profile::from_toml(&missing).unwrap_err().location, "add_ons[0].usd_per_unit");
 }
+
+#[test]
+fn parameters_set_apart_for_an_underlying_are_hashed_and_located() {
+    let deribit = bundled_text("deribit-pm").unwrap();
+    let original = hash(deribit);
+    for (from, to) in [
+        ("gain_fraction = 0.6", "gain_fraction = 0.5"),
+        ("up = 0.4", "up = 0.45"),
+        ("slope_per_coin = 0.000004", "slope_per_coin = 0.000005"),
+    ] {
+        assert!(deribit.contains(from), "{from}");
+        assert_ne!(hash(&deribit.replacen(from, to, 1)), original, "{from}");
+    }
+    let misplaced =
+        deribit.replacen("min_move = 0.005", "min_move = 0.005\nthreshold_usd = 1.0", 1);
+    assert_eq!(
+        Profile::from_toml(&misplaced).unwrap_err().location,
+        "by_underlying.ETH.add_ons[0].threshold_usd"
+    );
+    let unknown = deribit.replacen("gain_fraction = 0.6", "gain_fractions = 0.6", 1);
+    assert!(Profile::from_toml(&unknown).is_err());
+    let kind = deribit.replacen("kind = \"relative\"\nup = 0.4", "kind = \"relativ\"\nup = 0.4", 1);
+    assert_eq!(Profile::from_toml(&kind).unwrap_err().location, "by_underlying.ETH.vol_shock.kind");
+    // Without the section a file keeps the hash it had before the section existed: the Ballast PM
+    // profile has none, and this is its hash as `methodology list` printed it before (ae51677).
+    let ballast = Profile::from_toml(bundled_text("ballast-pm").unwrap()).unwrap();
+    assert_eq!(
+        formats::methodology::hash_hex(&ballast.hash()),
+        "0xed1f4ba5e0eb916075a97dc840c4e20761f197ad951580debf2adff64b36df93"
+    );
+}
