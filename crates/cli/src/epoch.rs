@@ -132,8 +132,7 @@ pub fn compute(source: &EpochSource) -> Result<ComputedEpoch> {
     let keys: Vec<AccountKey> =
         source.accounts.par_iter().map(|(id, p)| AccountKey::new(id, p)).collect();
     let lines = refresh(&engine, &arrays, &source.market, &book).map_err(|e| {
-        let index = e.field.split(['[', ']']).nth(1).and_then(|i| i.parse::<usize>().ok());
-        match index.and_then(|i| keys.get(i)) {
+        match e.account.and_then(|i| keys.get(i)) {
             Some(key) => anyhow!("account {:?}: {e}", key.id),
             None => anyhow!(e),
         }

@@ -52,13 +52,24 @@ fn attest(out: &Path, keys: &[u32], threads: Option<&str>) -> Output {
         .map(|i| std::fs::read_to_string(example(&format!("oracle/node-{i}.key"))).unwrap())
         .collect();
     std::fs::write(&key_file, texts.concat()).unwrap();
-    attest_with(out, &key_file, &example("oracle/federation.json"), threads)
+    attest_with(
+        out,
+        &key_file,
+        &example("oracle/federation.json"),
+        threads,
+        &example("oracle/book.json"),
+    )
 }
 
-/// `ballast attest` of epoch 7 over the example book with a given key file and federation.
-fn attest_with(out: &Path, key_file: &Path, federation: &Path, threads: Option<&str>) -> Output {
+/// `ballast attest` of epoch 7 over `book` with a given key file and federation.
+fn attest_with(
+    out: &Path,
+    key_file: &Path,
+    federation: &Path,
+    threads: Option<&str>,
+    book: &Path,
+) -> Output {
     let market = example("market.json");
-    let book = example("oracle/book.json");
     let args = [
         "attest",
         "--market",
@@ -250,7 +261,8 @@ fn bad_keys_and_federation_files_are_named_with_the_reason() {
     std::fs::write(&keys, "# a comment\n0xnot-hex\n").unwrap();
     let federation = example("oracle/federation.json");
     let out = dir.join("out");
-    let run = |federation: &Path| attest_with(&out, &keys, federation, None);
+    let book = example("oracle/book.json");
+    let run = |federation: &Path| attest_with(&out, &keys, federation, None, &book);
     let said = text(&run(&federation));
     assert!(said.contains("keys line 2"), "{said}");
     let zero_threshold = dir.join("federation.json");
@@ -261,4 +273,24 @@ fn bad_keys_and_federation_files_are_named_with_the_reason() {
     let said = text(&run(&zero_threshold));
     assert!(said.contains("federation.json") && said.contains("threshold"), "{said}");
     assert!(!out.exists(), "nothing is written for bad input");
+}
+
+#[test]
+fn a_refused_account_is_named_by_its_id() {
+    // Bob's cash turned into debt, which Ballast PM refuses: the epoch names bob, not an index.
+    let dir = scratch("refused-account");
+    let text_of = std::fs::read_to_string(example("oracle/book.json")).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text_of).unwrap();
+    assert_eq!(json["accounts"][1]["id"], "bob");
+    json["accounts"][1]["balances"]["USDC"] = serde_json::json!("-400000");
+    let book = dir.join("book.json");
+    std::fs::write(&book, json.to_string()).unwrap();
+    let keys = dir.join("keys");
+    std::fs::write(&keys, std::fs::read_to_string(example("oracle/node-1.key")).unwrap()).unwrap();
+    let out = dir.join("out");
+    let run = attest_with(&out, &keys, &example("oracle/federation.json"), None, &book);
+    let said = text(&run);
+    assert!(!run.status.success(), "{said}");
+    assert!(said.contains("account \"bob\"") && said.contains("negative balance"), "{said}");
+    assert!(!out.exists(), "nothing is written for a refused account");
 }

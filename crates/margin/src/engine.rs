@@ -243,7 +243,8 @@ impl Engine {
     /// independently, so the result is the same for any number of threads.
     ///
     /// # Errors
-    /// The first failing account (lowest index), named `accounts[i]`.
+    /// The first failing account (lowest index), named `accounts[i]` and given as
+    /// [`Error::account`].
     pub fn refresh(
         &self,
         ctx: &Context<'_>,
@@ -266,7 +267,7 @@ impl Engine {
         book: &AccountBook,
         out: &mut Vec<RefreshLine>,
     ) -> Result<(), Error> {
-        let named = |a: usize, e: Error| Error::new(format!("accounts[{a}].{}", e.field), e.kind);
+        let named = |a: usize, e: Error| e.in_account(a);
         if self.methodology.numeraire == scenario::Numeraire::Usd {
             let blank = RefreshLine { account: 0, figures: CurrencyFigures::empty(Currency::USD) };
             out.clear();

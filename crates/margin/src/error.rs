@@ -9,6 +9,9 @@ pub struct Error {
     pub field: String,
     /// What is wrong.
     pub kind: ErrorKind,
+    /// The account a bulk refresh failed on, by its index in the book (its field then starts
+    /// with `accounts[i].`); `None` for any other error.
+    pub account: Option<usize>,
 }
 
 /// What went wrong.
@@ -61,7 +64,13 @@ impl fmt::Display for ErrorKind {
 impl Error {
     /// Builds an error about `field`.
     pub fn new(field: impl Into<String>, kind: ErrorKind) -> Error {
-        Error { field: field.into(), kind }
+        Error { field: field.into(), kind, account: None }
+    }
+
+    /// The same error, about account `index` of a bulk refresh.
+    #[must_use]
+    pub fn in_account(self, index: usize) -> Error {
+        Error { field: format!("accounts[{index}].{}", self.field), account: Some(index), ..self }
     }
 }
 

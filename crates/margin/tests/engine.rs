@@ -368,3 +368,31 @@ fn replacing_an_account_gives_the_book_built_with_it() {
         assert_eq!(book, book_of(&[&first, &middle, &last]));
     }
 }
+
+/// A refused account stops the bulk refresh with the lowest failing index, as a number as well
+/// as in the field's text, whatever the thread count.
+#[test]
+fn a_refresh_names_its_first_refused_account_by_index() {
+    let engine = Engine::new(testkit::ballast_pm()).unwrap();
+    let (market, instruments) = testkit::synthetic_exchange(400);
+    let arrays = engine.risk_arrays(&market, &instruments).unwrap();
+    let liquidity = engine.liquidity(&market, &arrays);
+    let ctx = Context::new(&engine, &arrays, &market, &liquidity);
+    let mut book = margin::AccountBook::default();
+    for a in 0..6_000 {
+        // Debt is refused by Ballast PM: accounts 4,321 and 5,000 cannot be margined.
+        let cash = if a == 4_321 || a == 5_000 { -5.0 } else { 1_000.0 };
+        let account = margin::ResolvedAccount {
+            positions: vec![(a % instruments.len(), 1.0)],
+            balances: vec![(Currency::USDC, cash)],
+        };
+        book.push(&account);
+    }
+    for threads in [1, 2, 5] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let err = pool.install(|| engine.refresh(&ctx, &book)).unwrap_err();
+        assert_eq!(err.account, Some(4_321), "{threads} threads: {err}");
+        assert_eq!(err.field, "accounts[4321].balances.USDC");
+        assert_eq!(err.kind, ErrorKind::NegativeCollateral);
+    }
+}
