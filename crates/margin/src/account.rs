@@ -275,7 +275,7 @@ pub struct Context<'a> {
     pub market: &'a MarketSnapshot,
     slots: Vec<UnderlyingSlot<'a>>,
     facts: Vec<RowFacts>,
-    /// Each row's unit, `slot << 8 | unit`: a 4-byte table that stays in L1, so the walk finds
+    /// Each row's unit, `slot << 16 | unit`: a 4-byte table that stays in L1, so the walk finds
     /// where a unit ends without waiting for the row's facts to arrive from further out.
     unit_keys: Vec<u32>,
     units: Vec<Currency>,
@@ -368,7 +368,7 @@ impl<'a> Context<'a> {
     }
 }
 
-/// Each row's facts and unit key (`slot << 8 | unit`). A row's add-on sums follow its
+/// Each row's facts and unit key (`slot << 16 | unit`). A row's add-on sums follow its
 /// underlying's add-ons: the methodology's, unless the underlying has its own.
 fn row_tables(
     methodology: &Methodology,
@@ -389,7 +389,9 @@ fn row_tables(
     let unit_keys = (instruments.iter().enumerate())
         .map(|(row, instrument)| {
             let unit = units.iter().position(|u| *u == arrays.info(row).unit).unwrap_or(0);
-            (slot_of(instrument.underlying()) as u32) << 8 | u32::from(unit as u8)
+            // Both fit 16 bits: at most UNDERLYINGS_MAX slots, and a unit is the numeraire or a
+            // settlement currency (an underlying or a quote currency).
+            (slot_of(instrument.underlying()) as u32) << 16 | unit as u32
         })
         .collect();
     (facts, unit_keys)
@@ -566,11 +568,11 @@ impl Engine {
             if scratch.units.len() >= UNITS_MAX {
                 return Err(Error::new("positions", ErrorKind::TooMany { limit: UNITS_MAX }));
             }
-            let slot = (key >> 8) as usize;
+            let slot = (key >> 16) as usize;
             sums.finish(&roll, ctx.slots[slot].index);
             scratch.units.push(UnitSummary {
                 slot,
-                currency: ctx.units[(key & 0xff) as usize],
+                currency: ctx.units[(key & 0xffff) as usize],
                 start,
                 end: i,
                 pnl_start: pnl_len,
@@ -924,6 +926,17 @@ fn accumulate_pass<const N: usize>(
     }
 }
 
+/// Add-on `index` of `slot`'s units came out NaN or infinite; the field names the list it is in.
+#[cold]
+fn not_finite_add_on(slot: &UnderlyingSlot<'_>, index: usize) -> Error {
+    let list = if slot.own_add_ons {
+        format!("by_underlying.{}.add_ons", slot.currency)
+    } else {
+        "add_ons".to_owned()
+    };
+    Error::new(format!("{list}[{index}]"), ErrorKind::NotFinite(slot.currency.to_string()))
+}
+
 /// The add-ons `underlying` has of its own.
 #[cold]
 #[inline(never)]
@@ -989,8 +1002,7 @@ impl Engine {
         for (index, add_on) in add_ons.iter().enumerate() {
             let value = add_on_value_with(&add_on.kind, &unit.sums, &view, competing, price_of);
             if !value.is_finite() {
-                let what = slot.currency.to_string();
-                return Err(Error::new(format!("add_ons[{index}]"), ErrorKind::NotFinite(what)));
+                return Err(not_finite_add_on(slot, index));
             }
             if let AddOnKind::BasisContingency { competes_with_scan: true, .. } = add_on.kind {
                 if value > totals.scan {
