@@ -355,7 +355,6 @@ fn machine_line() -> String {
 /// so that none of it can be optimised away.
 fn sparse_sum_alone(arrays: &margin::RiskArrays, book: &margin::AccountBook) -> f64 {
     use rayon::prelude::*;
-    const CHUNK_ACCOUNTS: usize = 2_048;
     let underlyings: Vec<basics::Currency> =
         arrays.instruments().iter().map(product::Instrument::underlying).collect();
     // A small number per underlying, cheaper to compare than the currency code.
@@ -363,13 +362,13 @@ fn sparse_sum_alone(arrays: &margin::RiskArrays, book: &margin::AccountBook) -> 
         underlyings.iter().map(|u| underlyings.partition_point(|v| v < u)).collect();
     let starts: Vec<usize> = (0..underlyings.len()).map(|r| arrays.row_start(r)).collect();
     let cells: Vec<usize> = (0..underlyings.len()).map(|r| arrays.row(r).len()).collect();
-    let accounts: Vec<usize> = (0..book.position_offsets.len().saturating_sub(1)).collect();
+    let accounts: Vec<usize> = (0..book.len()).collect();
     accounts
-        .par_chunks(CHUNK_ACCOUNTS)
+        .par_chunks(margin::BOOK_CHUNK_ACCOUNTS)
         .map(|chunk| {
             let mut total = 0.0;
             for &a in chunk {
-                let held = &book.positions[book.position_offsets[a]..book.position_offsets[a + 1]];
+                let held = book.account(a).0;
                 for unit in held.chunk_by(|x, y| slots[x.0] == slots[y.0]) {
                     total += worst_cell(arrays.all_rows(), &starts, unit, cells[unit[0].0]);
                 }
@@ -464,8 +463,9 @@ fn margin_section(args: &BenchArgs) -> Result<()> {
     let futures: Vec<usize> =
         (0..instruments.len()).filter(|&i| !instruments[i].is_option()).collect();
     let book = testkit::synthetic_book(args.seed, accounts, positions, instruments.len(), &futures);
-    let book_mib = (book.positions.len() * 16 + book.balances.len() * 24 + 2 * 8 * accounts) as f64
-        / 1_048_576.0;
+    let (positions_held, balances_held) = book.entries();
+    let book_mib =
+        (positions_held * 16 + balances_held * 24 + 2 * 8 * accounts) as f64 / 1_048_576.0;
     let mut lines = Vec::new();
     // The output buffer is kept between refreshes, as a service does.
     let seconds = best_of(repetitions, || {
@@ -538,10 +538,9 @@ fn what_if_section(
     traded: &product::Instrument,
     repetitions: usize,
 ) {
-    let account = margin::ResolvedAccount {
-        positions: book.positions[book.position_offsets[0]..book.position_offsets[1]].to_vec(),
-        balances: book.balances[book.balance_offsets[0]..book.balance_offsets[1]].to_vec(),
-    };
+    let (positions, balances) = book.account(0);
+    let account =
+        margin::ResolvedAccount { positions: positions.to_vec(), balances: balances.to_vec() };
     let trade = [product::Position { instrument: *traded, size: 10_000.0 }];
     let mut scratch = margin::Scratch::default();
     let rounds = if args.quick { 200 } else { 5_000 };

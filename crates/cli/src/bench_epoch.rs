@@ -95,11 +95,12 @@ fn account_keys(
     (0..book.len())
         .into_par_iter()
         .map(|a| {
-            let positions = book.positions[book.position_offsets[a]..book.position_offsets[a + 1]]
+            let (positions, balances) = book.account(a);
+            let positions = positions
                 .iter()
                 .map(|(row, size)| Position { instrument: instruments[*row], size: *size })
                 .collect();
-            let balances = book.balances[book.balance_offsets[a]..book.balance_offsets[a + 1]]
+            let balances = balances
                 .iter()
                 .map(|(c, amount)| Money::from_f64(*amount, *c, Rounding::Down))
                 .collect::<Result<Vec<_>, _>>()?;

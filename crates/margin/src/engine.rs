@@ -1,6 +1,7 @@
 //! The engine: a validated methodology and the operations built on it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use basics::Currency;
 use market::MarketSnapshot;
@@ -12,9 +13,6 @@ use crate::account::{AccountDetail, Context, CurrencyFigures, Scratch};
 use crate::addons::{AddOnInputs, UnderlyingLiquidity, market_liquidity};
 use crate::valuation::RiskArrays;
 use crate::{Error, ErrorKind};
-
-/// Accounts per parallel work item of a bulk refresh.
-const REFRESH_CHUNK_ACCOUNTS: usize = 2_048;
 
 /// A margin engine for one methodology.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,53 +37,40 @@ pub struct ResolvedAccount {
     pub balances: Vec<(Currency, f64)>,
 }
 
-/// Many accounts in struct-of-arrays form, for the bulk refresh.
+/// Many accounts in struct-of-arrays form, for the bulk refresh: chunks of
+/// [`BOOK_CHUNK_ACCOUNTS`] accounts, each chunk shared (`Arc`) between the copies of a book. A
+/// copy costs a pointer per chunk, and replacing one account in a copy copies that account's
+/// chunk only, so a service can re-margin one account of a million without copying the book.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AccountBook {
-    /// `positions[position_offsets[a]..position_offsets[a + 1]]` are account `a`'s positions.
-    pub position_offsets: Vec<usize>,
-    /// (row, size) of every position, each account's sorted by row.
-    pub positions: Vec<(usize, f64)>,
-    /// `balances[balance_offsets[a]..balance_offsets[a + 1]]` are account `a`'s balances.
-    pub balance_offsets: Vec<usize>,
-    /// (currency, amount) of every balance, each account's sorted by currency.
-    pub balances: Vec<(Currency, f64)>,
+    chunks: Vec<Arc<BookChunk>>,
+    len: usize,
 }
 
-impl AccountBook {
-    /// Appends an account.
-    pub fn push(&mut self, account: &ResolvedAccount) {
-        if self.position_offsets.is_empty() {
-            self.position_offsets.push(0);
-            self.balance_offsets.push(0);
-        }
-        self.positions.extend_from_slice(&account.positions);
-        self.balances.extend_from_slice(&account.balances);
-        self.position_offsets.push(self.positions.len());
-        self.balance_offsets.push(self.balances.len());
+/// Accounts per chunk of an [`AccountBook`], the refresh's unit of parallel work too.
+pub const BOOK_CHUNK_ACCOUNTS: usize = 2_048;
+
+/// Up to [`BOOK_CHUNK_ACCOUNTS`] accounts, flat.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct BookChunk {
+    /// `positions[position_offsets[a]..position_offsets[a + 1]]` are account `a`'s positions
+    /// (`a` counted within the chunk).
+    position_offsets: Vec<usize>,
+    /// (row, size) of every position, each account's sorted by row.
+    positions: Vec<(usize, f64)>,
+    /// `balances[balance_offsets[a]..balance_offsets[a + 1]]` are account `a`'s balances.
+    balance_offsets: Vec<usize>,
+    /// (currency, amount) of every balance, each account's sorted by currency.
+    balances: Vec<(Currency, f64)>,
+}
+
+impl BookChunk {
+    fn new() -> BookChunk {
+        BookChunk { position_offsets: vec![0], balance_offsets: vec![0], ..BookChunk::default() }
     }
 
-    /// Replaces account `a` (an index below [`AccountBook::len`]) with `account`, shifting the
-    /// accounts after it when its number of positions or balances changes.
-    pub fn replace(&mut self, a: usize, account: &ResolvedAccount) {
-        let (from, to) = (self.position_offsets[a], self.position_offsets[a + 1]);
-        self.positions.splice(from..to, account.positions.iter().copied());
-        shift(&mut self.position_offsets[a + 1..], to - from, account.positions.len());
-        let (from, to) = (self.balance_offsets[a], self.balance_offsets[a + 1]);
-        self.balances.splice(from..to, account.balances.iter().copied());
-        shift(&mut self.balance_offsets[a + 1..], to - from, account.balances.len());
-    }
-
-    /// Number of accounts.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.position_offsets.len().saturating_sub(1)
-    }
-
-    /// Whether the book is empty.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    fn len(&self) -> usize {
+        self.position_offsets.len() - 1
     }
 
     fn account(&self, a: usize) -> AccountSlices<'_> {
@@ -93,6 +78,65 @@ impl AccountBook {
             &self.positions[self.position_offsets[a]..self.position_offsets[a + 1]],
             &self.balances[self.balance_offsets[a]..self.balance_offsets[a + 1]],
         )
+    }
+}
+
+impl AccountBook {
+    /// Appends an account.
+    pub fn push(&mut self, account: &ResolvedAccount) {
+        if self.len.is_multiple_of(BOOK_CHUNK_ACCOUNTS) {
+            self.chunks.push(Arc::new(BookChunk::new()));
+        }
+        // The last chunk is shared only if this book was copied since it was last appended to.
+        let Some(last) = self.chunks.last_mut() else { return };
+        let chunk = Arc::make_mut(last);
+        chunk.positions.extend_from_slice(&account.positions);
+        chunk.balances.extend_from_slice(&account.balances);
+        chunk.position_offsets.push(chunk.positions.len());
+        chunk.balance_offsets.push(chunk.balances.len());
+        self.len += 1;
+    }
+
+    /// Replaces account `a` (an index below [`AccountBook::len`]) with `account`, shifting the
+    /// accounts after it in its chunk when its number of positions or balances changes. Only
+    /// that chunk is copied, and only if another book shares it.
+    pub fn replace(&mut self, a: usize, account: &ResolvedAccount) {
+        let chunk = Arc::make_mut(&mut self.chunks[a / BOOK_CHUNK_ACCOUNTS]);
+        let a = a % BOOK_CHUNK_ACCOUNTS;
+        let (from, to) = (chunk.position_offsets[a], chunk.position_offsets[a + 1]);
+        chunk.positions.splice(from..to, account.positions.iter().copied());
+        shift(&mut chunk.position_offsets[a + 1..], to - from, account.positions.len());
+        let (from, to) = (chunk.balance_offsets[a], chunk.balance_offsets[a + 1]);
+        chunk.balances.splice(from..to, account.balances.iter().copied());
+        shift(&mut chunk.balance_offsets[a + 1..], to - from, account.balances.len());
+    }
+
+    /// Number of accounts.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the book is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Account `a`'s (positions, balances): (row, size) sorted by row, (currency, amount)
+    /// sorted by currency.
+    ///
+    /// # Panics
+    /// If `a` is not below [`AccountBook::len`].
+    #[must_use]
+    pub fn account(&self, a: usize) -> AccountSlices<'_> {
+        self.chunks[a / BOOK_CHUNK_ACCOUNTS].account(a % BOOK_CHUNK_ACCOUNTS)
+    }
+
+    /// Positions and balances held in all, for memory estimates.
+    #[must_use]
+    pub fn entries(&self) -> (usize, usize) {
+        self.chunks.iter().fold((0, 0), |(p, b), c| (p + c.positions.len(), b + c.balances.len()))
     }
 }
 
@@ -105,8 +149,8 @@ fn shift(offsets: &mut [usize], before: usize, after: usize) {
     }
 }
 
-/// An account's (positions, balances) as slices of the book.
-type AccountSlices<'a> = (&'a [(usize, f64)], &'a [(Currency, f64)]);
+/// An account's (positions, balances) as slices of a book.
+pub type AccountSlices<'a> = (&'a [(usize, f64)], &'a [(Currency, f64)]);
 
 /// One line of a bulk refresh: an account's figures in one currency.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -272,15 +316,17 @@ impl Engine {
             let blank = RefreshLine { account: 0, figures: CurrencyFigures::empty(Currency::USD) };
             out.clear();
             out.resize(book.len(), blank);
+            // The book's chunks are the units of work: each writes its accounts' lines in place.
             let failures: Vec<Option<Error>> = out
-                .par_chunks_mut(REFRESH_CHUNK_ACCOUNTS)
+                .par_chunks_mut(BOOK_CHUNK_ACCOUNTS)
+                .zip(book.chunks.par_iter())
                 .enumerate()
                 .map_init(
                     || (Scratch::default(), Vec::with_capacity(1)),
-                    |(scratch, figures), (chunk, lines)| {
+                    |(scratch, figures), (c, (lines, chunk))| {
                         for (i, line) in lines.iter_mut().enumerate() {
-                            let a = chunk * REFRESH_CHUNK_ACCOUNTS + i;
-                            let (positions, balances) = book.account(a);
+                            let a = c * BOOK_CHUNK_ACCOUNTS + i;
+                            let (positions, balances) = chunk.account(i);
                             figures.clear();
                             if let Err(e) =
                                 self.account_into(ctx, positions, balances, scratch, None, figures)
@@ -295,17 +341,13 @@ impl Engine {
                 .collect();
             return failures.into_iter().flatten().next().map_or(Ok(()), Err);
         }
-        let chunks: Vec<Result<Vec<RefreshLine>, Error>> = (0..book
-            .len()
-            .div_ceil(REFRESH_CHUNK_ACCOUNTS))
-            .into_par_iter()
-            .map_init(Scratch::default, |scratch, chunk| {
-                let start = chunk * REFRESH_CHUNK_ACCOUNTS;
-                let end = (start + REFRESH_CHUNK_ACCOUNTS).min(book.len());
-                let mut lines = Vec::with_capacity(end - start);
+        let chunks: Vec<Result<Vec<RefreshLine>, Error>> = (book.chunks.par_iter().enumerate())
+            .map_init(Scratch::default, |scratch, (c, chunk)| {
+                let mut lines = Vec::with_capacity(chunk.len());
                 let mut figures = Vec::with_capacity(4);
-                for a in start..end {
-                    let (positions, balances) = book.account(a);
+                for i in 0..chunk.len() {
+                    let a = c * BOOK_CHUNK_ACCOUNTS + i;
+                    let (positions, balances) = chunk.account(i);
                     figures.clear();
                     self.account_into(ctx, positions, balances, scratch, None, &mut figures)
                         .map_err(|e| named(a, e))?;

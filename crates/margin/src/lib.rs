@@ -32,7 +32,9 @@ pub use account::{
     AccountDetail, AddOnLine, Context, CurrencyFigures, Scratch, UNITS_MAX, UnitDetail, Worst,
 };
 pub use addons::{UnderlyingLiquidity, UnitSums, VEGA_BUCKETS_MAX, bucket_of};
-pub use engine::{AccountBook, Engine, RefreshLine, ResolvedAccount};
+pub use engine::{
+    AccountBook, AccountSlices, BOOK_CHUNK_ACCOUNTS, Engine, RefreshLine, ResolvedAccount,
+};
 pub use error::{Error, ErrorKind};
 pub use feeds::{FeedData, confidence_charge};
 pub use valuation::{InstrumentInfo, RiskArrays};

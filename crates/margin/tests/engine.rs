@@ -369,6 +369,38 @@ fn replacing_an_account_gives_the_book_built_with_it() {
     }
 }
 
+/// A book spans chunks of `BOOK_CHUNK_ACCOUNTS`; a copy shares them, and replacing an account
+/// in the copy (in any chunk, at its edges too) leaves the original as it was.
+#[test]
+fn a_copied_book_changes_alone_across_chunks() {
+    use margin::{AccountBook, BOOK_CHUNK_ACCOUNTS, ResolvedAccount};
+    let account = |a: usize, extra: usize| ResolvedAccount {
+        positions: (0..=(a + extra) % 5).map(|r| (r + a % 7, a as f64)).collect(),
+        balances: vec![(Currency::USDC, (a + extra) as f64)],
+    };
+    let accounts = 2 * BOOK_CHUNK_ACCOUNTS + 5;
+    let book_of = |changed: &[usize]| {
+        let mut book = AccountBook::default();
+        for a in 0..accounts {
+            book.push(&account(a, usize::from(changed.contains(&a)) * 3));
+        }
+        book
+    };
+    let original = book_of(&[]);
+    assert_eq!(original.len(), accounts);
+    let changed = [0, BOOK_CHUNK_ACCOUNTS - 1, BOOK_CHUNK_ACCOUNTS, accounts - 1];
+    let mut copy = original.clone();
+    for &a in &changed {
+        copy.replace(a, &account(a, 3));
+    }
+    assert_eq!(copy, book_of(&changed));
+    assert_eq!(original, book_of(&[]));
+    for a in [0, BOOK_CHUNK_ACCOUNTS, accounts - 1] {
+        let expected = account(a, 3);
+        assert_eq!(copy.account(a), (&expected.positions[..], &expected.balances[..]));
+    }
+}
+
 /// A refused account stops the bulk refresh with the lowest failing index, as a number as well
 /// as in the field's text, whatever the thread count.
 #[test]

@@ -100,18 +100,16 @@ async fn fill(database: &str, o: &Options, instruments: &[product::Instrument], 
         instruments.iter().enumerate().filter(|(_, i)| !i.is_option()).map(|(r, _)| r).collect();
     let book =
         testkit::synthetic_book(20_261_201, o.accounts, o.positions, instruments.len(), &futures);
-    let mut ops = Vec::with_capacity(book.positions.len() + 3 * o.accounts);
+    let mut ops = Vec::with_capacity(book.entries().0 + 3 * o.accounts);
     for a in 0..book.len() {
         let id = format!("acct-{a:06}");
         ops.push(Op::Account { id: id.clone(), methodology: hash.to_owned() });
-        for &(row, size) in &book.positions[book.position_offsets[a]..book.position_offsets[a + 1]]
-        {
+        let (positions, balances) = book.account(a);
+        for &(row, size) in positions {
             let instrument = instruments[row].to_string();
             ops.push(Op::Position { account: id.clone(), instrument, size });
         }
-        for &(currency, amount) in
-            &book.balances[book.balance_offsets[a]..book.balance_offsets[a + 1]]
-        {
+        for &(currency, amount) in balances {
             let (account, currency) = (id.clone(), currency.to_string());
             ops.push(Op::Balance { account, currency, amount: Some(format!("{amount}")) });
         }

@@ -77,11 +77,8 @@ impl Book {
     /// Account `i` as a resolved account.
     #[must_use]
     pub fn resolved(&self, i: usize) -> ResolvedAccount {
-        let b = &self.accounts;
-        ResolvedAccount {
-            positions: b.positions[b.position_offsets[i]..b.position_offsets[i + 1]].to_vec(),
-            balances: b.balances[b.balance_offsets[i]..b.balance_offsets[i + 1]].to_vec(),
-        }
+        let (positions, balances) = self.accounts.account(i);
+        ResolvedAccount { positions: positions.to_vec(), balances: balances.to_vec() }
     }
 }
 
