@@ -133,6 +133,16 @@ impl AccountBook {
         self.chunks[a / BOOK_CHUNK_ACCOUNTS].account(a % BOOK_CHUNK_ACCOUNTS)
     }
 
+    /// Account `a` copied out of the book.
+    ///
+    /// # Panics
+    /// If `a` is not below [`AccountBook::len`].
+    #[must_use]
+    pub fn resolved(&self, a: usize) -> ResolvedAccount {
+        let (positions, balances) = self.account(a);
+        ResolvedAccount { positions: positions.to_vec(), balances: balances.to_vec() }
+    }
+
     /// Positions and balances held in all, for memory estimates.
     #[must_use]
     pub fn entries(&self) -> (usize, usize) {

@@ -73,15 +73,6 @@ pub struct Book {
     pub unresolved: BTreeMap<usize, String>,
 }
 
-impl Book {
-    /// Account `i` as a resolved account.
-    #[must_use]
-    pub fn resolved(&self, i: usize) -> ResolvedAccount {
-        let (positions, balances) = self.accounts.account(i);
-        ResolvedAccount { positions: positions.to_vec(), balances: balances.to_vec() }
-    }
-}
-
 /// Margin state of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {
@@ -326,7 +317,7 @@ fn refresh(group: &mut Group) {
         let mut scratch = Scratch::default();
         let mut figures: Vec<CurrencyFigures> = Vec::new();
         for a in 0..accounts {
-            let account = group.book.resolved(a);
+            let account = group.book.accounts.resolved(a);
             figures.clear();
             match engine.account_into(
                 ctx,

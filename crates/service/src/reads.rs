@@ -199,7 +199,7 @@ pub async fn what_if(
     let published = service.published();
     let (group, i) = published.find(&id).ok_or_else(|| not_found(&id))?;
     let priced = group.priced.as_ref().map_err(|why| Error::invalid("market", why.clone()))?;
-    let account = group.book.resolved(i);
+    let account = group.book.accounts.resolved(i);
     let result = SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         margin::whatif::what_if(
@@ -233,7 +233,7 @@ pub async fn risk_array(
     let (group, i) = published.find(&id).ok_or_else(|| not_found(&id))?;
     let priced = group.priced.as_ref().map_err(|why| Error::invalid("market", why.clone()))?;
     let engine = &group.entry.engine;
-    let (figures, detail) = engine.account(priced.context(), &group.book.resolved(i))?;
+    let (figures, detail) = engine.account(priced.context(), &group.book.accounts.resolved(i))?;
     let inputs = priced.inputs();
     let units = detail
         .units
