@@ -1152,13 +1152,8 @@ mod tests {
     /// blocks, and values drawn from a handful so that ties are common.
     #[test]
     fn weighing_and_the_worst_scenario_match_the_plain_definition() {
-        let mut state = 0x2545_F491_u64;
-        let mut draw = |n: u64| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) % n) as f64
-        };
+        let mut draws = crate::test_draws(0x2545_F491);
+        let mut draw = |n: u64| draws(n) as f64;
         for len in [1_usize, 3, 4, 5, 8, 59, 60, 61, 64] {
             for _ in 0..50 {
                 let padded = len.next_multiple_of(8);

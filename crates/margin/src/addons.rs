@@ -494,11 +494,7 @@ mod tests {
     /// with terms of either sign, zero terms and buckets left empty.
     #[test]
     fn vega_buckets_are_the_plain_sums_of_their_own_options() {
-        let mut state = 0x9E37_79B9_u64;
-        let mut draw = |n: u64| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (state >> 33) % n
-        };
+        let mut draw = crate::test_draws(0x9E37_79B9);
         for _ in 0..200 {
             let mut sums = UnitSums::default();
             let mut roll = RollGroup::default();

@@ -38,3 +38,15 @@ pub use engine::{
 pub use error::{Error, ErrorKind};
 pub use feeds::{FeedData, confidence_charge};
 pub use valuation::{InstrumentInfo, RiskArrays};
+
+/// A seeded linear congruential sequence for the unit tests: each call `draw(n)` gives a number
+/// in `0..n` (Knuth's MMIX multiplier and increment, the high bits kept).
+#[cfg(test)]
+pub(crate) fn test_draws(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed;
+    move |n| {
+        state =
+            state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n
+    }
+}

@@ -7,8 +7,8 @@
 //! aggregation, `pnl_offset`, roll shock, delta shock and MM = 0.8 × the risk-matrix margin.
 //!
 //! The market is flat and simple on purpose, so every expected number is a line of arithmetic:
-//! index 100,000, forwards equal to the index, no rates, 60 % vol, options 30 days out (the vol
-//! shock's tenor scale is then exactly 1).
+//! index 100,000 (ETH 3,000), forwards equal to the index, no rates, 60 % vol, options 30 days
+//! out (the vol shock's tenor scale is then exactly 1).
 
 use basics::Currency;
 use formats::market::MarketDocument;
@@ -19,9 +19,11 @@ use product::{Instrument, Portfolio, Position};
 use scenario::{Methodology, ScenarioKind, VolMove};
 
 const INDEX: f64 = 100_000.0;
+const ETH_INDEX: f64 = 3_000.0;
 
+/// BTC and ETH (index 3,000) with the same flat 60 % smile at 30 days (total variance
+/// 0.36 · 30/365 everywhere).
 fn market() -> MarketSnapshot {
-    // Total variance 0.36 · 30/365 everywhere: a flat 60 % smile at 30 days.
     let text = r#"{
         "valuation_time": "2024-11-20T08:00:00Z",
         "underlyings": {
@@ -32,12 +34,40 @@ fn market() -> MarketSnapshot {
                     "20DEC24": { "a": 0.029589041095890, "b": 0.0, "rho": 0.0, "m": 0.0,
                                  "sigma": 0.1 }
                 }
+            },
+            "ETH": {
+                "index": 3000.0,
+                "forwards": { "20DEC24": 3000.0, "28FEB25": 3000.0 },
+                "smiles": {
+                    "20DEC24": { "a": 0.029589041095890, "b": 0.0, "rho": 0.0, "m": 0.0,
+                                 "sigma": 0.1 }
+                }
             }
         },
         "usd_prices": { "USDC": 1.0 },
-        "instruments": { "BTC-20DEC24-60000-P": { "mark_iv": 0.6 } }
+        "instruments": {
+            "BTC-20DEC24-60000-P": { "mark_iv": 0.6 },
+            "BTC-20DEC24-90000-P": { "mark_iv": 0.6 },
+            "ETH-20DEC24-2700-P": { "mark_iv": 0.6 },
+            "ETH-20DEC24-3300-C": { "mark_iv": 0.6 }
+        }
     }"#;
     MarketDocument::from_json(text).unwrap().to_snapshot().unwrap()
+}
+
+fn run_on(
+    market: &MarketSnapshot,
+    methodology: Methodology,
+    positions: &[(&str, f64)],
+) -> (Vec<CurrencyFigures>, AccountDetail) {
+    let engine = Engine::new(methodology).unwrap();
+    let portfolio = portfolio(positions);
+    let instruments: Vec<Instrument> = portfolio.positions().iter().map(|p| p.instrument).collect();
+    let arrays = engine.risk_arrays(market, &instruments).unwrap();
+    let liquidity = engine.liquidity(market, &arrays);
+    let ctx = Context::new(&engine, &arrays, market, &liquidity);
+    let account = engine.resolve(&arrays, &portfolio).unwrap();
+    engine.account(&ctx, &account).unwrap()
 }
 
 fn profile(name: &str) -> Methodology {
@@ -59,15 +89,7 @@ fn run(
     methodology: Methodology,
     positions: &[(&str, f64)],
 ) -> (Vec<CurrencyFigures>, AccountDetail) {
-    let engine = Engine::new(methodology).unwrap();
-    let market = market();
-    let portfolio = portfolio(positions);
-    let instruments: Vec<Instrument> = portfolio.positions().iter().map(|p| p.instrument).collect();
-    let arrays = engine.risk_arrays(&market, &instruments).unwrap();
-    let liquidity = engine.liquidity(&market, &arrays);
-    let ctx = Context::new(&engine, &arrays, &market, &liquidity);
-    let account = engine.resolve(&arrays, &portfolio).unwrap();
-    engine.account(&ctx, &account).unwrap()
+    run_on(&market(), methodology, positions)
 }
 
 fn line(figures: &[CurrencyFigures], currency: Currency) -> CurrencyFigures {
@@ -297,59 +319,10 @@ fn usdc_units_use_their_own_allowance() {
     close(unit.pnl[34], expected, 1e-6);
 }
 
-const ETH_INDEX: f64 = 3_000.0;
-
-/// The flat market with ETH beside BTC: index 3,000, the same flat 60 % smile.
-fn market_with_eth() -> MarketSnapshot {
-    let text = r#"{
-        "valuation_time": "2024-11-20T08:00:00Z",
-        "underlyings": {
-            "BTC": {
-                "index": 100000.0,
-                "forwards": { "20DEC24": 100000.0, "28FEB25": 100000.0 },
-                "smiles": {
-                    "20DEC24": { "a": 0.029589041095890, "b": 0.0, "rho": 0.0, "m": 0.0,
-                                 "sigma": 0.1 }
-                }
-            },
-            "ETH": {
-                "index": 3000.0,
-                "forwards": { "20DEC24": 3000.0, "28FEB25": 3000.0 },
-                "smiles": {
-                    "20DEC24": { "a": 0.029589041095890, "b": 0.0, "rho": 0.0, "m": 0.0,
-                                 "sigma": 0.1 }
-                }
-            }
-        },
-        "usd_prices": { "USDC": 1.0 },
-        "instruments": {
-            "BTC-20DEC24-90000-P": { "mark_iv": 0.6 },
-            "ETH-20DEC24-2700-P": { "mark_iv": 0.6 },
-            "ETH-20DEC24-3300-C": { "mark_iv": 0.6 }
-        }
-    }"#;
-    MarketDocument::from_json(text).unwrap().to_snapshot().unwrap()
-}
-
-fn run_on(
-    market: &MarketSnapshot,
-    methodology: Methodology,
-    positions: &[(&str, f64)],
-) -> (Vec<CurrencyFigures>, AccountDetail) {
-    let engine = Engine::new(methodology).unwrap();
-    let portfolio = portfolio(positions);
-    let instruments: Vec<Instrument> = portfolio.positions().iter().map(|p| p.instrument).collect();
-    let arrays = engine.risk_arrays(market, &instruments).unwrap();
-    let liquidity = engine.liquidity(market, &arrays);
-    let ctx = Context::new(&engine, &arrays, market, &liquidity);
-    let account = engine.resolve(&arrays, &portfolio).unwrap();
-    engine.account(&ctx, &account).unwrap()
-}
-
 #[test]
 fn eth_is_margined_with_its_own_range_offset_roll_and_delta_shock() {
     // ETH's capture: ±18 %, pnl_offset 0.6, roll floor 0.005 per coin, m_inc 0.000004.
-    let market = market_with_eth();
+    let market = market();
     let coins = 10_000.0;
     let (figures, detail) =
         run_on(&market, profile("deribit-pm-segregated"), &[("ETH-PERPETUAL", coins * ETH_INDEX)]);
@@ -389,7 +362,7 @@ fn ethereum_throughout(mut m: Methodology) -> Methodology {
 fn parameters_set_apart_for_an_underlying_act_as_its_methodology() {
     // An ETH book under the profile is, bit for bit, the same book under a profile whose
     // methodology-wide numbers are ETH's; a BTC book does not see ETH's numbers at all.
-    let market = market_with_eth();
+    let market = market();
     let eth_book = [
         ("ETH-20DEC24-2700-P", -40.0),
         ("ETH-20DEC24-3300-C", 25.0),
