@@ -1,6 +1,7 @@
 //! Repository chores for Ballast. `cargo run -p xtask -- tidy` prints every style violation; the
 //! same checks run as `#[test]`s so that `cargo test` enforces them.
 
+mod layers;
 mod tidy;
 
 use std::path::Path;

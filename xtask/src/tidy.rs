@@ -38,8 +38,15 @@ const BANNED_MARKERS: [&str; 4] = ["FIXME", "todo!(", "unimplemented!(", "dbg!("
 pub struct Violation {
     path: String,
     line: usize,
-    rule: &'static str,
-    detail: String,
+    pub(crate) rule: &'static str,
+    pub(crate) detail: String,
+}
+
+impl Violation {
+    /// A violation of `rule` at `path:line`.
+    pub(crate) fn new(path: &str, line: usize, rule: &'static str, detail: String) -> Violation {
+        Violation { path: path.to_owned(), line, rule, detail }
+    }
 }
 
 impl fmt::Display for Violation {
@@ -71,6 +78,7 @@ pub fn check_repository(root: &Path) -> Vec<Violation> {
         }
         violations.extend(check_crate_roots(root, &crate_dir, &files));
     }
+    violations.extend(crate::layers::check_repository(root));
     violations.sort();
     violations
 }

@@ -23,6 +23,6 @@ pub use currency::Currency;
 pub use error::{Error, ErrorKind};
 pub use money::{MONEY_SCALE, Money, Rounding, format_scaled};
 pub use time::{
-    NANOS_PER_DAY, NANOS_PER_YEAR, UnixNanos, civil_from_days, days_from_civil, month_abbrev,
-    month_from_abbrev, year_fraction,
+    DAYS_PER_YEAR, NANOS_PER_DAY, NANOS_PER_YEAR, UnixNanos, civil_from_days, days_from_civil,
+    month_abbrev, month_from_abbrev, year_fraction,
 };

@@ -34,7 +34,17 @@ pub const INPUT_FILE_BYTES_MAX: u64 = 512 * 1024 * 1024;
 pub const EXPIRY_YEARS_MAX: f64 = 50.0;
 /// Volatility accepted by pricers and surfaces (100.0 = 10,000 %).
 pub const VOLATILITY_MAX: f64 = 100.0;
+/// Absolute interest, dividend or flat discount rate accepted by pricers and snapshots, per year
+/// (2.0 = 200 %): crypto funding and basis can be high, but beyond this an input is a units
+/// mistake.
+pub const RATE_ABS_MAX: f64 = 2.0;
+/// Absolute per-expiry rate accepted from a published feed, per year (10.0 = 1,000 %): wider
+/// than [`RATE_ABS_MAX`], since a venue's feed prices short expiries whose rates can be extreme
+/// (Derive's cases go to 300 %) at a small discounting effect.
+pub const FEED_RATE_ABS_MAX: f64 = 10.0;
 
+// A feed may publish every rate a snapshot accepts.
+const _: () = assert!(FEED_RATE_ABS_MAX >= RATE_ABS_MAX);
 // A portfolio's positions must fit in the universe they are drawn from.
 const _: () = assert!(POSITIONS_MAX <= INSTRUMENTS_MAX);
 // A price request may hold every instrument of a universe.

@@ -11,6 +11,8 @@ use std::fmt;
 pub const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 /// Nanoseconds in one ACT/365 year.
 pub const NANOS_PER_YEAR: i64 = 365 * NANOS_PER_DAY;
+/// Days in the ACT/365 year, for daily volatilities and day counts in days.
+pub const DAYS_PER_YEAR: f64 = 365.0;
 
 /// An instant, as nanoseconds since 1970-01-01T00:00:00Z.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

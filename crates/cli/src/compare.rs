@@ -9,6 +9,7 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
@@ -18,7 +19,7 @@ use formats::report::describe_scenarios;
 use margin::Engine;
 use margin::standard::StandardMargin;
 use market::MarketSnapshot;
-use product::{Instrument, Portfolio};
+use product::Portfolio;
 use scenario::Methodology;
 use serde::Serialize;
 
@@ -97,7 +98,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
 ///
 /// # Errors
 /// Only when a bundled profile does not parse (a bug); valuation failures become rows.
-pub fn compare(market: &MarketSnapshot, portfolio: &Portfolio) -> Result<Vec<Row>> {
+pub fn compare(market: &Arc<MarketSnapshot>, portfolio: &Portfolio) -> Result<Vec<Row>> {
     let profiles: Vec<Profile> =
         BUNDLED.iter().map(|(_, text)| Profile::from_toml(text)).collect::<Result<_, _>>()?;
     let standard_im = profiles.iter().find_map(|p| match p {
@@ -132,22 +133,14 @@ pub fn compare(market: &MarketSnapshot, portfolio: &Portfolio) -> Result<Vec<Row
     Ok(rows)
 }
 
-fn instruments(portfolio: &Portfolio) -> Vec<Instrument> {
-    portfolio.positions().iter().map(|p| p.instrument).collect()
-}
-
 /// A portfolio profile's figures, every currency line converted to USD.
 fn portfolio_figures(
     methodology: &Methodology,
-    market: &MarketSnapshot,
+    market: &Arc<MarketSnapshot>,
     portfolio: &Portfolio,
 ) -> Result<Figures> {
-    let engine = Engine::new(methodology.clone())?;
-    let arrays = engine.risk_arrays(market, &instruments(portfolio))?;
-    let liquidity = engine.liquidity(market, &arrays);
-    let ctx = margin::Context::new(&engine, &arrays, market, &liquidity);
-    let account = engine.resolve(&arrays, portfolio)?;
-    let (lines, _) = engine.account(&ctx, &account)?;
+    let priced = Engine::new(methodology.clone())?.price_for(market, portfolio)?;
+    let lines = priced.margin(portfolio)?;
     let mut figures = Figures {
         initial_margin_usd: 0.0,
         maintenance_margin_usd: 0.0,
@@ -167,18 +160,15 @@ fn portfolio_figures(
             && line.scan_loss * usd > largest
         {
             largest = line.scan_loss * usd;
-            let scenario = arrays
-                .scenarios(worst.underlying)
-                .and_then(|set| describe_scenarios(set).get(worst.scenario).cloned());
+            let underlying = worst.underlying();
+            let scenario = (priced.arrays().scenarios(underlying))
+                .zip(worst.scenario())
+                .and_then(|(set, index)| describe_scenarios(set).get(index).cloned());
             figures.worst_scenario = Some(match scenario {
-                Some(s) => format!(
-                    "{} {} {:+.1} % vol {}",
-                    worst.underlying,
-                    s.kind,
-                    s.spot_move * 100.0,
-                    s.vol
-                ),
-                None => format!("{} contingency", worst.underlying),
+                Some(s) => {
+                    format!("{underlying} {} {:+.1} % vol {}", s.kind, s.spot_move * 100.0, s.vol)
+                }
+                None => format!("{underlying} contingency"),
             });
         }
     }
@@ -189,17 +179,15 @@ fn portfolio_figures(
 /// (`ballast-pm`): the standard formulas read only marks, values and sizes from them.
 fn standard(
     standard: &StandardMargin,
-    market: &MarketSnapshot,
+    market: &Arc<MarketSnapshot>,
     portfolio: &Portfolio,
 ) -> Result<Figures> {
     let methodology = match formats::bundled::bundled(BUNDLED[0].0)? {
         Profile::Portfolio(m) => *m,
         Profile::PerPosition(_) => anyhow::bail!("the first bundled profile is per-position"),
     };
-    let engine = Engine::new(methodology)?;
-    let arrays = engine.risk_arrays(market, &instruments(portfolio))?;
-    let account = engine.resolve(&arrays, portfolio)?;
-    let (im, mm) = standard.totals(&arrays, &account);
+    let priced = Engine::new(methodology)?.price_for(market, portfolio)?;
+    let (im, mm) = standard.totals(priced.arrays(), &priced.resolve(portfolio)?);
     Ok(Figures {
         initial_margin_usd: im,
         maintenance_margin_usd: mm,

@@ -6,10 +6,8 @@
 //! non-zero exit code.
 
 mod bench;
-mod bench_epoch;
 mod compare;
 mod conformance;
-mod epoch;
 mod input;
 mod margin_cmd;
 mod methodology;

@@ -66,7 +66,7 @@ pub struct MarginArgs {
 /// Runs `ballast margin`.
 pub fn run(args: &MarginArgs) -> Result<()> {
     let market = match &args.deribit_book {
-        Some(book) => load_deribit_market(book, args)?,
+        Some(book) => std::sync::Arc::new(load_deribit_market(book, args)?),
         None => load_market(args.market.as_ref())?,
     };
     let methodology = load_methodology(&args.methodology)?;
@@ -84,7 +84,7 @@ pub fn run(args: &MarginArgs) -> Result<()> {
         marginal: true,
         liquidation: !args.no_liquidation,
     };
-    let report = margin_report(&engine, &market, &portfolio, &options)?;
+    let report = margin_report(&engine.price_for(&market, &portfolio)?, &portfolio, &options)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&ReportDocument::from_report(&report))?);
     } else {
@@ -218,19 +218,14 @@ fn render_figures(out: &mut String, r: &MarginReport) {
         let _ = writeln!(out, "\nFigures in {c}");
         let _ = writeln!(out, "  equity (mark to market)      {:>18.2}", f.equity);
         let worst = f.worst.and_then(|w| {
-            let set = r.scenario_sets.get(&w.underlying)?;
-            let scenario = describe_scenarios(set).get(w.scenario).cloned();
-            Some(match scenario {
-                Some(s) => format!(
-                    "{} {} {}, vol {} (scenario {})",
-                    w.underlying,
-                    s.kind,
-                    signed_percent(s.spot_move),
-                    s.vol,
-                    w.scenario
-                ),
-                None => format!("{} contingency (scenario {})", w.underlying, w.scenario),
-            })
+            let underlying = w.underlying();
+            let Some(index) = w.scenario() else {
+                return Some(format!("{underlying} contingency"));
+            };
+            let set = r.scenario_sets.get(&underlying)?;
+            let s = describe_scenarios(set).get(index).cloned()?;
+            let (kind, spot, vol) = (s.kind, signed_percent(s.spot_move), s.vol);
+            Some(format!("{underlying} {kind} {spot}, vol {vol} (scenario {index})"))
         });
         let _ = writeln!(
             out,

@@ -21,9 +21,9 @@ use oracle::json::{read_account_proof, read_signed_report, write_account_proof, 
 use oracle::{Address, Domain, EpochTree, Signer, SignerSet, Verifier, verify_account};
 use serde::Deserialize;
 
-use crate::epoch::{EpochSource, account_id, compute, usd_text};
 use crate::input::read_text;
 use crate::profile::{load_market, load_profile};
+use epoch::{EpochSource, account_id, compute, usd_text};
 
 /// The federation a report belongs to: chain, verifier contract, signers and threshold.
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,7 @@
 //! Loading methodologies and markets: a bundled name or a file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use formats::market::MarketDocument;
@@ -42,10 +43,11 @@ pub fn load_baseline(name_or_path: &str) -> Result<StandardMargin> {
 }
 
 /// The market in `path`, or the bundled sample market.
-pub fn load_market(path: Option<&PathBuf>) -> Result<MarketSnapshot> {
-    let Some(path) = path else { return Ok(testkit::sample_market()) };
+pub fn load_market(path: Option<&PathBuf>) -> Result<Arc<MarketSnapshot>> {
+    let Some(path) = path else { return Ok(Arc::new(formats::bundled::sample_market()?)) };
     let text = read_text(Some(path))?;
     let document =
         MarketDocument::from_json(&text).with_context(|| format!("in {}", path.display()))?;
-    document.to_snapshot().with_context(|| format!("in {}", path.display()))
+    let snapshot = document.to_snapshot().with_context(|| format!("in {}", path.display()))?;
+    Ok(Arc::new(snapshot))
 }

@@ -1,7 +1,24 @@
-//! The methodology profiles that ship with Ballast, embedded in the binary.
+//! The methodology profiles and the sample market that ship with Ballast, embedded in the
+//! binary.
+
+use market::MarketSnapshot;
 
 use crate::Error;
+use crate::market::MarketDocument;
 use crate::methodology::Profile;
+
+/// The bundled sample market's JSON text (`examples/market.json`): BTC and ETH with SVI
+/// surfaces over five expiries, quotes and volumes. The service starts on it, and the CLI uses
+/// it when no market is given.
+pub const SAMPLE_MARKET_JSON: &str = include_str!("../../../examples/market.json");
+
+/// The bundled sample market.
+///
+/// # Errors
+/// Never for the file as shipped (a test asserts it); as [`MarketDocument::to_snapshot`].
+pub fn sample_market() -> Result<MarketSnapshot, Error> {
+    MarketDocument::from_json(SAMPLE_MARKET_JSON)?.to_snapshot()
+}
 
 /// (name, TOML text) of every bundled profile.
 pub const BUNDLED: [(&str, &str); 7] = [

@@ -24,8 +24,8 @@
 use std::collections::BTreeMap;
 
 use basics::{Currency, Money, Rounding, UnixNanos};
-use margin::FeedData;
-use market::{InstrumentQuote, MarketSnapshot, UnderlyingInput};
+use margin::CurrencyFigures;
+use market::{FeedData, InstrumentQuote, MarketSnapshot, UnderlyingInput};
 use product::{Instrument, InstrumentKind, OptionRight, Portfolio, Position, Settlement};
 use scenario::{
     AddOn, AddOnKind, Aggregation, CollateralRule, Methodology, Numeraire, Offsets, Requirement,
@@ -238,12 +238,11 @@ pub struct ResultDocument {
 pub struct DeriveCase {
     /// The methodology with the case's parameters.
     pub methodology: Methodology,
-    /// The market.
+    /// The market, with the per-expiry rates and forwards and the feed confidences published
+    /// with it.
     pub market: MarketSnapshot,
     /// The account.
     pub portfolio: Portfolio,
-    /// Per-expiry rates and forwards, and confidences.
-    pub feeds: FeedData,
     /// Derive's net maintenance margin.
     pub expected_mm: f64,
     /// Derive's net initial margin.
@@ -267,14 +266,12 @@ impl CaseDocument {
     pub fn to_case(&self, base: &Methodology) -> Result<DeriveCase, Error> {
         let methodology = self.methodology(base)?;
         methodology.validate().map_err(|e| Error::nested("Parameters", &e.field, e.kind))?;
-        let market = self.market()?;
+        let market = self.market(self.feeds()?)?;
         let portfolio = self.portfolio()?;
-        let feeds = self.feeds()?;
         Ok(DeriveCase {
             methodology,
             market,
             portfolio,
-            feeds,
             expected_mm: self.result.mm,
             expected_im: self.result.im,
         })
@@ -328,7 +325,8 @@ impl CaseDocument {
         })
     }
 
-    fn market(&self) -> Result<MarketSnapshot, Error> {
+    /// The market, with the case's published feeds inside it.
+    fn market(&self, feeds: FeedData) -> Result<MarketSnapshot, Error> {
         let s = &self.scenario;
         let forwards = s
             .option_feeds
@@ -341,7 +339,8 @@ impl CaseDocument {
             UnderlyingInput { index: s.spot_price, forwards, smiles: Vec::new(), perpetual_mark };
         let mut builder = MarketSnapshot::builder(UnixNanos::from_secs(REF_TIME_SECONDS))
             .underlying(UNDERLYING, input)
-            .usd_price(STABLE, s.stable_price);
+            .usd_price(STABLE, s.stable_price)
+            .feeds(feeds);
         for (i, c) in s.collaterals.iter().enumerate() {
             builder = builder.usd_price(collateral_currency(&c.name, i)?, c.price / s.stable_price);
         }
@@ -466,6 +465,17 @@ fn scenario_spec(p: &ParametersDocument) -> Result<ScenarioSpec, Error> {
                 kind: ScenarioKind::Skew(kind),
                 weight: s.dampening_factor,
             };
+            let skews = matches!(s.vol_shock_direction.as_str(), "LINEAR" | "ABS");
+            if skews && s.spot_shock != 1.0 {
+                return Err(Error {
+                    location: format!("Parameters.Scenarios[{i}].SpotShock"),
+                    kind: crate::ErrorKind::Refused(format!(
+                        "a skew scenario moves volatility only, so its spot shock must be 1 (got \
+                         {}), as Derive's setScenarios requires",
+                        s.spot_shock
+                    )),
+                });
+            }
             Ok(match s.vol_shock_direction.as_str() {
                 "Up" => regular(VolMove::Up),
                 "Down" => regular(VolMove::Down),
@@ -573,26 +583,17 @@ pub struct NetMargins {
     pub im: f64,
 }
 
-impl DeriveCase {
-    /// Runs the case through the margin engine: risk arrays with the published per-expiry rates
-    /// and forwards, the account with the published confidences, and returns MM and IM net of
-    /// the account's mark-to-market, as Derive reports them.
+impl NetMargins {
+    /// Ballast's figures of a case (cross margin: one USD line) in Derive's convention: MM and
+    /// IM net of the account's mark-to-market.
     ///
     /// # Errors
-    /// Any error of the engine, naming what it could not value.
-    pub fn net_margins(&self) -> Result<NetMargins, margin::Error> {
-        let engine = margin::Engine::new(self.methodology.clone())?;
-        let instruments: Vec<Instrument> =
-            self.portfolio.positions().iter().map(|p| p.instrument).collect();
-        let arrays = engine.risk_arrays_with_feeds(&self.market, &instruments, &self.feeds)?;
-        let liquidity = engine.liquidity(&self.market, &arrays);
-        let ctx = margin::Context::new(&engine, &arrays, &self.market, &liquidity)
-            .with_feeds(self.feeds.clone())?;
-        let account = engine.resolve(&arrays, &self.portfolio)?;
-        let (figures, _) = engine.account(&ctx, &account)?;
-        let usd = figures.iter().find(|f| f.currency == Currency::USD).ok_or_else(|| {
-            margin::Error::new("figures", margin::ErrorKind::MissingMarketData("a USD line".into()))
-        })?;
+    /// `Missing` when the figures have no USD line.
+    pub fn of(figures: &[CurrencyFigures]) -> Result<NetMargins, Error> {
+        let usd = figures
+            .iter()
+            .find(|f| f.currency == Currency::USD)
+            .ok_or_else(|| Error::missing("figures", "a USD line"))?;
         Ok(NetMargins {
             mm: usd.equity - usd.maintenance_margin,
             im: usd.equity - usd.initial_margin,

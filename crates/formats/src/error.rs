@@ -20,6 +20,9 @@ pub enum ErrorKind {
     Invalid(String),
     /// A required value is absent.
     Missing(String),
+    /// A value the source's format can hold but its own model refuses (as Derive's
+    /// `setScenarios` refuses a skew scenario that moves the price), and so does Ballast.
+    Refused(String),
 }
 
 impl fmt::Display for ErrorKind {
@@ -28,6 +31,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Syntax(message) => write!(f, "malformed input: {message}"),
             ErrorKind::Invalid(message) => f.write_str(message),
             ErrorKind::Missing(what) => write!(f, "missing {what}"),
+            ErrorKind::Refused(why) => write!(f, "refused: {why}"),
         }
     }
 }

@@ -32,7 +32,12 @@ pub use time_text::{format_rfc3339, parse_expiry, parse_rfc3339};
 /// value (one spelling per value, so equal values hash alike).
 pub(crate) fn canonical_hash<T: serde::Serialize>(document: &T) -> [u8; 32] {
     use sha3::{Digest, Keccak256};
-    Keccak256::digest(serde_json::to_vec(document).unwrap_or_default()).into()
+    // Canonical documents hold strings, numbers and string-keyed maps only, which serialise
+    // without error; an empty fallback would attest the hash of nothing.
+    let Ok(bytes) = serde_json::to_vec(document) else {
+        panic!("Invariant: a canonical document serialises (its maps have string keys)")
+    };
+    Keccak256::digest(bytes).into()
 }
 
 /// Parses JSON text into `T`, mapping serde's errors (with line and column) into ours.

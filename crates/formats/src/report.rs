@@ -64,9 +64,13 @@ pub struct CurrencyDocument {
     /// Underlying of the worst unit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worst_underlying: Option<String>,
-    /// Index of the worst scenario in that unit.
+    /// Index of the worst scenario in that unit; absent when a contingency set the loss.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worst_scenario: Option<usize>,
+    /// Whether a competing contingency (Derive's forward contingency), not a scenario, set the
+    /// loss.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub worst_is_contingency: bool,
 }
 
 /// One position.
@@ -288,8 +292,9 @@ fn currencies(r: &MarginReport) -> Vec<CurrencyDocument> {
             initial_margin_exact: basics::format_scaled(q.initial_margin.raw()),
             maintenance_margin_exact: basics::format_scaled(q.maintenance_margin.raw()),
             equity_exact: basics::format_scaled(q.equity.raw()),
-            worst_underlying: f.worst.map(|w| w.underlying.to_string()),
-            worst_scenario: f.worst.map(|w| w.scenario),
+            worst_underlying: f.worst.map(|w| w.underlying().to_string()),
+            worst_scenario: f.worst.and_then(margin::Worst::scenario),
+            worst_is_contingency: matches!(f.worst, Some(margin::Worst::Contingency { .. })),
         })
         .collect()
 }

@@ -29,11 +29,11 @@ use market::MarketSnapshot;
 use product::{InstrumentKind, Settlement};
 use scenario::{AddOn, AddOnKind, ScenarioKind, ScenarioSet};
 
-use crate::feeds::{FeedData, confidence_charge};
-use crate::valuation::RiskArrays;
+use market::FeedData;
+use scenario::Methodology;
 
-/// Days per year, for daily volatilities.
-pub(crate) const DAYS_PER_YEAR: f64 = 365.0;
+use crate::feeds::confidence_charge;
+use crate::valuation::{RiskArrays, vega_usd};
 
 /// Market liquidity of one underlying, aggregated from every quoted instrument of the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -49,28 +49,31 @@ pub const VEGA_BUCKETS_MAX: usize = 8;
 const _: () =
     assert!(VEGA_BUCKETS_MAX.is_multiple_of(4), "vega buckets are summed four lanes at a time");
 
-/// Sums quoted volumes per underlying: delta-one volume in coins, option volume times vega.
-#[must_use]
-pub fn market_liquidity<'a>(
+/// Sums quoted volumes per underlying: delta-one volume in coins, option volume times the
+/// option's own vega on this market. A function of the snapshot (and the methodology that values
+/// it) alone, whatever instruments a caller prices: an account's margin must not depend on the
+/// route that computed it. An option the market cannot value (quoted past its expiry, or beyond
+/// its surface) has no vega to weigh its volume by and adds nothing: what a liquidation could
+/// sell is measured only in contracts someone can price.
+pub(crate) fn market_liquidity<'a>(
+    methodology: &Methodology,
     market: &MarketSnapshot,
-    arrays: &RiskArrays,
     bucket_days: impl Fn(Currency) -> &'a [f64],
 ) -> BTreeMap<Currency, UnderlyingLiquidity> {
     let mut out: BTreeMap<Currency, UnderlyingLiquidity> = BTreeMap::new();
     for (instrument, quote) in market.quotes() {
         let Some(volume) = quote.volume_24h else { continue };
-        let Ok(underlying) = market.underlying(instrument.underlying()) else { continue };
+        // Every quote's underlying is in the snapshot (its builder checks it).
+        let Ok(underlying) = market.underlying(instrument.underlying()) else {
+            panic!("Invariant: a quoted instrument's underlying is in its snapshot ({instrument})")
+        };
         let entry = out.entry(instrument.underlying()).or_default();
         match instrument.kind() {
             InstrumentKind::Option { expiry, .. } => {
-                // Vega of the instrument if it is in the arrays, else a rough ATM vega.
-                let years = market.years_to(expiry).max(0.0);
-                let vega = arrays.position(instrument).map_or_else(
-                    || underlying.index() * years.sqrt() * 0.4,
-                    |i| arrays.info(i).vega_usd.abs(),
-                );
+                let Some(vega) = vega_usd(methodology, market, instrument) else { continue };
+                let years = market.years_to(expiry);
                 let bucket = bucket_of(years, bucket_days(instrument.underlying()));
-                entry.vega_volume_usd[bucket] += volume * vega;
+                entry.vega_volume_usd[bucket] += volume * vega.abs();
             }
             _ => {
                 let coins = match instrument.settlement() {
@@ -87,7 +90,7 @@ pub fn market_liquidity<'a>(
 /// The vega bucket of an expiry `years` ahead.
 #[must_use]
 pub fn bucket_of(years: f64, bucket_days: &[f64]) -> usize {
-    let days = years * DAYS_PER_YEAR;
+    let days = years * basics::DAYS_PER_YEAR;
     bucket_days
         .iter()
         .position(|edge| days <= *edge)

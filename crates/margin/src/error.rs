@@ -9,8 +9,8 @@ pub struct Error {
     pub field: String,
     /// What is wrong.
     pub kind: ErrorKind,
-    /// The account a bulk refresh failed on, by its index in the book (its field then starts
-    /// with `accounts[i].`); `None` for any other error.
+    /// The account a bulk refresh failed on, by its index in the book (the field is then
+    /// within that account: `balances.USDC`); `None` for any other error.
     pub account: Option<usize>,
 }
 
@@ -70,7 +70,7 @@ impl Error {
     /// The same error, about account `index` of a bulk refresh.
     #[must_use]
     pub fn in_account(self, index: usize) -> Error {
-        Error { field: format!("accounts[{index}].{}", self.field), account: Some(index), ..self }
+        Error { account: Some(index), ..self }
     }
 }
 

@@ -3,11 +3,13 @@
 //!
 //! The engine works in two steps, which is what makes it fast enough for a whole exchange:
 //!
-//! 1. [`RiskArrays::build`] revalues every instrument once per scenario of its underlying (full
-//!    revaluation on the volatility surface, through the SIMD kernel of `pricing`).
-//! 2. [`Engine::account_into`] aggregates an account as a sparse sum of size × row, adds
+//! 1. [`Engine::price`] revalues every instrument of a universe once per scenario of its
+//!    underlying (full revaluation on the volatility surface, through the SIMD kernel of
+//!    `pricing`) and gives the [`PricedMarket`], the one facade every caller goes through.
+//! 2. [`PricedMarket::account_into`] aggregates an account as a sparse sum of size × row, adds
 //!    collateral, applies scenario weights and offsets, computes the add-ons and forms IM and MM.
-//!    [`Engine::refresh`] does it for a whole [`AccountBook`] in parallel.
+//!    [`PricedMarket::refresh`] does it for a whole [`AccountBook`] in parallel, one result per
+//!    account.
 //!
 //! Around it: [`report`] (the full report with the Greek approximation beside full revaluation and
 //! the per-position baseline), [`whatif`] (hypothetical trades, marginal margin, liquidation
@@ -18,25 +20,34 @@
 //! value is an [`Error`]); floating point becomes fixed-point [`basics::Money`] only in
 //! [`report::Quantised`], requirements rounded up and equity rounded down.
 
-mod account;
 mod addons;
+mod aggregate;
+mod book;
 mod engine;
 mod error;
+mod extended;
 mod feeds;
+mod figures;
+mod grouped;
+pub mod health;
+pub mod kernels;
+mod priced;
+mod refresh;
 pub mod report;
+mod scratch;
 pub mod standard;
 mod valuation;
 pub mod whatif;
 
-pub use account::{
-    AccountDetail, AddOnLine, Context, CurrencyFigures, Scratch, UNITS_MAX, UnitDetail, Worst,
-};
 pub use addons::{UnderlyingLiquidity, UnitSums, VEGA_BUCKETS_MAX, bucket_of};
-pub use engine::{
-    AccountBook, AccountSlices, BOOK_CHUNK_ACCOUNTS, Engine, RefreshLine, ResolvedAccount,
-};
+pub use book::{AccountBook, AccountSlices, BOOK_CHUNK_ACCOUNTS, ResolvedAccount};
+pub use engine::Engine;
 pub use error::{Error, ErrorKind};
-pub use feeds::{FeedData, confidence_charge};
+pub use feeds::confidence_charge;
+pub use figures::{AccountDetail, AddOnLine, CurrencyFigures, UNITS_MAX, UnitDetail, Worst};
+pub use priced::PricedMarket;
+pub use refresh::{Refresh, RefreshLine};
+pub use scratch::Scratch;
 pub use valuation::{InstrumentInfo, RiskArrays};
 
 /// A seeded linear congruential sequence for the unit tests: each call `draw(n)` gives a number

@@ -13,8 +13,8 @@ use product::{Instrument, Portfolio};
 use scenario::{AddOnKind, ScenarioSet};
 
 use crate::Error;
-use crate::account::{AccountDetail, Context, CurrencyFigures};
-use crate::engine::Engine;
+use crate::figures::{AccountDetail, CurrencyFigures};
+use crate::priced::PricedMarket;
 use crate::standard::StandardMargin;
 use crate::whatif::{LiquidationPoint, liquidation_points, marginal_margin};
 
@@ -163,27 +163,22 @@ pub fn add_on_name(kind: &AddOnKind) -> &'static str {
     }
 }
 
-/// Computes the full report of `portfolio` on `market`.
+/// Computes the full report of `portfolio` on a priced market whose universe holds every
+/// instrument of the portfolio (the same figures whatever else the universe holds).
 ///
 /// # Errors
 /// Any engine error: unknown instrument, expired option, missing market data, bad collateral.
 pub fn margin_report(
-    engine: &Engine,
-    market: &MarketSnapshot,
+    priced: &PricedMarket,
     portfolio: &Portfolio,
     options: &ReportOptions,
 ) -> Result<MarginReport, Error> {
-    let instruments: Vec<Instrument> = portfolio.positions().iter().map(|p| p.instrument).collect();
-    let arrays = engine.risk_arrays(market, &instruments)?;
-    let liquidity = engine.liquidity(market, &arrays);
-    let ctx = Context::new(engine, &arrays, market, &liquidity);
-    let account = engine.resolve(&arrays, portfolio)?;
-    let (figures, detail) = engine.account(&ctx, &account)?;
+    let (arrays, market) = (priced.arrays(), priced.market());
+    let account = priced.resolve(portfolio)?;
+    let (figures, detail) = priced.account(&account)?;
     let quantised = figures.iter().map(Quantised::of).collect::<Result<_, _>>()?;
-    let marginal =
-        if options.marginal { marginal_margin(engine, &ctx, &account)? } else { Vec::new() };
-    let standard =
-        options.baseline.as_ref().map(|b| b.lines(&arrays, &account)).unwrap_or_default();
+    let marginal = if options.marginal { marginal_margin(priced, &account)? } else { Vec::new() };
+    let standard = options.baseline.as_ref().map(|b| b.lines(arrays, &account)).unwrap_or_default();
     let positions = account
         .positions
         .iter()
@@ -198,23 +193,18 @@ pub fn margin_report(
         })
         .collect();
     let greek = if options.greek_approximation {
-        let approximated = arrays.greek_approximation(engine.methodology(), market)?;
-        let approx_ctx = Context::new(engine, &approximated, market, &liquidity);
-        let (figures, detail) = engine.account(&approx_ctx, &account)?;
+        let (figures, detail) = priced.greek_approximation()?.account(&account)?;
         Some(GreekComparison { figures, detail })
     } else {
         None
     };
     let baseline = match &options.baseline {
-        Some(b) => Some(baseline(b, &arrays, &account, market, &figures)?),
+        Some(b) => Some(baseline(b, arrays, &account, market, &figures)?),
         None => None,
     };
-    let liquidation = if options.liquidation {
-        liquidation_points(engine, market, portfolio)?
-    } else {
-        Vec::new()
-    };
-    let methodology = engine.methodology();
+    let liquidation =
+        if options.liquidation { liquidation_points(priced, portfolio)? } else { Vec::new() };
+    let methodology = priced.methodology();
     Ok(MarginReport {
         methodology: format!("{}@{}", methodology.name, methodology.version),
         valuation: market.valuation(),

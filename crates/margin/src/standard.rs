@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use basics::Currency;
 use product::OptionRight;
 
-use crate::engine::ResolvedAccount;
+use crate::book::ResolvedAccount;
 use crate::valuation::RiskArrays;
 
 /// Standard-margin parameters of one underlying.

@@ -22,11 +22,7 @@ use product::{Instrument, InstrumentKind, OptionRight, Settlement};
 use rayon::prelude::*;
 use scenario::{Methodology, Numeraire, Scenario, ScenarioKind, ScenarioSet, VolDynamics};
 
-use crate::feeds::FeedData;
 use crate::{Error, ErrorKind};
-
-/// Days per ACT/365 year.
-const DAYS_PER_YEAR: f64 = 365.0;
 
 /// Rows are padded with zeros to a multiple of this many cells (two four-lane vectors).
 pub const ROW_PADDING_CELLS: usize = 8;
@@ -120,25 +116,11 @@ impl RiskArrays {
     /// # Errors
     /// `Expired` for an instrument past its expiry, `MissingMarketData` when an underlying,
     /// forward or volatility is absent, `Methodology` for an invalid scenario specification.
-    pub fn build(
+    pub(crate) fn build(
         methodology: &Methodology,
         market: &MarketSnapshot,
         instruments: &[Instrument],
     ) -> Result<RiskArrays, Error> {
-        RiskArrays::build_with_feeds(methodology, market, instruments, &FeedData::default())
-    }
-
-    /// [`RiskArrays::build`] with per-expiry discount rates from `feeds` where published.
-    ///
-    /// # Errors
-    /// As [`RiskArrays::build`], and `OutOfRange` for invalid feed data.
-    pub fn build_with_feeds(
-        methodology: &Methodology,
-        market: &MarketSnapshot,
-        instruments: &[Instrument],
-        feeds: &FeedData,
-    ) -> Result<RiskArrays, Error> {
-        feeds.validate()?;
         let mut instruments = instruments.to_vec();
         instruments.sort();
         instruments.dedup();
@@ -152,7 +134,7 @@ impl RiskArrays {
         let scenario_sets = scenario_sets(methodology, market, &instruments)?;
         let contexts: Vec<Context> = instruments
             .iter()
-            .map(|i| context(methodology, market, i, feeds))
+            .map(|i| context(methodology, market, i))
             .collect::<Result<_, _>>()?;
         let mut offsets = Vec::with_capacity(instruments.len() + 1);
         let mut total = 0;
@@ -277,7 +259,7 @@ impl RiskArrays {
         for (i, instrument) in self.instruments.iter().enumerate() {
             let ctx = Context {
                 discount_rate: self.info[i].rate,
-                ..context(methodology, market, instrument, &FeedData::default())?
+                ..context(methodology, market, instrument)?
             };
             let set = &self.scenario_sets[&instrument.underlying()];
             let row = &mut approximated.rows[self.offsets[i]..self.offsets[i] + set.len()];
@@ -381,8 +363,8 @@ fn context(
     methodology: &Methodology,
     market: &MarketSnapshot,
     instrument: &Instrument,
-    feeds: &FeedData,
 ) -> Result<Context, Error> {
+    let feeds = market.feeds();
     let underlying = market
         .underlying(instrument.underlying())
         .map_err(|e| missing(instrument, e.to_string()))?;
@@ -414,8 +396,9 @@ fn context(
     } else {
         market.usd_price(settlement).map_err(|e| missing(instrument, e.to_string()))?
     };
-    let horizon_years = methodology.valuation.horizon_days / DAYS_PER_YEAR;
-    let window_years = methodology.valuation.settlement_window_minutes / (DAYS_PER_YEAR * 1440.0);
+    let horizon_years = methodology.valuation.horizon_days / basics::DAYS_PER_YEAR;
+    let window_years =
+        methodology.valuation.settlement_window_minutes / (basics::DAYS_PER_YEAR * 1440.0);
     let forward_share =
         if window_years > 0.0 && instrument.expiry().is_some() && years < window_years {
             years / window_years
@@ -452,7 +435,7 @@ fn option_vol(
         return Ok(iv);
     }
     underlying.implied_vol(strike, years).ok_or_else(|| {
-        let horizon = underlying.surface().horizon_years() * DAYS_PER_YEAR;
+        let horizon = underlying.surface().horizon_years() * basics::DAYS_PER_YEAR;
         missing(
             instrument,
             format!("no volatility surface for this expiry (the surface covers {horizon:.1} days)"),
@@ -490,14 +473,22 @@ fn check_expiries(instruments: &[Instrument]) -> Result<(), Error> {
     Ok(())
 }
 
-/// At-the-money volatility near `years` (or of the first slice), for impact estimates on
-/// delta-one contracts; 0.8 when the underlying has no surface at all.
-fn reference_vol(underlying: &UnderlyingMarket, years: f64) -> f64 {
-    const VOL_WITHOUT_SURFACE: f64 = 0.8;
+/// The volatility that scales market impact on an underlying listed without options (its
+/// snapshot has no surface): 80 % a year, about BTC's realised volatility in stressed months,
+/// so a futures-only underlying is not charged as if it never moved.
+const VOL_WITHOUT_SURFACE: f64 = 0.8;
+
+/// At-the-money volatility near `years` (clamped to the surface's slices), for impact
+/// estimates; [`VOL_WITHOUT_SURFACE`] for an underlying without a surface. The one definition
+/// of the impact scale, for delta-one rows and the friction add-on alike.
+pub(crate) fn reference_vol(underlying: &UnderlyingMarket, years: f64) -> f64 {
     let surface = underlying.surface();
     let Some(first) = surface.slices().first() else { return VOL_WITHOUT_SURFACE };
     let t = years.clamp(first.years(), surface.horizon_years());
-    surface.implied_vol(0.0, t).unwrap_or(VOL_WITHOUT_SURFACE)
+    let Some(vol) = surface.implied_vol(0.0, t) else {
+        panic!("Invariant: a surface values at-the-money points between its slices")
+    };
+    vol
 }
 
 /// The pre-shock volatility of an option in a scenario with relative move `spot_move`.
@@ -753,6 +744,17 @@ fn greek_row(
         *cell = by_move * m + 0.5 * by_move2 * m * m + by_vol * vol_change - decay;
     }
     Ok(())
+}
+
+/// ∂ USD value / ∂ σ of one unit of `instrument` on `market`, as its risk-array row's facts
+/// give it; `None` for an option the market cannot value (expired, or beyond its surface).
+pub(crate) fn vega_usd(
+    methodology: &Methodology,
+    market: &MarketSnapshot,
+    instrument: &Instrument,
+) -> Option<f64> {
+    let ctx = context(methodology, market, instrument).ok()?;
+    Some(instrument_info(methodology.numeraire, market, instrument, &ctx).vega_usd)
 }
 
 fn instrument_info(

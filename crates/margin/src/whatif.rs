@@ -5,12 +5,15 @@
 //! root of `equity(m) − MM(m)` over moves `m` of one underlying, each evaluation a full
 //! revaluation on the moved market (sticky-moneyness surface).
 
+use std::sync::Arc;
+
 use basics::Currency;
-use market::MarketSnapshot;
 use product::{Portfolio, Position};
 
-use crate::account::{Context, CurrencyFigures, Scratch};
-use crate::engine::{Engine, ResolvedAccount};
+use crate::book::ResolvedAccount;
+use crate::figures::CurrencyFigures;
+use crate::priced::PricedMarket;
+use crate::scratch::Scratch;
 use crate::{Error, ErrorKind};
 
 /// Largest relative move searched upwards for a liquidation price (+1000 %).
@@ -34,17 +37,16 @@ pub struct WhatIf {
 /// Applies `trades` to `account` and recomputes; every traded instrument must have a row.
 ///
 /// # Errors
-/// `UnknownInstrument` for a trade without a row; as [`Engine::account_into`] otherwise.
+/// `UnknownInstrument` for a trade without a row; as [`PricedMarket::account_into`] otherwise.
 pub fn what_if(
-    engine: &Engine,
-    ctx: &Context<'_>,
+    priced: &PricedMarket,
     account: &ResolvedAccount,
     trades: &[Position],
     scratch: &mut Scratch,
 ) -> Result<WhatIf, Error> {
     let mut after = account.clone();
     for trade in trades {
-        let row = ctx.arrays.position(&trade.instrument).ok_or_else(|| {
+        let row = priced.arrays().position(&trade.instrument).ok_or_else(|| {
             Error::new(trade.instrument.to_string(), ErrorKind::UnknownInstrument)
         })?;
         match after.positions.binary_search_by_key(&row, |(r, _)| *r) {
@@ -55,22 +57,14 @@ pub fn what_if(
     after.positions.retain(|(_, size)| *size != 0.0);
     let mut before_figures = Vec::new();
     let mut after_figures = Vec::new();
-    engine.account_into(
-        ctx,
+    priced.account_into(
         &account.positions,
         &account.balances,
         scratch,
         None,
         &mut before_figures,
     )?;
-    engine.account_into(
-        ctx,
-        &after.positions,
-        &after.balances,
-        scratch,
-        None,
-        &mut after_figures,
-    )?;
+    priced.account_into(&after.positions, &after.balances, scratch, None, &mut after_figures)?;
     Ok(WhatIf { before: before_figures, after: after_figures })
 }
 
@@ -79,10 +73,9 @@ pub fn what_if(
 /// of the position's unit.
 ///
 /// # Errors
-/// As [`Engine::account_into`].
+/// As [`PricedMarket::account_into`].
 pub fn marginal_margin(
-    engine: &Engine,
-    ctx: &Context<'_>,
+    priced: &PricedMarket,
     account: &ResolvedAccount,
 ) -> Result<Vec<(usize, f64, f64)>, Error> {
     let mut scratch = Scratch::default();
@@ -93,14 +86,14 @@ pub fn marginal_margin(
                       scratch: &mut Scratch|
      -> Result<(f64, f64), Error> {
         figures.clear();
-        engine.account_into(ctx, positions, &account.balances, scratch, None, &mut figures)?;
+        priced.account_into(positions, &account.balances, scratch, None, &mut figures)?;
         Ok(figures
             .iter()
             .find(|f| f.currency == currency)
             .map_or((0.0, 0.0), |f| (f.initial_margin, f.maintenance_margin)))
     };
     for (i, &(row, size)) in account.positions.iter().enumerate() {
-        let currency = ctx.arrays.info(row).unit;
+        let currency = priced.arrays().info(row).unit;
         let h = (size.abs() * 1e-4).max(1e-6);
         let mut up = account.positions.clone();
         up[i].1 = size + h;
@@ -133,25 +126,27 @@ pub struct LiquidationPoint {
     pub price_up: Option<f64>,
 }
 
-/// Liquidation moves of every underlying of `portfolio`, by root search on the full engine.
+/// Liquidation moves of every underlying of `portfolio` from `priced`'s market, by root search
+/// on the full engine: each evaluation prices the moved market for the portfolio's instruments.
 ///
 /// # Errors
 /// As the engine on the moved markets.
 pub fn liquidation_points(
-    engine: &Engine,
-    market: &MarketSnapshot,
+    priced: &PricedMarket,
     portfolio: &Portfolio,
 ) -> Result<Vec<LiquidationPoint>, Error> {
+    let (engine, market) = (priced.engine(), priced.market());
     let instruments: Vec<_> = portfolio.positions().iter().map(|p| p.instrument).collect();
     let mut underlyings = portfolio.underlyings();
     underlyings.extend(portfolio.balances().keys().filter(|c| market.underlying(**c).is_ok()));
     let cushion = |underlying: Currency, currency: Currency, m: f64| -> Result<f64, Error> {
-        let moved = if m == 0.0 { market.clone() } else { market.with_spot_move(underlying, m)? };
-        let arrays = engine.risk_arrays(&moved, &instruments)?;
-        let liquidity = engine.liquidity(&moved, &arrays);
-        let ctx = Context::new(engine, &arrays, &moved, &liquidity);
-        let account = engine.resolve(&arrays, portfolio)?;
-        let (figures, _) = engine.account(&ctx, &account)?;
+        let moved = if m == 0.0 {
+            Arc::clone(market)
+        } else {
+            Arc::new(market.with_spot_move(underlying, m)?)
+        };
+        let moved = engine.price(&moved, &instruments)?;
+        let figures = moved.figures(&moved.resolve(portfolio)?)?;
         Ok(figures
             .iter()
             .find(|f| f.currency == currency)

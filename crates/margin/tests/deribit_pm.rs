@@ -13,7 +13,7 @@
 use basics::Currency;
 use formats::market::MarketDocument;
 use formats::methodology::Profile;
-use margin::{AccountDetail, Context, CurrencyFigures, Engine};
+use margin::{AccountDetail, CurrencyFigures, Engine};
 use market::MarketSnapshot;
 use product::{Instrument, Portfolio, Position};
 use scenario::{Methodology, ScenarioKind, VolMove};
@@ -62,12 +62,8 @@ fn run_on(
 ) -> (Vec<CurrencyFigures>, AccountDetail) {
     let engine = Engine::new(methodology).unwrap();
     let portfolio = portfolio(positions);
-    let instruments: Vec<Instrument> = portfolio.positions().iter().map(|p| p.instrument).collect();
-    let arrays = engine.risk_arrays(market, &instruments).unwrap();
-    let liquidity = engine.liquidity(market, &arrays);
-    let ctx = Context::new(&engine, &arrays, market, &liquidity);
-    let account = engine.resolve(&arrays, &portfolio).unwrap();
-    engine.account(&ctx, &account).unwrap()
+    let priced = engine.price_for(&std::sync::Arc::new(market.clone()), &portfolio).unwrap();
+    priced.account(&priced.resolve(&portfolio).unwrap()).unwrap()
 }
 
 fn profile(name: &str) -> Methodology {

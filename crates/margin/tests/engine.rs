@@ -5,7 +5,9 @@
 
 use basics::{Currency, Money, Rounding, UnixNanos};
 use margin::report::{ReportOptions, margin_report};
-use margin::{Context, Engine, ErrorKind};
+use std::sync::Arc;
+
+use margin::{Engine, ErrorKind};
 use market::MarketSnapshot;
 use product::{Instrument, Portfolio, Position};
 use scenario::{Methodology, Offsets, ScenarioKind, VolMove};
@@ -38,16 +40,22 @@ struct Run {
 
 fn run(
     engine: &Engine,
-    market: &MarketSnapshot,
+    market: &Arc<MarketSnapshot>,
     portfolio: &Portfolio,
 ) -> Result<Run, margin::Error> {
-    let instruments: Vec<Instrument> = portfolio.positions().iter().map(|p| p.instrument).collect();
-    let arrays = engine.risk_arrays(market, &instruments)?;
-    let liquidity = engine.liquidity(market, &arrays);
-    let ctx = Context::new(engine, &arrays, market, &liquidity);
-    let account = engine.resolve(&arrays, portfolio)?;
-    let (figures, detail) = engine.account(&ctx, &account)?;
+    let priced = engine.price_for(market, portfolio)?;
+    let (figures, detail) = priced.account(&priced.resolve(portfolio)?)?;
     Ok(Run { figures, detail })
+}
+
+/// The full report of `portfolio` priced for its own instruments.
+fn report(
+    engine: &Engine,
+    market: &Arc<MarketSnapshot>,
+    portfolio: &Portfolio,
+    options: &ReportOptions,
+) -> margin::report::MarginReport {
+    margin_report(&engine.price_for(market, portfolio).unwrap(), portfolio, options).unwrap()
 }
 
 fn usd_line(run: &Run) -> margin::CurrencyFigures {
@@ -153,8 +161,8 @@ fn a_hedge_lowers_portfolio_margin_but_not_standard_margin() {
         ],
         &cash,
     );
-    let a = margin_report(&engine, &market, &naked, &options).unwrap();
-    let b = margin_report(&engine, &market, &hedged, &options).unwrap();
+    let a = report(&engine, &market, &naked, &options);
+    let b = report(&engine, &market, &hedged, &options);
     let (pm_a, pm_b) = (a.figures[0].initial_margin, b.figures[0].initial_margin);
     let (std_a, std_b) = (a.baseline.unwrap(), b.baseline.unwrap());
     assert!(pm_b < 0.6 * pm_a, "hedged PM {pm_b} vs naked {pm_a}");
@@ -172,7 +180,7 @@ fn greek_approximation_agrees_for_small_shocks_and_diverges_with_gamma() {
     let market = testkit::sample_market();
     let options = ReportOptions { greek_approximation: true, ..ReportOptions::default() };
     let compare = |book: &Portfolio, keep: &dyn Fn(f64) -> bool, check: &dyn Fn(f64, f64, f64)| {
-        let report = margin_report(&engine, &market, book, &options).unwrap();
+        let report = report(&engine, &market, book, &options);
         let (full, approx) =
             (&report.detail.units[0], &report.greek.as_ref().unwrap().detail.units[0]);
         let mut compared = 0;
@@ -223,10 +231,9 @@ fn bad_inputs_get_typed_errors() {
     let refused = run(&engine, &market, &portfolio(&[], &[doge])).unwrap_err();
     assert_eq!(refused.kind, ErrorKind::CollateralNotAccepted);
     // An instrument without a row in the arrays is unknown to the aggregation step.
-    let arrays =
-        engine.risk_arrays(&market, &[Instrument::parse("BTC-PERPETUAL").unwrap()]).unwrap();
+    let priced = engine.price(&market, &[Instrument::parse("BTC-PERPETUAL").unwrap()]).unwrap();
     let other = portfolio(&[("ETH-PERPETUAL", 1.0)], &[]);
-    assert_eq!(engine.resolve(&arrays, &other).unwrap_err().kind, ErrorKind::UnknownInstrument);
+    assert_eq!(priced.resolve(&other).unwrap_err().kind, ErrorKind::UnknownInstrument);
     // More expiries on one underlying than a market can carry surfaces for.
     let daily: Vec<Instrument> = (1..=basics::limits::EXPIRIES_MAX as i64 + 1)
         .map(|day| {
@@ -236,7 +243,7 @@ fn bad_inputs_get_typed_errors() {
                 .unwrap()
         })
         .collect();
-    let crowded = engine.risk_arrays(&market, &daily).unwrap_err();
+    let crowded = engine.price(&market, &daily).unwrap_err();
     assert_eq!(
         (crowded.kind, crowded.field.as_str()),
         (ErrorKind::TooMany { limit: basics::limits::EXPIRIES_MAX }, "instruments.BTC")
@@ -258,11 +265,8 @@ fn coin_collateral_moves_with_its_underlying() {
     )
     .unwrap();
     let dollars = run(&engine, &market, &portfolio(&calls, &[usd("950000")])).unwrap();
-    let set = margin::RiskArrays::build(&scan_only(), &market, &[])
-        .unwrap()
-        .scenarios(Currency::BTC)
-        .unwrap()
-        .clone();
+    let set =
+        engine.price(&market, &[]).unwrap().arrays().scenarios(Currency::BTC).unwrap().clone();
     // Scenario by scenario, the coins add exactly 10 · S₀ · m (times the scenario weight).
     for (s, scenario) in set.scenarios().iter().enumerate() {
         let expected = 10.0 * 95_000.0 * scenario.spot_move * scenario.weight;
@@ -279,17 +283,17 @@ fn coin_collateral_moves_with_its_underlying() {
 #[test]
 fn refresh_is_identical_for_any_thread_count() {
     let engine = Engine::new(testkit::ballast_pm()).unwrap();
-    let (market, instruments) = testkit::synthetic_exchange(400);
-    let arrays = engine.risk_arrays(&market, &instruments).unwrap();
-    let liquidity = engine.liquidity(&market, &arrays);
-    let ctx = Context::new(&engine, &arrays, &market, &liquidity);
+    let (market, instruments) = bench::synthetic::exchange(400);
+    let priced = engine.price(&Arc::new(market), &instruments).unwrap();
     let futures: Vec<usize> =
         (0..instruments.len()).filter(|&i| !instruments[i].is_option()).collect();
-    let book = testkit::synthetic_book(7, 5_000, 12, instruments.len(), &futures);
+    let book = bench::synthetic::book(7, 5_000, 12, instruments.len(), &futures);
     let run_with = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let lines = pool.install(|| engine.refresh(&ctx, &book)).unwrap();
-        lines
+        let refresh = pool.install(|| priced.refresh(&book));
+        assert!(refresh.failures().is_empty());
+        refresh
+            .lines()
             .iter()
             .map(|l| (l.account, l.figures.initial_margin.to_bits(), l.figures.equity.to_bits()))
             .collect::<Vec<_>>()
@@ -315,7 +319,7 @@ fn marginal_margins_add_up_to_the_margin() {
         &[],
     );
     let options = ReportOptions { marginal: true, ..ReportOptions::default() };
-    let report = margin_report(&engine, &market, &book, &options).unwrap();
+    let report = report(&engine, &market, &book, &options);
     let euler: f64 = report.positions.iter().map(|p| p.size * p.marginal_im.unwrap()).sum();
     let im = report.figures[0].initial_margin;
     assert!((euler - im).abs() < 1e-4 * im, "Σ q·∂IM/∂q = {euler}, IM = {im}");
@@ -332,12 +336,12 @@ fn liquidation_price_is_a_root_of_the_full_engine() {
         &[usd("150000")],
     );
     let options = ReportOptions { liquidation: true, ..ReportOptions::default() };
-    let report = margin_report(&engine, &market, &book, &options).unwrap();
+    let report = report(&engine, &market, &book, &options);
     let point = report.liquidation.iter().find(|p| p.underlying == Currency::BTC).unwrap();
     let m = point.move_down.expect("a short put spread breaches MM on a large enough fall");
     assert!(m < 0.0 && m > -0.99, "{m}");
     let cushion = |shift: f64| {
-        let moved = market.with_spot_move(Currency::BTC, m + shift).unwrap();
+        let moved = Arc::new(market.with_spot_move(Currency::BTC, m + shift).unwrap());
         let f = usd_line(&run(&engine, &moved, &book).unwrap());
         f.equity - f.maintenance_margin
     };
@@ -401,30 +405,81 @@ fn a_copied_book_changes_alone_across_chunks() {
     }
 }
 
-/// A refused account stops the bulk refresh with the lowest failing index, as a number as well
-/// as in the field's text, whatever the thread count.
+/// A refused account gets its own error and does not stop the others: every other account has
+/// the figures it has alone, whatever the thread count, in cross and in segregated margin; and
+/// replacing an account's result (as a service re-margining one account does) keeps the rest.
 #[test]
-fn a_refresh_names_its_first_refused_account_by_index() {
-    let engine = Engine::new(testkit::ballast_pm()).unwrap();
-    let (market, instruments) = testkit::synthetic_exchange(400);
-    let arrays = engine.risk_arrays(&market, &instruments).unwrap();
-    let liquidity = engine.liquidity(&market, &arrays);
-    let ctx = Context::new(&engine, &arrays, &market, &liquidity);
+fn a_refresh_gives_every_account_its_own_result() {
+    let (market, instruments) = bench::synthetic::exchange(400);
+    let market = Arc::new(market);
     let mut book = margin::AccountBook::default();
+    let mut accounts = Vec::new();
     for a in 0..6_000 {
-        // Debt is refused by Ballast PM: accounts 4,321 and 5,000 cannot be margined.
+        // Debt is refused: accounts 4,321 and 5,000 cannot be margined.
         let cash = if a == 4_321 || a == 5_000 { -5.0 } else { 1_000.0 };
         let account = margin::ResolvedAccount {
             positions: vec![(a % instruments.len(), 1.0)],
-            balances: vec![(Currency::USDC, cash)],
+            balances: vec![(Currency::BTC, cash)],
         };
         book.push(&account);
+        accounts.push(account);
     }
-    for threads in [1, 2, 5] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let err = pool.install(|| engine.refresh(&ctx, &book)).unwrap_err();
-        assert_eq!(err.account, Some(4_321), "{threads} threads: {err}");
-        assert_eq!(err.field, "accounts[4321].balances.USDC");
-        assert_eq!(err.kind, ErrorKind::NegativeCollateral);
+    let segregated = formats::bundled::bundled("deribit-pm-segregated").unwrap();
+    let formats::methodology::Profile::Portfolio(segregated) = segregated else { panic!() };
+    for methodology in [testkit::ballast_pm(), *segregated] {
+        let priced = Engine::new(methodology).unwrap().price(&market, &instruments).unwrap();
+        for threads in [1, 2, 5] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let refresh = pool.install(|| priced.refresh(&book));
+            assert_eq!(refresh.len(), 6_000);
+            assert_eq!(refresh.failures().keys().copied().collect::<Vec<_>>(), [4_321, 5_000]);
+            let err = refresh.account(4_321).unwrap_err();
+            assert_eq!((err.account, err.field.as_str()), (Some(4_321), "balances.BTC"));
+            assert_eq!(err.kind, ErrorKind::NegativeCollateral);
+            for a in [0, 4_320, 4_322, 5_999] {
+                let alone = priced.figures(&accounts[a]).unwrap();
+                let lines: Vec<_> = refresh.account(a).unwrap().iter().map(|l| l.figures).collect();
+                assert_eq!(lines, alone, "account {a}, {threads} threads");
+            }
+        }
+        let mut refresh = priced.refresh(&book);
+        let mended = margin::ResolvedAccount {
+            balances: vec![(Currency::BTC, 2.0)],
+            ..accounts[4_321].clone()
+        };
+        refresh.replace(4_321, priced.figures(&mended).as_deref().map_err(Clone::clone));
+        assert_eq!(refresh.failures().keys().copied().collect::<Vec<_>>(), [5_000]);
+        let lines: Vec<_> = refresh.account(4_321).unwrap().iter().map(|l| l.figures).collect();
+        assert_eq!(lines, priced.figures(&mended).unwrap());
+        let before: Vec<_> = refresh.account(4_322).unwrap().to_vec();
+        refresh.replace(0, Err(margin::Error::new("balances.BTC", ErrorKind::NegativeCollateral)));
+        assert!(refresh.account(0).is_err());
+        assert_eq!(refresh.account(4_322).unwrap(), &before[..]);
     }
+}
+
+/// An account's margin is a function of (market, methodology, portfolio) alone: priced for its
+/// own instruments (the CLI), or among every quoted instrument of the market (the service),
+/// the figures are the same bits, because the friction add-on's liquidity comes from the
+/// market snapshot alone.
+#[test]
+fn figures_do_not_depend_on_the_universe_they_are_priced_in() {
+    let engine = Engine::new(testkit::ballast_pm()).unwrap();
+    let market = testkit::sample_market();
+    let quoted: Vec<Instrument> = market.quotes().keys().copied().collect();
+    let everything = engine.price(&market, &quoted).unwrap();
+    let book = portfolio(
+        &[
+            ("BTC-25DEC26-110000-C", -10.0),
+            ("BTC-PERPETUAL", 200_000.0),
+            ("ETH-PERPETUAL", -50_000.0),
+        ],
+        &[usd("950000")],
+    );
+    let alone = engine.price_for(&market, &book).unwrap();
+    assert!(alone.arrays().instruments().len() < everything.arrays().instruments().len());
+    assert_eq!(alone.liquidity(), everything.liquidity());
+    assert_eq!(alone.margin(&book).unwrap(), everything.margin(&book).unwrap());
+    let friction = alone.margin(&book).unwrap()[0].add_ons_im;
+    assert!(friction > 0.0, "the friction add-on is charged: {friction}");
 }

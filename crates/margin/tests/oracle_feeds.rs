@@ -4,9 +4,11 @@
 //! Published feed data: the oracle-confidence add-on against a hand computation, and a
 //! risk-cancelling collateral that follows another underlying.
 
+use std::sync::Arc;
+
 use basics::{Currency, Money, Rounding};
-use margin::{Context, Engine, FeedData};
-use market::MarketSnapshot;
+use margin::Engine;
+use market::{FeedData, MarketSnapshot};
 use product::{Instrument, Portfolio, Position};
 use scenario::{AddOn, AddOnKind, CollateralRule, Methodology};
 
@@ -17,12 +19,8 @@ fn usd_figures(
     feeds: &FeedData,
 ) -> margin::CurrencyFigures {
     let engine = Engine::new(methodology).unwrap();
-    let instruments: Vec<Instrument> = portfolio.positions().iter().map(|p| p.instrument).collect();
-    let arrays = engine.risk_arrays_with_feeds(market, &instruments, feeds).unwrap();
-    let liquidity = engine.liquidity(market, &arrays);
-    let ctx = Context::new(&engine, &arrays, market, &liquidity).with_feeds(feeds.clone()).unwrap();
-    let account = engine.resolve(&arrays, portfolio).unwrap();
-    let (figures, _) = engine.account(&ctx, &account).unwrap();
+    let market = Arc::new(market.with_feeds(feeds.clone()).unwrap());
+    let figures = engine.margin(&market, portfolio).unwrap();
     *figures.iter().find(|f| f.currency == Currency::USD).unwrap()
 }
 

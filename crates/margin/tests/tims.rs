@@ -9,7 +9,7 @@
 use basics::Currency;
 use formats::market::MarketDocument;
 use formats::methodology::Profile;
-use margin::{Context, CurrencyFigures, Engine};
+use margin::{CurrencyFigures, Engine};
 use market::MarketSnapshot;
 use product::{Instrument, Portfolio, Position};
 use scenario::Methodology;
@@ -51,12 +51,7 @@ fn usd(positions: &[(&str, f64)]) -> CurrencyFigures {
         .map(|(name, size)| Position { instrument: Instrument::parse(name).unwrap(), size: *size })
         .collect();
     let portfolio = Portfolio::new(positions, &[]).unwrap();
-    let instruments: Vec<Instrument> = portfolio.positions().iter().map(|p| p.instrument).collect();
-    let arrays = engine.risk_arrays(&market, &instruments).unwrap();
-    let liquidity = engine.liquidity(&market, &arrays);
-    let ctx = Context::new(&engine, &arrays, &market, &liquidity);
-    let account = engine.resolve(&arrays, &portfolio).unwrap();
-    let (figures, _) = engine.account(&ctx, &account).unwrap();
+    let figures = engine.margin(&std::sync::Arc::new(market), &portfolio).unwrap();
     assert_eq!(figures.len(), 1);
     assert_eq!(figures[0].currency, Currency::USD);
     figures[0]
@@ -89,7 +84,7 @@ fn short_future_loses_its_notional_times_fifteen_percent() {
     close(f.scan_loss, 30_000.0, 1e-6);
     close(f.initial_margin, 30_000.0, 1e-6);
     close(f.maintenance_margin, f.initial_margin, 0.0);
-    assert_eq!(f.worst.unwrap().scenario, 9);
+    assert_eq!(f.worst.unwrap().scenario(), Some(9));
 }
 
 #[test]

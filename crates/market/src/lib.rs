@@ -7,13 +7,15 @@
 //! - [`calibrate`]: fits a slice to quoted (strike, implied vol) points, with fit diagnostics.
 //! - [`ForwardCurve`]: forwards per expiry with constant-carry interpolation.
 //! - [`MarketSnapshot`]: everything above for every underlying, plus stable-coin prices, rates and
-//!   instrument quotes, at one explicit valuation time.
+//!   instrument quotes and what a venue's oracles publish beside them ([`FeedData`]: per-expiry
+//!   rates and forwards, feed confidences), at one explicit valuation time.
 //!
 //! **Architecture Invariant:** this crate knows nothing about positions or portfolios, and reads
 //! no clock: the valuation time is an input.
 
 mod calibrate;
 mod error;
+mod feeds;
 mod forward;
 mod snapshot;
 mod surface;
@@ -24,6 +26,7 @@ pub use calibrate::{
     calibrate_surface,
 };
 pub use error::{Error, ErrorKind};
+pub use feeds::FeedData;
 pub use forward::{ForwardCurve, ForwardPoint};
 pub use snapshot::{
     InstrumentQuote, MarketSnapshot, SnapshotBuilder, UnderlyingInput, UnderlyingMarket,

@@ -9,15 +9,14 @@
 
 use std::collections::BTreeMap;
 
-use basics::limits::{INSTRUMENTS_MAX, UNDERLYINGS_MAX};
+use basics::limits::{INSTRUMENTS_MAX, RATE_ABS_MAX, UNDERLYINGS_MAX};
 use basics::{Currency, UnixNanos, year_fraction};
 use product::Instrument;
 
 use crate::error::finite;
-use crate::{Error, ErrorKind, ForwardCurve, ForwardPoint, SviParams, SviSlice, VolSurface};
-
-/// Largest absolute discount rate accepted (200 % a year).
-const RATE_ABS_MAX: f64 = 2.0;
+use crate::{
+    Error, ErrorKind, FeedData, ForwardCurve, ForwardPoint, SviParams, SviSlice, VolSurface,
+};
 
 /// What the market shows for one listed instrument. Prices are in the instrument's own price
 /// units (Deribit: coins for inverse options, USD for inverse futures, quote currency for linear
@@ -88,6 +87,7 @@ pub struct MarketSnapshot {
     usd_prices: BTreeMap<Currency, f64>,
     rates: BTreeMap<Currency, f64>,
     quotes: BTreeMap<Instrument, InstrumentQuote>,
+    feeds: FeedData,
 }
 
 impl MarketSnapshot {
@@ -100,6 +100,7 @@ impl MarketSnapshot {
             usd_prices: BTreeMap::new(),
             rates: BTreeMap::new(),
             quotes: BTreeMap::new(),
+            feeds: FeedData::default(),
         }
     }
 
@@ -184,6 +185,21 @@ impl MarketSnapshot {
         &self.quotes
     }
 
+    /// What the venue's oracles publish beside the prices (empty for most markets).
+    #[must_use]
+    pub fn feeds(&self) -> &FeedData {
+        &self.feeds
+    }
+
+    /// The same snapshot with `feeds` published beside its prices (replacing any it had).
+    ///
+    /// # Errors
+    /// `OutOfRange` naming the invalid feed entry.
+    pub fn with_feeds(&self, feeds: FeedData) -> Result<MarketSnapshot, Error> {
+        feeds.validate()?;
+        Ok(MarketSnapshot { feeds, ..self.clone() })
+    }
+
     /// The same snapshot after a relative move `spot_move` of `underlying`: its index, forwards
     /// and perpetual mark scale by `1 + spot_move`, and each smile keeps its shape in forward
     /// log-moneyness (sticky moneyness), so implied volatility moves with the spot. Other
@@ -220,6 +236,7 @@ impl MarketSnapshot {
         };
         let mut snapshot = self.clone();
         snapshot.underlyings.insert(underlying, shocked);
+        snapshot.feeds = self.feeds.with_spot_move(underlying, factor);
         Ok(snapshot)
     }
 }
@@ -246,6 +263,7 @@ pub struct SnapshotBuilder {
     usd_prices: BTreeMap<Currency, f64>,
     rates: BTreeMap<Currency, f64>,
     quotes: BTreeMap<Instrument, InstrumentQuote>,
+    feeds: FeedData,
 }
 
 impl SnapshotBuilder {
@@ -274,6 +292,13 @@ impl SnapshotBuilder {
     #[must_use]
     pub fn quote(mut self, instrument: Instrument, quote: InstrumentQuote) -> SnapshotBuilder {
         self.quotes.insert(instrument, quote);
+        self
+    }
+
+    /// Sets what the venue's oracles publish beside the prices.
+    #[must_use]
+    pub fn feeds(mut self, feeds: FeedData) -> SnapshotBuilder {
+        self.feeds = feeds;
         self
     }
 
@@ -320,12 +345,14 @@ impl SnapshotBuilder {
                 return Err(Error::new(format!("quotes.{instrument}"), ErrorKind::Missing(what)));
             }
         }
+        self.feeds.validate()?;
         Ok(MarketSnapshot {
             valuation: self.valuation,
             underlyings,
             usd_prices: self.usd_prices,
             rates: self.rates,
             quotes: self.quotes,
+            feeds: self.feeds,
         })
     }
 }

@@ -18,11 +18,7 @@ use product::{OptionRight, Settlement};
 
 use crate::normal::{norm_cdf, norm_pdf};
 use crate::{Error, ErrorKind};
-use basics::limits::{EXPIRY_YEARS_MAX, VOLATILITY_MAX};
-
-/// Largest absolute interest or dividend rate accepted (200 % a year): crypto funding and basis can
-/// be high, but beyond this an input is a units mistake.
-const RATE_ABS_MAX: f64 = 2.0;
+use basics::limits::{EXPIRY_YEARS_MAX, RATE_ABS_MAX, VOLATILITY_MAX};
 
 /// The pricing model, which decides what the underlying input means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

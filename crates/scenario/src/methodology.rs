@@ -571,6 +571,13 @@ fn validate_spec(path: &str, spec: &ScenarioSpec, has_skew_shock: bool) -> Resul
     }
     for (i, s) in spec.explicit.iter().enumerate() {
         check_range(&format!("{path}.explicit[{i}].spot_move"), s.spot_move, -0.999, 100.0)?;
+        if matches!(s.kind, crate::ScenarioKind::Skew(_)) && s.spot_move != 0.0 {
+            // Options of a skew scenario are revalued on the base forward; a price move would
+            // then reach delta-one positions and coin collateral but not the options.
+            let why = "a skew scenario moves volatility only; its spot move must be 0".to_owned();
+            let field = format!("{path}.explicit[{i}].spot_move");
+            return Err(Error::new(field, ErrorKind::Inconsistent(why)));
+        }
         check_range(&format!("{path}.explicit[{i}].weight"), s.weight, 0.0, 100.0)?;
     }
     for (i, m) in spec.auxiliary_moves.iter().enumerate() {

@@ -15,9 +15,6 @@
 use crate::error::check_range;
 use crate::{Error, VolMove};
 
-/// Days per ACT/365 year.
-const DAYS_PER_YEAR: f64 = 365.0;
-
 /// Relative (multiplicative) or absolute (additive) volatility shocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VolShockKind {
@@ -87,7 +84,7 @@ impl VolShock {
     /// The tenor scale `(reference / max(days, floor))^p` for an expiry `years` ahead.
     #[must_use]
     pub fn scale(&self, years: f64) -> f64 {
-        let days = years * DAYS_PER_YEAR;
+        let days = years * basics::DAYS_PER_YEAR;
         let power = if days <= self.power_switch_days { self.short_power } else { self.long_power };
         (self.reference_days / days.max(self.floor_days)).powf(power)
     }

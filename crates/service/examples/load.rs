@@ -99,7 +99,7 @@ async fn fill(database: &str, o: &Options, instruments: &[product::Instrument], 
     let futures: Vec<usize> =
         instruments.iter().enumerate().filter(|(_, i)| !i.is_option()).map(|(r, _)| r).collect();
     let book =
-        testkit::synthetic_book(20_261_201, o.accounts, o.positions, instruments.len(), &futures);
+        bench::synthetic::book(20_261_201, o.accounts, o.positions, instruments.len(), &futures);
     let mut ops = Vec::with_capacity(book.entries().0 + 3 * o.accounts);
     for a in 0..book.len() {
         let id = format!("acct-{a:06}");
@@ -236,7 +236,7 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("ballast-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let database = format!("sqlite://{}", dir.join("load.db").display());
-    let (market, instruments) = testkit::synthetic_exchange(o.instruments);
+    let (market, instruments) = bench::synthetic::exchange(o.instruments);
     let config = service::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         database,

@@ -1,59 +1,19 @@
 //! Live margin: per methodology, the instrument risk arrays of the current market and the bulk
 //! refresh of every account, published as one immutable value that readers share.
 //!
-//! A market push rebuilds the risk arrays once (`RiskArrays::build`) and re-aggregates every
-//! account (`Engine::refresh_into` over an `AccountBook`); the book, and so every account's
+//! A market push prices the market once (`Engine::price`) and re-aggregates every account
+//! (`PricedMarket::refresh` over an `AccountBook`); the book, and so every account's
 //! rows, is kept between pushes while the instrument universe and the accounts stay the same.
 //! A write to one existing account re-margins that account alone ([`publish_account`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use basics::Currency;
-use margin::{
-    AccountBook, Context, CurrencyFigures, RefreshLine, ResolvedAccount, RiskArrays, Scratch,
-    UnderlyingLiquidity,
-};
-use market::MarketSnapshot;
+pub use margin::health::{Health, Status};
+use margin::{AccountBook, PricedMarket, Refresh, RefreshLine, ResolvedAccount, RiskArrays};
 use product::Instrument;
 
 use crate::model::{AccountRecord, MarketEntry, MethodologyEntry, Model};
-
-/// What a [`Context`] borrows: the market, the risk arrays and the liquidity tables.
-pub struct Inputs {
-    /// The market the arrays were built on.
-    pub market: Arc<MarketSnapshot>,
-    /// The instrument risk arrays.
-    pub arrays: RiskArrays,
-    /// Market liquidity per underlying.
-    pub liquidity: BTreeMap<Currency, UnderlyingLiquidity>,
-}
-
-type Ctx<'a> = Context<'a>;
-
-self_cell::self_cell!(
-    /// The inputs with the context built on them once, shared by the refresh and every what-if
-    /// until the next market.
-    pub struct Priced {
-        owner: Inputs,
-        #[covariant]
-        dependent: Ctx,
-    }
-);
-
-impl Priced {
-    /// The inputs.
-    #[must_use]
-    pub fn inputs(&self) -> &Inputs {
-        self.borrow_owner()
-    }
-
-    /// The context.
-    #[must_use]
-    pub fn context(&self) -> &Context<'_> {
-        self.borrow_dependent()
-    }
-}
 
 /// The accounts of one methodology resolved against one instrument universe.
 #[derive(Debug, Default)]
@@ -73,72 +33,18 @@ pub struct Book {
     pub unresolved: BTreeMap<usize, String>,
 }
 
-/// Margin state of an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    /// Equity covers IM.
-    Healthy,
-    /// Equity below IM: no new risk.
-    ImBreach,
-    /// Equity below MM: liquidation.
-    MmBreach,
-    /// The engine could not value the account.
-    Unpriced,
-}
-
-impl Status {
-    /// The wire name.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Healthy => "healthy",
-            Status::ImBreach => "im-breach",
-            Status::MmBreach => "mm-breach",
-            Status::Unpriced => "unpriced",
-        }
-    }
-}
-
-/// Health of an account: the smallest equity / MM over its currencies (infinite without MM),
-/// and its status.
-#[must_use]
-pub fn health<'a>(figures: impl IntoIterator<Item = &'a CurrencyFigures>) -> (f64, Status) {
-    let mut ratio = f64::INFINITY;
-    let mut status = Status::Healthy;
-    for f in figures {
-        if f.maintenance_margin > 0.0 {
-            ratio = ratio.min(f.equity / f.maintenance_margin);
-        } else if f.equity < 0.0 {
-            ratio = ratio.min(0.0);
-        }
-        let now = if f.equity < f.maintenance_margin {
-            Status::MmBreach
-        } else if f.equity < f.initial_margin {
-            Status::ImBreach
-        } else {
-            Status::Healthy
-        };
-        status = status.max(now);
-    }
-    (ratio, status)
-}
-
 /// One methodology's accounts, margined on the current market.
 pub struct Group {
     /// The methodology.
     pub entry: Arc<MethodologyEntry>,
-    /// The context, or why there is none (no market, or the arrays could not be built).
-    pub priced: Result<Arc<Priced>, String>,
+    /// The priced market, or why there is none (no market, or the arrays could not be built).
+    pub priced: Result<Arc<PricedMarket>, String>,
     /// The accounts.
     pub book: Arc<Book>,
-    /// Refresh lines, account by account.
-    pub lines: Vec<RefreshLine>,
-    /// `lines[starts[i]..starts[i + 1]]` are account `i`'s.
-    pub starts: Vec<usize>,
-    /// Accounts the engine refused, with the reason.
-    pub errors: BTreeMap<usize, String>,
-    /// Health ratio and status per account.
-    pub health: Vec<(f64, Status)>,
+    /// Every account's figures, or the engine's reason for refusing it.
+    pub refresh: Refresh,
+    /// Health per account, on the rounded money the oracle attests.
+    pub health: Vec<Health>,
 }
 
 impl Group {
@@ -150,10 +56,10 @@ impl Group {
         if let Err(why) = &self.priced {
             return Err(why.clone());
         }
-        if let Some(why) = self.errors.get(&i) {
+        if let Some(why) = self.book.unresolved.get(&i) {
             return Err(why.clone());
         }
-        Ok(&self.lines[self.starts[i]..self.starts[i + 1]])
+        self.refresh.account(i).map_err(ToString::to_string)
     }
 }
 
@@ -200,7 +106,7 @@ pub fn build_group(
     }
     let universe: Vec<Instrument> = universe.into_iter().collect();
     let same_market = match (previous.map(|p| &p.priced), market) {
-        (Some(Ok(p)), Some(m)) => Arc::ptr_eq(&p.inputs().market, &m.snapshot),
+        (Some(Ok(p)), Some(m)) => Arc::ptr_eq(p.market(), &m.snapshot),
         _ => false,
     };
     let same_universe = previous.is_some_and(|p| p.book.universe == universe);
@@ -211,40 +117,36 @@ pub fn build_group(
     };
     let book = match (previous, &priced) {
         (Some(p), _) if !accounts_changed && same_universe => Arc::clone(&p.book),
-        (_, Ok(priced)) => Arc::new(book(model, entry, held, &priced.inputs().arrays)),
+        (_, Ok(priced)) => Arc::new(book(model, entry, held, priced.arrays())),
         (_, Err(_)) => Arc::new(unpriced_book(model, entry, held)),
     };
     let mut group = Group {
         entry: Arc::clone(entry),
         priced,
         book,
-        lines: Vec::new(),
-        starts: Vec::new(),
-        errors: BTreeMap::new(),
+        refresh: Refresh::default(),
         health: Vec::new(),
     };
     refresh(&mut group);
     group
 }
 
-/// The context on `market` for `universe`, falling back to the held instruments alone when a
-/// quoted instrument cannot be valued (a held one that cannot is the accounts' error).
+/// `market` priced for `universe`, falling back to the held instruments alone when a quoted
+/// instrument cannot be valued (a held one that cannot is the accounts' error). The figures are
+/// the same either way: they depend on the market, the methodology and the portfolio alone.
 fn price(
     entry: &MethodologyEntry,
     market: &MarketEntry,
     universe: &[Instrument],
     held: &BTreeSet<Instrument>,
-) -> Result<Arc<Priced>, String> {
+) -> Result<Arc<PricedMarket>, String> {
     let engine = &entry.engine;
-    let snapshot = Arc::clone(&market.snapshot);
-    let arrays = engine.risk_arrays(&snapshot, universe).or_else(|_| {
+    let priced = engine.price(&market.snapshot, universe).or_else(|_| {
         let held: Vec<Instrument> = held.iter().copied().collect();
-        engine.risk_arrays(&snapshot, &held)
+        engine.price(&market.snapshot, &held)
     });
-    let arrays = arrays.map_err(|e| format!("cannot value {}: {}", e.field, e.kind))?;
-    let liquidity = engine.liquidity(&snapshot, &arrays);
-    let inputs = Inputs { market: snapshot, arrays, liquidity };
-    Ok(Arc::new(Priced::new(inputs, |i| Context::new(engine, &i.arrays, &i.market, &i.liquidity))))
+    let priced = priced.map_err(|e| format!("cannot value {}: {}", e.field, e.kind))?;
+    Ok(Arc::new(priced))
 }
 
 fn book(
@@ -301,57 +203,30 @@ fn unpriced_book(model: &Model, entry: &MethodologyEntry, held: BTreeSet<Instrum
     Book { ids: Arc::new(ids), index: Arc::new(index), ..out }
 }
 
-/// Re-aggregates every account of the group: the bulk refresh, or account by account when it
-/// fails, so that one refused account does not hide the others.
+/// Re-aggregates every account of the group in one bulk refresh (a refused account gets its
+/// reason and does not stop the others), then each account's health on rounded money.
 fn refresh(group: &mut Group) {
     let accounts = group.book.ids.len();
     let Ok(priced) = &group.priced else {
-        group.starts = vec![0; accounts + 1];
-        group.health = vec![(f64::NAN, Status::Unpriced); accounts];
+        group.health = vec![Health::UNPRICED; accounts];
         return;
     };
-    let engine = &group.entry.engine;
-    let ctx = priced.context();
-    if engine.refresh_into(ctx, &group.book.accounts, &mut group.lines).is_err() {
-        group.lines.clear();
-        let mut scratch = Scratch::default();
-        let mut figures: Vec<CurrencyFigures> = Vec::new();
-        for a in 0..accounts {
-            let account = group.book.accounts.resolved(a);
-            figures.clear();
-            match engine.account_into(
-                ctx,
-                &account.positions,
-                &account.balances,
-                &mut scratch,
-                None,
-                &mut figures,
-            ) {
-                Ok(()) => group
-                    .lines
-                    .extend(figures.iter().map(|f| RefreshLine { account: a, figures: *f })),
-                Err(e) => _ = group.errors.insert(a, e.to_string()),
-            }
-        }
-    }
-    group.starts = Vec::with_capacity(accounts + 1);
-    let mut line = 0;
-    for a in 0..=accounts {
-        while line < group.lines.len() && group.lines[line].account < a {
-            line += 1;
-        }
-        group.starts.push(line);
-    }
-    group.health = (0..accounts)
-        .map(|a| match group.figures(a) {
-            Ok(lines) => health(lines.iter().map(|l| &l.figures)),
-            Err(_) => (f64::NAN, Status::Unpriced),
-        })
-        .collect();
-    for (a, why) in &group.book.unresolved {
-        group.errors.insert(*a, why.clone());
-        group.health[*a] = (f64::NAN, Status::Unpriced);
-    }
+    group.refresh = priced.refresh(&group.book.accounts);
+    let health: Vec<Health> = (0..accounts).map(|a| account_health(group, a)).collect();
+    group.health = health;
+}
+
+/// Account `a`'s health, after moving an account whose figures are beyond the range of money
+/// to the refused ones (so that its reason is shown, not a partial health).
+fn account_health(group: &mut Group, a: usize) -> Health {
+    let health = match group.figures(a) {
+        Ok(lines) => Health::of(lines.iter().map(|l| &l.figures)),
+        Err(_) => return Health::UNPRICED,
+    };
+    health.unwrap_or_else(|e| {
+        group.refresh.replace(a, Err(e));
+        Health::UNPRICED
+    })
 }
 
 /// Rebuilds every group: after a market push (`accounts_changed` false) or at startup.
@@ -440,7 +315,7 @@ fn update_account(model: &Model, group: &Group, id: &str) -> Option<Group> {
         return None;
     }
     let mut account = ResolvedAccount::default();
-    if resolve(record, &priced.inputs().arrays, &mut account).is_some() {
+    if resolve(record, priced.arrays(), &mut account).is_some() {
         return None;
     }
     let mut accounts = group.book.accounts.clone();
@@ -454,42 +329,17 @@ fn update_account(model: &Model, group: &Group, id: &str) -> Option<Group> {
         accounts,
         unresolved: old.unresolved.clone(),
     };
-    let mut figures = Vec::new();
-    let outcome = group.entry.engine.account_into(
-        priced.context(),
-        &account.positions,
-        &account.balances,
-        &mut Scratch::default(),
-        None,
-        &mut figures,
-    );
-    let mut errors = group.errors.clone();
-    errors.remove(&a);
-    if let Err(e) = outcome {
-        figures.clear();
-        errors.insert(a, e.to_string());
-    }
-    let (from, to) = (group.starts[a], group.starts[a + 1]);
-    let mut lines = group.lines.clone();
-    lines.splice(from..to, figures.iter().map(|f| RefreshLine { account: a, figures: *f }));
-    let mut starts = group.starts.clone();
-    for start in &mut starts[a + 1..] {
-        *start = *start + figures.len() - (to - from);
-    }
-    let mut healths = group.health.clone();
-    healths[a] = match errors.get(&a) {
-        Some(_) => (f64::NAN, Status::Unpriced),
-        None => health(&figures),
-    };
-    Some(Group {
+    let mut refresh = group.refresh.clone();
+    refresh.replace(a, priced.figures(&account).as_deref().map_err(Clone::clone));
+    let mut updated = Group {
         entry: Arc::clone(&group.entry),
         priced: Ok(Arc::clone(priced)),
         book: Arc::new(book),
-        lines,
-        starts,
-        errors,
-        health: healths,
-    })
+        refresh,
+        health: group.health.clone(),
+    };
+    updated.health[a] = account_health(&mut updated, a);
+    Some(updated)
 }
 
 fn account_map(model: &Model) -> BTreeMap<String, String> {
@@ -518,11 +368,11 @@ pub fn alerts(before: &Published, after: &Published) -> Vec<Alert> {
         let aligned = old.is_some_and(|o| Arc::ptr_eq(&o.book.ids, &group.book.ids));
         for (i, id) in group.book.ids.iter().enumerate() {
             let previous = match old {
-                Some(o) if aligned => o.health.get(i).map(|h| h.1),
-                Some(o) => o.book.index.get(id).and_then(|&j| o.health.get(j)).map(|h| h.1),
+                Some(o) if aligned => o.health.get(i).map(|h| h.status),
+                Some(o) => o.book.index.get(id).and_then(|&j| o.health.get(j)).map(|h| h.status),
                 None => None,
             };
-            let (ratio, now) = group.health[i];
+            let Health { ratio, status: now } = group.health[i];
             let from = previous.unwrap_or(Status::Healthy);
             if from != now {
                 out.push(Alert { account: id.clone(), from, to: now, health: ratio });

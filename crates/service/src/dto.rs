@@ -136,8 +136,12 @@ pub struct FiguresView {
     pub add_ons_mm: f64,
     /// Underlying of the worst scenario.
     pub worst_underlying: Option<String>,
-    /// Index of the worst scenario in that underlying's set.
+    /// Index of the worst scenario in that underlying's set; null when a competing contingency
+    /// set the loss.
     pub worst_scenario: Option<usize>,
+    /// Whether a competing contingency (Derive's forward contingency), not a scenario, set the
+    /// loss.
+    pub worst_is_contingency: bool,
 }
 
 impl FiguresView {
@@ -152,8 +156,9 @@ impl FiguresView {
             scan_loss: f.scan_loss,
             add_ons_im: f.add_ons_im,
             add_ons_mm: f.add_ons_mm,
-            worst_underlying: f.worst.map(|w| w.underlying.to_string()),
-            worst_scenario: f.worst.map(|w| w.scenario),
+            worst_underlying: f.worst.map(|w| w.underlying().to_string()),
+            worst_scenario: f.worst.and_then(margin::Worst::scenario),
+            worst_is_contingency: matches!(f.worst, Some(margin::Worst::Contingency { .. })),
         }
     }
 }

@@ -105,9 +105,9 @@ pub fn messages(event: &Event, accounts: &BTreeSet<String>) -> Vec<String> {
             let (mut total, mut im, mut mm) = (0, 0, 0);
             for group in published.groups.values() {
                 total += group.health.len();
-                for (_, s) in &group.health {
-                    im += usize::from(*s == crate::compute::Status::ImBreach);
-                    mm += usize::from(*s == crate::compute::Status::MmBreach);
+                for s in group.health.iter().map(|h| h.status) {
+                    im += usize::from(s == crate::compute::Status::ImBreach);
+                    mm += usize::from(s == crate::compute::Status::MmBreach);
                 }
             }
             out.push(

@@ -51,7 +51,7 @@ pub fn recomputed(seconds: f64, lag_seconds: f64) {
 pub fn published(published: &Published) {
     let mut counts = [0_usize; 3];
     for group in published.groups.values() {
-        for (_, status) in &group.health {
+        for status in group.health.iter().map(|h| h.status) {
             match status {
                 Status::ImBreach => counts[0] += 1,
                 Status::MmBreach => counts[1] += 1,

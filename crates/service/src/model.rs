@@ -10,7 +10,7 @@ use std::sync::Arc;
 use basics::{Currency, Money, Rounding};
 use formats::market::MarketDocument;
 use formats::methodology::{Profile, hash_hex};
-use margin::{Context, Engine};
+use margin::Engine;
 use market::MarketSnapshot;
 use product::{Instrument, Portfolio, Position};
 
@@ -234,15 +234,9 @@ impl Model {
             return Err(Error::invalid("methodology", "not stored"));
         };
         let portfolio = record.portfolio()?;
-        let instruments: Vec<Instrument> = record.positions.keys().copied().collect();
-        let engine = &entry.engine;
-        let arrays = engine
-            .risk_arrays(&market.snapshot, &instruments)
+        let priced = (entry.engine.price_for(&market.snapshot, &portfolio))
             .map_err(|e| Error::invalid(e.field, format!("cannot be valued: {}", e.kind)))?;
-        let liquidity = engine.liquidity(&market.snapshot, &arrays);
-        let ctx = Context::new(engine, &arrays, &market.snapshot, &liquidity);
-        let account = engine.resolve(&arrays, &portfolio)?;
-        engine.account(&ctx, &account)?;
+        priced.margin(&portfolio)?;
         Ok(())
     }
 

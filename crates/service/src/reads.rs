@@ -15,7 +15,7 @@ use product::{Instrument, Position};
 use scenario::VolShockKind;
 use serde::Deserialize;
 
-use crate::compute::{Group, Published, Status, health};
+use crate::compute::{Group, Health, Published, Status};
 use crate::dto::{
     AccountView, FiguresView, HealthList, HealthRow, MarginView, MethodologyView, RiskArrayView,
     RiskCell, RiskUnit, WhatIfRequest, WhatIfView, finite, status_name,
@@ -41,7 +41,7 @@ fn not_found(id: &str) -> Error {
 /// The row of account `i` of `group`.
 #[must_use]
 pub fn health_row(group: &Group, i: usize) -> HealthRow {
-    let (ratio, status) = group.health[i];
+    let Health { ratio, status } = group.health[i];
     let (figures, error) = match group.figures(i) {
         Ok(lines) => (lines.iter().map(|l| FiguresView::of(&l.figures)).collect(), None),
         Err(why) => (Vec::new(), Some(why)),
@@ -102,7 +102,7 @@ fn health_list(published: &Published, offset: usize, limit: Option<usize>) -> He
     let mut order: Vec<(f64, usize, usize)> = Vec::new();
     let (mut im, mut mm) = (0, 0);
     for (g, group) in groups.iter().enumerate() {
-        for (i, (ratio, status)) in group.health.iter().enumerate() {
+        for (i, Health { ratio, status }) in group.health.iter().enumerate() {
             match status {
                 Status::ImBreach => im += 1,
                 Status::MmBreach => mm += 1,
@@ -158,11 +158,12 @@ pub async fn get_margin(
             marginal: true,
             liquidation: true,
         };
-        margin_report(&entry.engine, &market.snapshot, &portfolio, &options)
+        let priced = entry.engine.price_for(&market.snapshot, &portfolio)?;
+        margin_report(&priced, &portfolio, &options)
     })
     .await
     .map_err(|e| Error::storage("report", e))??;
-    let (ratio, status) = health(report.figures.iter());
+    let Health { ratio, status } = Health::of(report.figures.iter()).unwrap_or(Health::UNPRICED);
     let document = formats::report::ReportDocument::from_report(&report);
     Ok(axum::Json(MarginView {
         account: id,
@@ -202,13 +203,7 @@ pub async fn what_if(
     let account = group.book.accounts.resolved(i);
     let result = SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
-        margin::whatif::what_if(
-            &group.entry.engine,
-            priced.context(),
-            &account,
-            &trades,
-            &mut scratch,
-        )
+        margin::whatif::what_if(priced, &account, &trades, &mut scratch)
     })?;
     Ok(axum::Json(WhatIfView {
         account: id,
@@ -232,9 +227,8 @@ pub async fn risk_array(
     let published = service.published();
     let (group, i) = published.find(&id).ok_or_else(|| not_found(&id))?;
     let priced = group.priced.as_ref().map_err(|why| Error::invalid("market", why.clone()))?;
-    let engine = &group.entry.engine;
-    let (figures, detail) = engine.account(priced.context(), &group.book.accounts.resolved(i))?;
-    let inputs = priced.inputs();
+    let engine = priced.engine();
+    let (figures, detail) = priced.account(&group.book.accounts.resolved(i))?;
     let units = detail
         .units
         .iter()
@@ -244,13 +238,9 @@ pub async fn risk_array(
                 VolShockKind::Relative => "relative",
                 VolShockKind::Absolute => "absolute",
             };
-            let index = inputs
-                .market
-                .underlying(u.underlying)
+            let index = (priced.market().underlying(u.underlying))
                 .map_or(f64::NAN, market::UnderlyingMarket::index);
-            let described = inputs
-                .arrays
-                .scenario_sets()
+            let described = (priced.arrays().scenario_sets())
                 .get(&u.underlying)
                 .map(formats::report::describe_scenarios)
                 .unwrap_or_default();
@@ -282,7 +272,7 @@ pub async fn risk_array(
     Ok(axum::Json(RiskArrayView {
         account: id,
         market_seq: published.market_seq,
-        valuation_time: formats::format_rfc3339(inputs.market.valuation()),
+        valuation_time: formats::format_rfc3339(priced.market().valuation()),
         figures: figures.iter().map(FiguresView::of).collect(),
         units,
     }))

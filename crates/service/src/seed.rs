@@ -56,7 +56,7 @@ pub async fn seed(service: &Arc<Service>, sample_accounts: bool) -> Result<(), E
         service.write(None, |model| Ok(methodology_plan(model, &entry))).await?;
     }
     if !has_market {
-        let parsed = parse_market(testkit::SAMPLE_MARKET_JSON)?;
+        let parsed = parse_market(formats::bundled::SAMPLE_MARKET_JSON)?;
         service.write(None, |model| Ok(market_plan(model, &parsed))).await?;
     }
     if sample_accounts && !has_accounts {

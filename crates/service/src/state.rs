@@ -111,6 +111,14 @@ impl Service {
         let model = Model::from_loaded(store.load().await?)?;
         let (events, _) = broadcast::channel(EVENTS_QUEUED_MAX);
         let (markets, _) = watch::channel(None);
+        // The per-position baseline the margin reports compare with.
+        let standard = match formats::bundled::bundled("deribit-standard") {
+            Ok(formats::methodology::Profile::PerPosition(s)) => s,
+            Ok(formats::methodology::Profile::Portfolio(_)) => {
+                panic!("Invariant: the bundled deribit-standard is a per-position baseline")
+            }
+            Err(e) => return Err(Error::storage("deribit-standard", e)),
+        };
         let service = Arc::new(Service {
             store,
             writer: Mutex::new(()),
@@ -120,7 +128,7 @@ impl Service {
             generation: AtomicU64::new(0),
             events,
             markets,
-            standard: testkit::deribit_standard(),
+            standard,
         });
         let worker = Arc::clone(&service);
         tokio::task::spawn_blocking(move || worker.republish(&Scope::Methodologies))

@@ -66,7 +66,7 @@ async fn get(address: SocketAddr, path: &str) -> Value {
 
 /// The sample market with BTC's index, perpetual mark and forwards scaled by `factor`.
 fn moved_market(factor: f64) -> Value {
-    let mut market: Value = serde_json::from_str(testkit::SAMPLE_MARKET_JSON).unwrap();
+    let mut market: Value = serde_json::from_str(formats::bundled::SAMPLE_MARKET_JSON).unwrap();
     let btc = &mut market["underlyings"]["BTC"];
     for key in ["index", "perpetual_mark"] {
         btc[key] = json!(btc[key].as_f64().unwrap() * factor);
@@ -240,13 +240,16 @@ async fn what_if_risk_array_and_margin_agree_with_each_other_and_with_hand_value
     let margin = get(a, "/api/accounts/hedged-book/margin").await;
     let report = &margin["report"];
     // The report values the account's own instruments; the live state values every quoted
-    // one. Scenario P&L, and so the scan loss, is the same; IM differs only through the
-    // market-wide liquidity inputs of the friction add-on, a small part of it.
-    let scan = usd(&risk["figures"], "scan_loss");
+    // one. A margin is a function of the market, the methodology and the portfolio alone, so
+    // every figure is the same bits on both routes (JSON numbers round-trip f64 exactly).
     let reported = &report["currencies"][0];
-    assert!((reported["scan_loss"].as_f64().unwrap() - scan).abs() <= 1e-9 * scan);
-    let im = usd(&risk["figures"], "initial_margin");
-    assert!((reported["initial_margin"].as_f64().unwrap() - im).abs() <= 1e-3 * im);
+    let keys =
+        ["equity", "scan_loss", "add_ons_im", "add_ons_mm", "initial_margin", "maintenance_margin"];
+    for key in keys {
+        let live = usd(&risk["figures"], key);
+        assert_eq!(reported[key].as_f64().unwrap().to_bits(), live.to_bits(), "{key}");
+    }
+    assert!(usd(&risk["figures"], "add_ons_im") > 0.0, "the friction add-on is charged");
     let baseline = &report["baseline"];
     let released = baseline["initial_margin"].as_f64().unwrap()
         - baseline["portfolio_initial_margin"].as_f64().unwrap();
@@ -416,7 +419,7 @@ fn state_by_id(published: &service::compute::Published) -> Vec<(String, Vec<u64>
                     .collect(),
                 Err(why) => vec![why.len() as u64],
             };
-            let (ratio, status) = group.health[i];
+            let service::compute::Health { ratio, status } = group.health[i];
             out.push((id.clone(), figures, ratio.to_bits(), status.name().to_owned()));
         }
     }

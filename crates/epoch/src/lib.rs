@@ -1,0 +1,366 @@
+//! What the risk oracle attests: one market snapshot, one methodology and a book of accounts
+//! become one quantised [`AccountResult`] per account.
+//!
+//! The definitions here are part of what the oracle attests, so they are fixed and documented in
+//! `docs/formats.md`:
+//! - account id: keccak-256 of the account's id string (UTF-8);
+//! - portfolio hash: [`formats::portfolio::portfolio_hash`];
+//! - market hash: [`formats::market::market_hash`]; methodology hash: the profile's hash;
+//! - amounts in USD 1e-18 units: IM and MM rounded up, mark-to-market (equity) rounded down
+//!   ([`margin::report::Quantised`]);
+//! - worst scenario: a [`ScenarioSpace`] index, the concatenation in currency order of every
+//!   underlying's scenario set, each followed by one slot for its competing contingency (Derive's
+//!   forward contingency); [`NO_SCENARIO`] on the wire when the account has no risk.
+//!
+//! Accounts are computed independently (`PricedMarket::refresh`), so results, leaves and root are
+//! the same for any thread count.
+//!
+//! **API Boundary:** the oracle nodes, the CLI's `attest` and the benchmarks build epochs only
+//! through [`compute`] (or [`quantise`] on a refresh they timed themselves); nothing else decides
+//! what a leaf holds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+use basics::{Currency, Money};
+use margin::report::Quantised;
+use margin::{AccountBook, Engine, PricedMarket, Refresh, Worst};
+use market::MarketSnapshot;
+use oracle::{AccountResult, B256, EpochHeader};
+use product::{Instrument, Portfolio};
+use rayon::prelude::*;
+use scenario::{Methodology, Numeraire};
+
+/// The worst-scenario index of an account without any scenario loss (no positions at risk), as
+/// the leaf encodes it.
+pub const NO_SCENARIO: u16 = u16::MAX;
+
+/// Why an epoch could not be computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error {
+    /// The account at fault, by its id, when one is.
+    pub account: Option<String>,
+    /// What went wrong.
+    pub kind: ErrorKind,
+}
+
+/// What went wrong, without the account.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The methodology margins per settlement currency; an epoch reports one currency (USD).
+    Segregated {
+        /// The methodology's name.
+        methodology: String,
+    },
+    /// The engine refused the market, the methodology or an account.
+    Margin(margin::Error),
+    /// The market's valuation time is before 1970.
+    BeforeEpoch {
+        /// The valuation time in nanoseconds.
+        nanos: i64,
+    },
+    /// A worst scenario that the leaf's 16-bit index cannot hold.
+    ScenarioIndex(String),
+    /// Results and keys of different lengths.
+    Mismatch {
+        /// Results given.
+        results: usize,
+        /// Accounts keyed.
+        keys: usize,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(account) = &self.account {
+            write!(f, "account {account:?}: ")?;
+        }
+        match &self.kind {
+            ErrorKind::Segregated { methodology } => write!(
+                f,
+                "methodology {methodology}: an epoch reports one currency (USD); segregated \
+                 (per settlement currency) methodologies cannot be attested"
+            ),
+            ErrorKind::Margin(e) => write!(f, "{e}"),
+            ErrorKind::BeforeEpoch { nanos } => {
+                write!(f, "valuation time {nanos} ns is before 1970")
+            }
+            ErrorKind::ScenarioIndex(why) => write!(f, "worst scenario: {why}"),
+            ErrorKind::Mismatch { results, keys } => {
+                write!(f, "{results} margin results for {keys} accounts")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    fn new(kind: ErrorKind) -> Error {
+        Error { account: None, kind }
+    }
+}
+
+impl From<margin::Error> for Error {
+    fn from(e: margin::Error) -> Error {
+        Error::new(ErrorKind::Margin(e))
+    }
+}
+
+/// What identifies one account in the epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountKey {
+    /// The id as the book names it.
+    pub id: String,
+    /// keccak-256 of the id.
+    pub account: B256,
+    /// Hash of the canonical portfolio.
+    pub portfolio_hash: B256,
+}
+
+impl AccountKey {
+    /// The key of account `id` holding `portfolio`.
+    #[must_use]
+    pub fn new(id: &str, portfolio: &Portfolio) -> AccountKey {
+        AccountKey {
+            id: id.to_owned(),
+            account: account_id(id),
+            portfolio_hash: B256::from(formats::portfolio::portfolio_hash(portfolio)),
+        }
+    }
+}
+
+/// keccak-256 of an account id string.
+#[must_use]
+pub fn account_id(id: &str) -> B256 {
+    oracle::keccak256(id.as_bytes())
+}
+
+/// The inputs every node of a federation must share for their reports to agree.
+#[derive(Debug, Clone)]
+pub struct EpochSource {
+    /// The market snapshot.
+    pub market: Arc<MarketSnapshot>,
+    /// The methodology.
+    pub methodology: Methodology,
+    /// `formats::methodology::Profile::hash` of the methodology.
+    pub methodology_hash: B256,
+    /// The accounts by id.
+    pub accounts: BTreeMap<String, Portfolio>,
+}
+
+/// The computed epoch, before the tree is built.
+#[derive(Debug, Clone)]
+pub struct ComputedEpoch {
+    /// Hash of the market snapshot.
+    pub market_data_hash: B256,
+    /// Methodology hash.
+    pub methodology_hash: B256,
+    /// Valuation time of the market, Unix seconds (rounded down).
+    pub as_of_secs: u64,
+    /// One result per account, in id order.
+    pub results: Vec<AccountResult>,
+    /// The keys, in the same order.
+    pub keys: Vec<AccountKey>,
+}
+
+impl ComputedEpoch {
+    /// The header of epoch `epoch`, valid for `valid_for_secs` after the valuation time.
+    #[must_use]
+    pub fn header(&self, epoch: u64, valid_for_secs: u64) -> EpochHeader {
+        EpochHeader {
+            epoch,
+            as_of_secs: self.as_of_secs,
+            valid_until_secs: self.as_of_secs.saturating_add(valid_for_secs),
+            market_data_hash: self.market_data_hash,
+            methodology_hash: self.methodology_hash,
+            currency: Currency::USD,
+        }
+    }
+}
+
+/// Computes every account of `source`.
+///
+/// # Errors
+/// A methodology that does not report in USD (an epoch has one currency), an instrument the
+/// market cannot value, or any account the engine rejects (the lowest, named by its id): an
+/// epoch attests every account of its book or none.
+pub fn compute(source: &EpochSource) -> Result<ComputedEpoch, Error> {
+    if source.methodology.numeraire != Numeraire::Usd {
+        let methodology = source.methodology.name.clone();
+        return Err(Error::new(ErrorKind::Segregated { methodology }));
+    }
+    let instruments: Vec<Instrument> = (source.accounts.values())
+        .flat_map(|p| p.positions().iter().map(|position| position.instrument))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let engine = Engine::new(source.methodology.clone())?;
+    let priced = engine.price(&source.market, &instruments)?;
+    let mut book = AccountBook::default();
+    for (id, portfolio) in &source.accounts {
+        let resolved = priced
+            .resolve(portfolio)
+            .map_err(|e| Error { account: Some(id.clone()), kind: ErrorKind::Margin(e) })?;
+        book.push(&resolved);
+    }
+    let keys: Vec<AccountKey> =
+        source.accounts.par_iter().map(|(id, p)| AccountKey::new(id, p)).collect();
+    let refresh = priced.refresh(&book);
+    let results = quantise(&priced, &refresh, &keys)?;
+    Ok(ComputedEpoch {
+        market_data_hash: B256::from(formats::market::market_hash(&source.market)),
+        methodology_hash: source.methodology_hash,
+        as_of_secs: as_of_secs(&source.market)?,
+        results,
+        keys,
+    })
+}
+
+/// The market's valuation time in whole Unix seconds.
+///
+/// # Errors
+/// `BeforeEpoch` for a valuation time before 1970.
+pub fn as_of_secs(market: &MarketSnapshot) -> Result<u64, Error> {
+    let nanos = market.valuation().0;
+    u64::try_from(nanos.div_euclid(1_000_000_000))
+        .map_err(|_| Error::new(ErrorKind::BeforeEpoch { nanos }))
+}
+
+/// Quantises a cross-margin refresh of the accounts `keys` name into account results:
+/// requirements up, equity down.
+///
+/// # Errors
+/// A refresh of another length than the keys, the lowest refused account (named), a figure
+/// beyond the range of money, or a worst scenario the leaf cannot index.
+pub fn quantise(
+    priced: &PricedMarket,
+    refresh: &Refresh,
+    keys: &[AccountKey],
+) -> Result<Vec<AccountResult>, Error> {
+    if refresh.len() != keys.len() {
+        return Err(Error::new(ErrorKind::Mismatch { results: refresh.len(), keys: keys.len() }));
+    }
+    if let Some((&a, e)) = refresh.failures().iter().next() {
+        return Err(Error {
+            account: Some(keys[a].id.clone()),
+            kind: ErrorKind::Margin(e.clone()),
+        });
+    }
+    let space = ScenarioSpace::new(priced);
+    (refresh.lines().par_iter().zip(keys))
+        .map(|(line, key)| {
+            let named = |kind| Error { account: Some(key.id.clone()), kind };
+            assert!(
+                line.figures.currency == Currency::USD,
+                "Invariant: a cross-margin refresh has one USD line per account"
+            );
+            let q = Quantised::of(&line.figures).map_err(|e| named(ErrorKind::Margin(e)))?;
+            let worst = space.encode(line.figures.worst).map_err(named)?;
+            Ok(AccountResult {
+                account: key.account,
+                initial_margin: q.initial_margin,
+                maintenance_margin: q.maintenance_margin,
+                mark_to_market: q.equity,
+                worst_scenario: worst,
+                portfolio_hash: key.portfolio_hash,
+            })
+        })
+        .collect()
+}
+
+/// The attested index space of worst scenarios on one priced market: each underlying's
+/// scenarios in currency order, each set followed by one slot for its competing contingency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioSpace {
+    /// (underlying, first index, scenarios) in currency order.
+    sets: Vec<(Currency, usize, usize)>,
+}
+
+impl ScenarioSpace {
+    /// The space of `priced`'s scenario sets.
+    #[must_use]
+    pub fn new(priced: &PricedMarket) -> ScenarioSpace {
+        let mut next = 0;
+        let sets = (priced.arrays().scenario_sets().iter())
+            .map(|(currency, set)| {
+                let start = next;
+                next += set.len() + 1;
+                (*currency, start, set.len())
+            })
+            .collect();
+        ScenarioSpace { sets }
+    }
+
+    /// The leaf's index of `worst` ([`NO_SCENARIO`] for none).
+    ///
+    /// # Errors
+    /// `ScenarioIndex` for an underlying without a set, or an index past 16 bits.
+    pub fn encode(&self, worst: Option<Worst>) -> Result<u16, ErrorKind> {
+        let Some(worst) = worst else { return Ok(NO_SCENARIO) };
+        let underlying = worst.underlying();
+        let Some(&(_, start, len)) = self.sets.iter().find(|s| s.0 == underlying) else {
+            return Err(ErrorKind::ScenarioIndex(format!("{underlying} has no scenario set")));
+        };
+        let index = match worst {
+            Worst::Scenario { index, .. } => start + index,
+            Worst::Contingency { .. } => start + len,
+        };
+        u16::try_from(index).ok().filter(|i| *i != NO_SCENARIO).ok_or_else(|| {
+            ErrorKind::ScenarioIndex(format!("index {index} does not fit below {NO_SCENARIO}"))
+        })
+    }
+
+    /// What a leaf's index names: `None` for [`NO_SCENARIO`] or an index outside the space.
+    #[must_use]
+    pub fn decode(&self, index: u16) -> Option<Worst> {
+        let index = usize::from(index);
+        let &(underlying, start, len) =
+            self.sets.iter().find(|(_, start, len)| (*start..=start + len).contains(&index))?;
+        Some(if index == start + len {
+            Worst::Contingency { underlying }
+        } else {
+            Worst::Scenario { underlying, index: index - start }
+        })
+    }
+}
+
+/// The USD amount of a money value, for printing.
+#[must_use]
+pub fn usd_text(money: Money) -> String {
+    basics::format_scaled(money.raw())
+}
+
+#[cfg(test)]
+mod tests {
+
+    use basics::Currency;
+    use margin::{Engine, Worst};
+
+    use super::{NO_SCENARIO, ScenarioSpace};
+
+    /// Every index of the space decodes to what encodes to it, the contingency slot included,
+    /// and no scenario is the sentinel.
+    #[test]
+    fn scenario_indices_round_trip() {
+        let engine = Engine::new(testkit::ballast_pm()).unwrap();
+        let market = testkit::sample_market();
+        let priced = engine.price(&market, &[]).unwrap();
+        let space = ScenarioSpace::new(&priced);
+        let sets = priced.arrays().scenario_sets();
+        let total: usize = sets.values().map(|s| s.len() + 1).sum();
+        for index in 0..u16::try_from(total).unwrap() {
+            let worst = space.decode(index).unwrap();
+            assert_eq!(space.encode(Some(worst)), Ok(index));
+        }
+        assert_eq!(space.decode(u16::try_from(total).unwrap()), None);
+        assert_eq!(space.encode(None), Ok(NO_SCENARIO));
+        let btc = sets[&Currency::BTC].len();
+        let contingency = Worst::Contingency { underlying: Currency::BTC };
+        assert_eq!(space.encode(Some(contingency)), Ok(u16::try_from(btc).unwrap()));
+        let missing = Worst::Scenario { underlying: Currency::from_static("SOL"), index: 0 };
+        assert!(space.encode(Some(missing)).is_err());
+    }
+}
