@@ -40,6 +40,9 @@ impl Money {
         Money { raw: 0, currency }
     }
 
+    /// The largest magnitude of an amount, as an `f64` (about 1.7e20 units of a currency).
+    pub const MAX_F64: f64 = i128::MAX as f64 / MONEY_SCALE as f64;
+
     /// An amount from its raw count of 1e-18 units.
     #[must_use]
     pub const fn from_raw(raw: i128, currency: Currency) -> Money {

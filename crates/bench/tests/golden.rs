@@ -35,8 +35,10 @@ const REFRESH_DIGESTS: [(&str, &str, &str); 12] = [
     ("derive-pmrm2", "sample", "0a1e0244a83c3204e9212510da66affda7f94c0d8eac224c379bae2d0fb08010"),
     ("span", "synthetic", "19d4c9380fdac9d5c93e95735cc02a3649cb38fcded55f158ff0b3a1f500a4f2"),
     ("span", "sample", "9b7d6ed08cd4682a0096add8cbc4f8e6b0ff0ce79091459409790ff2dbb2bf73"),
-    ("deribit-pm", "synthetic", "8f45dd9de891dee05a5b18b00a872cfdd30c87c7fd07c10f482ae76f1a43c524"),
-    ("deribit-pm", "sample", "e39ab10b68d81d6189af59bff344123b4985fc0baec454ebaebf7ea00be5a234"),
+    // Changed once, deliberately: cross mode values each coin vector at the current index (was
+    // 8f45dd9d…43c524 and e39ab10b…e5a234 while coin P&L was converted at each scenario's price).
+    ("deribit-pm", "synthetic", "fc9c02fcdf47863a3e8435e52c9bd3cca326bf21a29fac094a9330e7d11324b0"),
+    ("deribit-pm", "sample", "f23c9767850e36f88f5eb62775c2ec38bee722ffb78a4b058c1ff91997e9ae25"),
     (
         "deribit-pm-segregated",
         "synthetic",
@@ -54,11 +56,12 @@ const REFRESH_DIGESTS: [(&str, &str, &str); 12] = [
 /// Epoch 1 of `examples/oracle/book.json` on `examples/market.json`, valid for an hour, per
 /// methodology: the root `ballast attest` prints. Ballast PM's changed once, deliberately, when
 /// liquidity became a function of the market alone (it was 0x112be2b7…a4692e4 while the
-/// friction add-on weighed the volume of options outside the book by a rough vega); the others
-/// have no friction add-on and kept their roots.
+/// friction add-on weighed the volume of options outside the book by a rough vega); Deribit PM's
+/// when its cross mode began to value coin vectors at the current index (it was
+/// 0xdf8d3de3…f53fe14 before); the others kept their roots.
 const EPOCH_ROOTS: [(&str, &str); 5] = [
     ("ballast-pm", "0xa079a7694fb0f587d294506bb0d5a8af373f9cc11af751d3151bc7e8771f0393"),
-    ("deribit-pm", "0xdf8d3de38483d015ff1249ed04cad7ade4c1fa17944ed9fde42312e16f53fe14"),
+    ("deribit-pm", "0x22c9aa835c5c0db243745b37080bbc4bce4dbc01ddfd3bc01e78baded2d23277"),
     ("derive-pmrm2", "0xf9a7f2fc434aed545c1c666cb0e150403f2c6f12879669eb594d6d29f41a5904"),
     ("tims", "0x512d228dae87b06b36ec2bf3a5e6411c66200a25561155465cbdb0aae085e179"),
     ("span", "0xead6b84b8251fc8b109f499574a26bf204da2ddee1f752343d4f14a8ca89ad85"),

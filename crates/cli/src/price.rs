@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow};
 use clap::Args;
 use formats::price_request::{Contract, PriceResult, Purpose, parse_contracts};
-use pricing::binomial::leisen_reimer;
+use pricing::binomial::leisen_reimer_greeks;
 use pricing::{Exercise, european, implied_vol};
 
 use crate::input::read_text;
@@ -49,38 +49,18 @@ fn price_one(contract: &Contract) -> Result<PriceResult, pricing::Error> {
             })
         }
         Exercise::American => {
-            let tree = leisen_reimer(&contract.inputs, Exercise::American, contract.steps)?;
-            // Vega, theta and rho of the tree by central differences on the same tree.
-            let bump = |f: &dyn Fn(&pricing::EuropeanSpec) -> pricing::EuropeanSpec| {
-                let spec = f(contract.inputs.spec());
-                let inputs = pricing::EuropeanInputs::new(spec)?;
-                Ok::<f64, pricing::Error>(
-                    leisen_reimer(&inputs, Exercise::American, contract.steps)?.price,
-                )
-            };
-            let s = contract.inputs.spec();
-            let dv = 1e-4;
-            let vega = (bump(&|x| pricing::EuropeanSpec { vol: x.vol + dv, ..*x })?
-                - bump(&|x| pricing::EuropeanSpec { vol: x.vol - dv, ..*x })?)
-                / (2.0 * dv);
-            let dr = 1e-5;
-            let rho = (bump(&|x| pricing::EuropeanSpec { rate: x.rate + dr, ..*x })?
-                - bump(&|x| pricing::EuropeanSpec { rate: x.rate - dr, ..*x })?)
-                / (2.0 * dr);
-            let dt = (s.years * 1e-3).min(1.0 / 365.0);
-            let theta =
-                (bump(&|x| pricing::EuropeanSpec { years: x.years - dt, ..*x })? - tree.price) / dt;
+            let g = leisen_reimer_greeks(&contract.inputs, Exercise::American, contract.steps)?;
             Ok(PriceResult {
-                price: tree.price,
-                delta: tree.delta,
-                gamma: tree.gamma,
-                vega,
-                theta,
-                rho,
+                price: g.tree.price,
+                delta: g.tree.delta,
+                gamma: g.tree.gamma,
+                vega: g.vega,
+                theta: g.theta,
+                rho: g.rho,
                 vanna: None,
                 volga: None,
                 forward,
-                steps: Some(tree.steps),
+                steps: Some(g.tree.steps),
             })
         }
     }

@@ -306,6 +306,7 @@ impl CaseDocument {
                 dynamics: VolDynamics::MarkVol,
                 horizon_days: 0.0,
                 settlement_window_minutes: SETTLEMENT_WINDOW_MINUTES,
+                coin_conversion: scenario::CoinConversion::ScenarioPrice,
             },
             aggregation: Aggregation {
                 static_discount: Some(static_discount(&p.margin)),

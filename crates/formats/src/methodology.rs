@@ -203,6 +203,10 @@ pub struct ValuationDocument {
     /// files written before the key existed keep their hash).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub settlement_window_minutes: f64,
+    /// Where cross margin converts coin-settled scenario P&L to USD: `scenario` (the shocked
+    /// index, the default, omitted from the hash) or `index` (the current index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coin_pnl_at: Option<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference

@@ -33,6 +33,15 @@ impl ExtendedCells {
         Some(ExtendedCells { dampener, cells })
     }
 
+    /// The edge conversion `(1 + m)/(1 + e)` of each extreme cell, by scenario index, when the
+    /// dampener converts coin P&L at the edge price.
+    pub(crate) fn edge_conversions(&self) -> Vec<(usize, f64)> {
+        if !self.dampener.convert_at_edge {
+            return Vec::new();
+        }
+        self.cells.iter().map(|&(s, m, e)| (s, (1.0 + m) / (1.0 + e))).collect()
+    }
+
     /// Applies the treatment to a unit's weighted P&L: coin P&L converted at the edge price,
     /// the allowance `amount · (|m|/|e| − 1)⁺` added, gains clipped to zero.
     /// `coin_index` is the underlying's index when the unit's currency is the underlying itself;

@@ -50,15 +50,24 @@ impl Quantised {
     /// # Errors
     /// `NotFinite` or out-of-range figures (never produced by the engine).
     pub fn of(figures: &CurrencyFigures) -> Result<Quantised, Error> {
-        let money = |value: f64, rounding| {
-            Money::from_f64(value, figures.currency, rounding).map_err(|e| {
-                Error::new(figures.currency.to_string(), crate::ErrorKind::NotFinite(e.to_string()))
+        let currency = figures.currency;
+        let money = |name: &str, value: f64, rounding| {
+            Money::from_f64(value, currency, rounding).map_err(|_| {
+                let why = format!(
+                    "{value:e} {currency} is beyond the range of fixed-point money (±{:e})",
+                    Money::MAX_F64
+                );
+                Error::new(format!("{currency}.{name}"), crate::ErrorKind::OutOfRange(why))
             })
         };
         let quantised = Quantised {
-            initial_margin: money(figures.initial_margin, Rounding::Up)?,
-            maintenance_margin: money(figures.maintenance_margin, Rounding::Up)?,
-            equity: money(figures.equity, Rounding::Down)?,
+            initial_margin: money("initial_margin", figures.initial_margin, Rounding::Up)?,
+            maintenance_margin: money(
+                "maintenance_margin",
+                figures.maintenance_margin,
+                Rounding::Up,
+            )?,
+            equity: money("equity", figures.equity, Rounding::Down)?,
         };
         debug_assert!(quantised.initial_margin.to_f64() >= figures.initial_margin - 1e-9);
         Ok(quantised)
@@ -176,7 +185,9 @@ pub fn margin_report(
     let (arrays, market) = (priced.arrays(), priced.market());
     let account = priced.resolve(portfolio)?;
     let (figures, detail) = priced.account(&account)?;
-    let quantised = figures.iter().map(Quantised::of).collect::<Result<_, _>>()?;
+    let quantised = (figures.iter().map(Quantised::of))
+        .collect::<Result<_, _>>()
+        .map_err(|e| with_largest_position(e, arrays, &account))?;
     let marginal = if options.marginal { marginal_margin(priced, &account)? } else { Vec::new() };
     let standard = options.baseline.as_ref().map(|b| b.lines(arrays, &account)).unwrap_or_default();
     let positions = account
@@ -219,6 +230,27 @@ pub fn margin_report(
         liquidation,
         rows: arrays.instruments().to_vec(),
     })
+}
+
+/// `error` with the account's largest position (by USD notional) named: a figure beyond the
+/// range of money comes from a position sized beyond any market, and the holder needs to know
+/// which.
+fn with_largest_position(
+    error: Error,
+    arrays: &crate::RiskArrays,
+    account: &crate::ResolvedAccount,
+) -> Error {
+    let notional = |&(row, size): &(usize, f64)| (size * arrays.info(row).notional_usd).abs();
+    let largest = account.positions.iter().max_by(|a, b| notional(a).total_cmp(&notional(b)));
+    let Some(&(row, size)) = largest else { return error };
+    let kind = match error.kind {
+        crate::ErrorKind::OutOfRange(why) => crate::ErrorKind::OutOfRange(format!(
+            "{why}; the largest position is {} (size {size:e})",
+            arrays.instruments()[row]
+        )),
+        other => other,
+    };
+    Error { kind, ..error }
 }
 
 fn baseline(

@@ -20,7 +20,9 @@ use market::{MarketSnapshot, UnderlyingMarket};
 use pricing::batch::{Execution, black_over_strike};
 use product::{Instrument, InstrumentKind, OptionRight, Settlement};
 use rayon::prelude::*;
-use scenario::{Methodology, Numeraire, Scenario, ScenarioKind, ScenarioSet, VolDynamics};
+use scenario::{
+    CoinConversion, Methodology, Numeraire, Scenario, ScenarioKind, ScenarioSet, VolDynamics,
+};
 
 use crate::{Error, ErrorKind};
 
@@ -81,6 +83,9 @@ struct Context {
     /// USD price of the settlement currency when it does not move with the underlying.
     settlement_usd_static: f64,
     settles_in_underlying: bool,
+    /// Whether cross-margin rows convert coin P&L at the current index
+    /// (`CoinConversion::Index`) instead of the scenario's.
+    rows_at_index: bool,
 }
 
 /// The risk arrays of a set of instruments under one methodology and market.
@@ -147,7 +152,7 @@ impl RiskArrays {
         let (plans, normalised) =
             run_kernel(methodology, market, &instruments, &contexts, &scenario_sets)?;
         let (rows, base) = fill_rows(
-            methodology.numeraire,
+            methodology,
             &instruments,
             &contexts,
             &scenario_sets,
@@ -276,8 +281,12 @@ impl RiskArrays {
 }
 
 /// Turns the kernel's normalised values into P&L rows and base values in the numeraire.
+/// Every row and base value. With `CoinConversion::Index` a coin-settled row's extreme cells
+/// are also converted at the grid's edge price, as the extended table converts a coin unit's:
+/// the cross unit then holds each coin vector exactly as its coin pool would, valued at the
+/// current index.
 fn fill_rows(
-    numeraire: Numeraire,
+    methodology: &Methodology,
     instruments: &[Instrument],
     contexts: &[Context],
     scenario_sets: &BTreeMap<Currency, ScenarioSet>,
@@ -285,6 +294,16 @@ fn fill_rows(
     plans: &[usize],
     normalised: &[f64],
 ) -> Result<(Vec<f64>, Vec<f64>), Error> {
+    let numeraire = methodology.numeraire;
+    let at_index = numeraire == Numeraire::Usd
+        && methodology.valuation.coin_conversion == CoinConversion::Index;
+    let edge_conversions: BTreeMap<Currency, Vec<(usize, f64)>> = (scenario_sets.iter())
+        .filter(|_| at_index)
+        .filter_map(|(u, set)| {
+            let cells = crate::extended::ExtendedCells::new(methodology, *u, set)?;
+            Some((*u, cells.edge_conversions()))
+        })
+        .collect();
     let mut rows = vec![0.0; offsets[instruments.len()]];
     let mut base = vec![0.0; instruments.len()];
     let mut cursor = 0;
@@ -293,6 +312,13 @@ fn fill_rows(
         let out = &mut rows[offsets[i]..offsets[i] + set.len()];
         let values = &normalised[cursor..cursor + plans[i]];
         base[i] = fill_row(numeraire, instrument, &contexts[i], set, values, out);
+        if contexts[i].settles_in_underlying
+            && let Some(conversions) = edge_conversions.get(&instrument.underlying())
+        {
+            for &(s, factor) in conversions {
+                out[s] *= factor;
+            }
+        }
         cursor += plans[i];
         if let Some(bad) = out.iter().position(|v| !v.is_finite()) {
             let what = format!("scenario {bad}");
@@ -416,6 +442,7 @@ fn context(
         forward_share,
         settlement_usd_static,
         settles_in_underlying,
+        rows_at_index: methodology.valuation.coin_conversion == CoinConversion::Index,
     })
 }
 
@@ -625,6 +652,13 @@ fn settlement_usd(ctx: &Context, spot_move: f64) -> f64 {
     }
 }
 
+/// USD per unit of the settlement currency at which a scenario row converts in cross margin:
+/// the scenario's index, or the current one when the methodology keeps coin vectors
+/// (`CoinConversion::Index`). Sensitivities always use [`settlement_usd`].
+fn row_usd(ctx: &Context, spot_move: f64) -> f64 {
+    settlement_usd(ctx, if ctx.rows_at_index { 0.0 } else { spot_move })
+}
+
 /// Writes the P&L row of one instrument and returns its base value (both in the numeraire).
 fn fill_row(
     numeraire: Numeraire,
@@ -635,7 +669,7 @@ fn fill_row(
     out: &mut [f64],
 ) -> f64 {
     let convert = |native: f64, spot_move: f64| match numeraire {
-        Numeraire::Usd => native * settlement_usd(ctx, spot_move),
+        Numeraire::Usd => native * row_usd(ctx, spot_move),
         Numeraire::Settlement => native,
     };
     match instrument.kind() {
@@ -672,24 +706,21 @@ fn fill_row(
 /// USD value per unit of size at a relative index move and volatility, with the accurate scalar
 /// pricer: used for sensitivities, never for scenario rows.
 fn usd_value(instrument: &Instrument, ctx: &Context, spot_move: f64, vol: f64) -> f64 {
-    value_at(instrument, ctx, spot_move, vol, ctx.years, Numeraire::Usd)
+    value_at(instrument, ctx, spot_move, vol, ctx.years, settlement_usd(ctx, spot_move))
 }
 
-/// Value (options) or P&L from the base (delta-one) per unit of size, in `numeraire`, at a
-/// relative move, a volatility and a time to expiry, with the accurate scalar pricer.
+/// Value (options) or P&L from the base (delta-one) per unit of size, in the currency worth
+/// `usd` per unit of the settlement currency, at a relative move, a volatility and a time to
+/// expiry, with the accurate scalar pricer.
 fn value_at(
     instrument: &Instrument,
     ctx: &Context,
     spot_move: f64,
     vol: f64,
     years: f64,
-    numeraire: Numeraire,
+    usd: f64,
 ) -> f64 {
     let forward = ctx.forward * (1.0 + spot_move * ctx.forward_share);
-    let usd = match numeraire {
-        Numeraire::Usd => settlement_usd(ctx, spot_move),
-        Numeraire::Settlement => 1.0,
-    };
     match instrument.kind() {
         InstrumentKind::Option { strike, right, .. } => {
             let spec = pricing::EuropeanSpec {
@@ -723,7 +754,11 @@ fn greek_row(
     numeraire: Numeraire,
     row: &mut [f64],
 ) -> Result<(), Error> {
-    let value = |m: f64, vol: f64, years: f64| value_at(instrument, ctx, m, vol, years, numeraire);
+    let usd = |m: f64| match numeraire {
+        Numeraire::Usd => row_usd(ctx, m),
+        Numeraire::Settlement => 1.0,
+    };
+    let value = |m: f64, vol: f64, years: f64| value_at(instrument, ctx, m, vol, years, usd(m));
     let (h, dv) = (1e-3, 1e-4);
     let base = value(0.0, ctx.vol, ctx.years);
     let by_move = (value(h, ctx.vol, ctx.years) - value(-h, ctx.vol, ctx.years)) / (2.0 * h);

@@ -206,28 +206,68 @@ fn delta_shock_starts_above_twenty_million_usd() {
     assert_mm_is_four_fifths(&btc);
 }
 
+/// Cross mode keeps each coin's risk vector in coins and values it at the current index
+/// (Deribit's X:PM, as its R2 capture shows): a long perpetual of X coins loses
+/// X·S₀·0.16/0.84 at −16 % in both modes, the same USD.
 #[test]
-fn segregated_and_cross_differ_by_the_conversion_price() {
-    // Long X coins of perpetual. Cross (USD): P&L X·S·m, worst −16 %: 0.16·X·S.
-    // Segregated (BTC): X·m/(1+m), worst 0.16/0.84·X coins, i.e. 1/0.84 times more in USD.
+fn cross_values_the_coin_vector_at_the_current_index() {
     let coins = 1.0;
     let (cross, _) = run(profile("deribit-pm"), &[("BTC-PERPETUAL", coins * INDEX)]);
     let (segregated, _) =
         run(profile("deribit-pm-segregated"), &[("BTC-PERPETUAL", coins * INDEX)]);
     let usd = line(&cross, Currency::USD);
     let btc = line(&segregated, Currency::BTC);
-    close(usd.scan_loss, 0.16 * coins * INDEX, 1e-6);
-    close(btc.scan_loss * INDEX, usd.scan_loss / 0.84, 1e-6);
-    close(usd.initial_margin, (0.16 + 0.01) * coins * INDEX, 1e-6);
+    close(btc.scan_loss, coins * 0.16 / 0.84, 1e-12);
+    close(usd.scan_loss, btc.scan_loss * INDEX, 1e-6);
+    close(usd.initial_margin, (0.16 / 0.84 + 0.01) * coins * INDEX, 1e-6);
+    close(usd.initial_margin, btc.initial_margin * INDEX, 1e-6);
     assert_mm_is_four_fifths(&usd);
-    // An inverse long against a USDC-settled short of the same coins: flat in USD, so cross sees
-    // no loss, while segregated margins each currency alone.
+    // Cell by cell, regular and extreme, the cross vector is the coin vector at S₀.
+    let (_, cross) = run(profile("deribit-pm"), &[("BTC-PERPETUAL", coins * INDEX)]);
+    let (_, coin) = run(profile("deribit-pm-segregated"), &[("BTC-PERPETUAL", coins * INDEX)]);
+    let (cross, coin) = (&cross.units[0].pnl, &coin.units[0].pnl);
+    let set = profile("deribit-pm").scenario_set(Currency::BTC).unwrap();
+    for (s, scenario) in set.scenarios().iter().enumerate() {
+        if scenario.kind == ScenarioKind::Regular {
+            close(cross[s], coin[s] * INDEX, 1e-6);
+        }
+    }
+    // An inverse long against a USDC-settled short of the same coins is no longer flat in USD:
+    // the coin leg is valued at S₀, so the pair loses X·S₀·m²/(1+m) at a move m.
     let pair = [("BTC-PERPETUAL", coins * INDEX), ("BTC_USDC-PERPETUAL", -coins)];
-    let (cross, _) = run(profile("deribit-pm"), &pair);
-    close(line(&cross, Currency::USD).scan_loss, 0.0, 1e-6);
-    let (segregated, _) = run(profile("deribit-pm-segregated"), &pair);
-    close(line(&segregated, Currency::BTC).scan_loss, coins * 0.16 / 0.84, 1e-12);
-    close(line(&segregated, Currency::USDC).scan_loss, coins * INDEX * 0.16, 1e-6);
+    let (_, both) = run(profile("deribit-pm"), &pair);
+    for (s, scenario) in set.scenarios().iter().enumerate() {
+        let m = scenario.spot_move;
+        if scenario.kind == ScenarioKind::Regular {
+            close(both.units[0].pnl[s], -coins * INDEX * m * m / (1.0 + m), 1e-6);
+        }
+    }
+}
+
+/// Deribit's R2 capture (`private/pme/simulate` on a cross_pm account, ETH, 2026-02-15): a
+/// short perpetual of 0.999487053 ETH at index 1949.34 (mark 1949.49), no collateral. Deribit's
+/// risk vector is in ETH, `−X·m/(1+m)`; its IM is 0.157461562 ETH (worst case
+/// 0.152464126728814 at +18 % plus the roll 0.005 · X), MM 0.125969249812. Cross mode gives the
+/// same, in USD at the index; segregated mode gives it in ETH.
+#[test]
+fn r2_cross_capture_is_reproduced() {
+    let (index, mark, coins) = (1_949.34, 1_949.49, 0.999_487_053);
+    let text = format!(
+        r#"{{"valuation_time": "2026-02-15T23:20:09Z",
+            "underlyings": {{"ETH": {{"index": {index}, "perpetual_mark": {mark},
+                                      "forwards": {{}}, "smiles": {{}}}}}},
+            "usd_prices": {{"USDC": 1.0}}}}"#
+    );
+    let market = MarketDocument::from_json(&text).unwrap().to_snapshot().unwrap();
+    let short = [("ETH-PERPETUAL", -coins * mark)];
+    let (cross, _) = run_on(&market, profile("deribit-pm"), &short);
+    let usd = line(&cross, Currency::USD);
+    close(usd.scan_loss / index, 0.152_464_126_728_814, 1e-12);
+    close(usd.initial_margin / index, 0.157_461_562, 1e-9);
+    close(usd.maintenance_margin / index, 0.125_969_249_812, 1e-9);
+    let (segregated, _) = run_on(&market, profile("deribit-pm-segregated"), &short);
+    let eth = line(&segregated, Currency::ETH);
+    close(usd.initial_margin / index, eth.initial_margin, 1e-12);
 }
 
 #[test]
@@ -287,8 +327,9 @@ fn dampener_requires_a_grid_edge_on_each_side() {
 fn without_allowance_extended_cells_of_a_future_equal_the_edge() {
     // The fraction 0.16/|m| caps linear exposure at the edge move: with no dampener allowance,
     // a long future's extended cells on the way down equal its −16 % cell, in coins (converted at
-    // the edge price) and in USD (where no conversion is needed).
-    for (name, edge) in [("deribit-pm-segregated", -0.16 / 0.84), ("deribit-pm", -0.16 * INDEX)] {
+    // the edge price) and in USD (the coin vector at the current index, converted alike).
+    let coin_edge = -0.16 / 0.84;
+    for (name, edge) in [("deribit-pm-segregated", coin_edge), ("deribit-pm", coin_edge * INDEX)] {
         let mut m = profile(name);
         let extreme = m.scenarios.extreme.as_mut().unwrap();
         let dampener = extreme.dampener.as_mut().unwrap();

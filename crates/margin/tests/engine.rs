@@ -483,3 +483,18 @@ fn figures_do_not_depend_on_the_universe_they_are_priced_in() {
     let friction = alone.margin(&book).unwrap()[0].add_ons_im;
     assert!(friction > 0.0, "the friction add-on is charged: {friction}");
 }
+
+/// A position sized beyond any market gives figures beyond the range of money: the report
+/// refuses them naming the figure, the bound and the largest position, never as "non-finite".
+#[test]
+fn figures_beyond_money_name_the_figure_and_the_position() {
+    let engine = Engine::new(testkit::ballast_pm()).unwrap();
+    let market = testkit::sample_market();
+    let huge = portfolio(&[("BTC-25DEC26-100000-C", 1e13), ("BTC-PERPETUAL", 10.0)], &[]);
+    let priced = engine.price_for(&market, &huge).unwrap();
+    let err = margin_report(&priced, &huge, &ReportOptions::default()).unwrap_err();
+    assert_eq!(err.field, "USD.initial_margin");
+    let ErrorKind::OutOfRange(why) = &err.kind else { panic!("{err}") };
+    assert!(why.contains("beyond the range of fixed-point money"), "{why}");
+    assert!(why.contains("the largest position is BTC-25DEC26-100000-C (size 1e13)"), "{why}");
+}

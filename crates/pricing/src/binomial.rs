@@ -24,6 +24,49 @@ pub struct TreeValue {
     pub steps: usize,
 }
 
+/// A tree value with the Greeks the tree itself does not give: vega, rho and theta, each by
+/// differences of trees with the same steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TreeGreeks {
+    /// The tree's value, delta and gamma.
+    pub tree: TreeValue,
+    /// ∂V/∂σ, central difference with a bump of 1e-4.
+    pub vega: f64,
+    /// ∂V/∂r, central difference with a bump of 1e-5.
+    pub rho: f64,
+    /// ∂V/∂t (calendar time passing), forward difference over the smaller of 1/1000 of the
+    /// option's life and one day.
+    pub theta: f64,
+}
+
+/// [`leisen_reimer`] with vega, rho and theta by bumping the inputs and repricing on trees of the
+/// same step count (the tree has no closed-form sensitivities to them).
+///
+/// # Errors
+/// As [`leisen_reimer`] on the base or any bumped input.
+pub fn leisen_reimer_greeks(
+    inputs: &EuropeanInputs,
+    exercise: Exercise,
+    steps: usize,
+) -> Result<TreeGreeks, Error> {
+    const VOL_BUMP: f64 = 1e-4;
+    const RATE_BUMP: f64 = 1e-5;
+    let tree = leisen_reimer(inputs, exercise, steps)?;
+    let s = *inputs.spec();
+    let price = |spec: crate::EuropeanSpec| -> Result<f64, Error> {
+        Ok(leisen_reimer(&EuropeanInputs::new(spec)?, exercise, steps)?.price)
+    };
+    let vega = (price(crate::EuropeanSpec { vol: s.vol + VOL_BUMP, ..s })?
+        - price(crate::EuropeanSpec { vol: s.vol - VOL_BUMP, ..s })?)
+        / (2.0 * VOL_BUMP);
+    let rho = (price(crate::EuropeanSpec { rate: s.rate + RATE_BUMP, ..s })?
+        - price(crate::EuropeanSpec { rate: s.rate - RATE_BUMP, ..s })?)
+        / (2.0 * RATE_BUMP);
+    let dt = (s.years * 1e-3).min(1.0 / basics::DAYS_PER_YEAR);
+    let theta = (price(crate::EuropeanSpec { years: s.years - dt, ..s })? - tree.price) / dt;
+    Ok(TreeGreeks { tree, vega, rho, theta })
+}
+
 /// Peizer-Pratt method 2: a binomial probability whose distribution matches N(z) for `n` steps.
 fn peizer_pratt(z: f64, n: f64) -> f64 {
     let scaled = z / (n + 1.0 / 3.0 + 0.1 / (n + 1.0));
@@ -152,6 +195,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The bumped tree Greeks of a European exercise match the closed form's vega, rho and theta
+    /// (the tree converges to it), and an American put's bumped vega stays positive.
+    #[test]
+    fn bumped_tree_greeks_match_the_closed_form() {
+        for right in [OptionRight::Call, OptionRight::Put] {
+            let option = bsm(right, 100.0, 100.0, 0.01, 0.05, 0.5, 0.3);
+            let exact = european(&option);
+            let g = leisen_reimer_greeks(&option, Exercise::European, 1001).unwrap();
+            assert!(
+                (g.vega - exact.vega).abs() < 1e-3 * exact.vega,
+                "{} vs {}",
+                g.vega,
+                exact.vega
+            );
+            assert!(
+                (g.rho - exact.rho).abs() < 2e-3 * exact.rho.abs(),
+                "{} vs {}",
+                g.rho,
+                exact.rho
+            );
+            assert!(
+                (g.theta - exact.theta).abs() < 2e-2 * exact.theta.abs(),
+                "{} vs {}",
+                g.theta,
+                exact.theta
+            );
+            assert_eq!(g.tree, leisen_reimer(&option, Exercise::European, 1001).unwrap());
+        }
+        let put = bsm(OptionRight::Put, 110.0, 100.0, 0.0, 0.05, 1.0, 0.3);
+        assert!(leisen_reimer_greeks(&put, Exercise::American, 501).unwrap().vega > 0.0);
     }
 
     /// American values from QuantLib 1.44's own Leisen-Reimer engine at 20,001 steps (its

@@ -141,7 +141,7 @@ fn check_size(size: f64, field: &str) -> Result<(), Error> {
         return Err(Error::new(field, ErrorKind::NotFinite));
     }
     if size.abs() > POSITION_SIZE_ABS_MAX {
-        let rule = format!("|size| <= {POSITION_SIZE_ABS_MAX:e}, got {size}");
+        let rule = format!("|size| <= {POSITION_SIZE_ABS_MAX:e}, got {size:e}");
         return Err(Error::new(field, ErrorKind::OutOfRange(rule)));
     }
     Ok(())

@@ -21,9 +21,9 @@ mod shocks;
 
 pub use error::{Error, ErrorKind};
 pub use methodology::{
-    AddOn, AddOnKind, Aggregation, CollateralRule, ExtremeDampener, ExtremeMoves, ExtremeWeighting,
-    Methodology, Numeraire, Offsets, PriceGrid, Requirement, ScenarioSpec, StaticDiscount,
-    UnderlyingParameters, Valuation, VolDynamics,
+    AddOn, AddOnKind, Aggregation, CoinConversion, CollateralRule, ExtremeDampener, ExtremeMoves,
+    ExtremeWeighting, Methodology, Numeraire, Offsets, PriceGrid, Requirement, ScenarioSpec,
+    StaticDiscount, UnderlyingParameters, Valuation, VolDynamics,
 };
 pub use set::{Scenario, ScenarioKind, ScenarioSet, VolMove};
 pub use shocks::{SkewKind, SkewShock, VolShock, VolShockKind};

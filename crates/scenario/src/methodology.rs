@@ -42,6 +42,23 @@ pub struct Valuation {
     /// so a spot move `m` moves the forward by `m · T/window` only; at expiry (T = 0) the option
     /// is worth its payoff at the fixed price. Derive averages over the last 30 minutes.
     pub settlement_window_minutes: f64,
+    /// The price at which a coin-settled instrument's scenario P&L (in coins) becomes USD in
+    /// cross margin.
+    pub coin_conversion: CoinConversion,
+}
+
+/// The price at which coin-settled scenario P&L is converted to USD in cross margin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CoinConversion {
+    /// At the scenario's own (shocked) index: the coins a position gains or loses are worth
+    /// what the coin is worth in that scenario, which makes an inverse perpetual's USD P&L
+    /// linear in the move.
+    #[default]
+    ScenarioPrice,
+    /// At the current index: the coin pool's risk vector stays in coins, and the pool's
+    /// requirement is converted once (Deribit's X:PM: an R2 capture of `pme/simulate` on a cross
+    /// account reports the coin vector's worst case, 0.157462 ETH, not the USD-linear 0.18491).
+    Index,
 }
 
 /// Relative price moves of the standard grid, in order.

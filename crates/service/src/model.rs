@@ -175,7 +175,9 @@ impl Model {
     }
 
     /// Applies committed operations; `methodology` and `market` carry the parsed values of
-    /// the `Methodology` and `Market` operations.
+    /// the `Methodology` and `Market` operations. Every operation was validated against this
+    /// model before it was committed, so one that does not apply is a broken invariant, never
+    /// an operation to skip quietly.
     pub fn apply(
         &mut self,
         ops: &[Op],
@@ -201,7 +203,10 @@ impl Model {
                     let (Some(record), Ok(instrument)) =
                         (self.accounts.get_mut(account), Instrument::parse(instrument))
                     else {
-                        continue;
+                        panic!(
+                            "Invariant: a committed position names a stored account and a valid \
+                             instrument ({account}, {instrument})"
+                        )
                     };
                     if *size == 0.0 {
                         record.positions.remove(&instrument);
@@ -210,12 +215,17 @@ impl Model {
                     }
                 }
                 Op::Balance { account, currency, amount } => {
-                    let Some(record) = self.accounts.get_mut(account) else { continue };
+                    let Some(record) = self.accounts.get_mut(account) else {
+                        panic!("Invariant: a committed balance names a stored account ({account})")
+                    };
                     let money = amount.as_ref().map(|a| parse_money(currency, a));
                     match (currency.parse::<Currency>(), money) {
                         (Ok(c), None) => _ = record.balances.remove(&c),
                         (Ok(c), Some(Ok(m))) => _ = record.balances.insert(c, m),
-                        _ => {}
+                        _ => panic!(
+                            "Invariant: a committed balance is a valid amount of a valid currency \
+                             ({account}: {currency} {amount:?})"
+                        ),
                     }
                 }
                 Op::Market { .. } => {}

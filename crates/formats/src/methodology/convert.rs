@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 // A conversion module is an extension of its parent's types, so it imports all of them.
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use scenario::CoinConversion;
 
 /// Collateral rules by currency, and the rule for other currencies.
 type CollateralRules = (BTreeMap<Currency, CollateralRule>, Option<CollateralRule>);
@@ -68,6 +69,7 @@ impl MethodologyDocument {
                 dynamics,
                 horizon_days: self.valuation.horizon_days,
                 settlement_window_minutes: self.valuation.settlement_window_minutes,
+                coin_conversion: coin_conversion(self.valuation.coin_pnl_at.as_deref())?,
             },
             aggregation: self.aggregation.to_domain(),
             add_ons,
@@ -132,6 +134,10 @@ impl MethodologyDocument {
                 .into(),
                 horizon_days: m.valuation.horizon_days,
                 settlement_window_minutes: m.valuation.settlement_window_minutes,
+                coin_pnl_at: match m.valuation.coin_conversion {
+                    CoinConversion::ScenarioPrice => None,
+                    CoinConversion::Index => Some("index".to_owned()),
+                },
             },
             scenarios: ScenariosDocument::from_domain(&m.scenarios),
             scenarios_by_underlying: m
@@ -535,3 +541,15 @@ impl OffsetsDocument {
 }
 
 pub(super) mod add_ons;
+
+/// The coin conversion a methodology file names (`scenario` when absent).
+fn coin_conversion(text: Option<&str>) -> Result<CoinConversion, Error> {
+    match text {
+        None | Some("scenario") => Ok(CoinConversion::ScenarioPrice),
+        Some("index") => Ok(CoinConversion::Index),
+        Some(other) => Err(Error::invalid(
+            "valuation.coin_pnl_at",
+            format!("expected \"scenario\" or \"index\", got {other:?}"),
+        )),
+    }
+}
