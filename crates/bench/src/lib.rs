@@ -18,7 +18,7 @@ pub mod synthetic;
 use std::fmt;
 
 pub use margin_section::sparse_sum_alone;
-use scenario::Methodology;
+use methodology::Methodology;
 
 /// What the benchmarks need from the machine they run on.
 pub trait Host: Sync {
@@ -92,7 +92,7 @@ macro_rules! from_errors {
         })*
     };
 }
-from_errors!(margin::Error, epoch::Error, pricing::Error, oracle::Error, scenario::Error);
+from_errors!(margin::Error, epoch::Error, pricing::Error, oracle::Error, methodology::Error);
 
 /// `Ok` when `holds`, else the error `reason()` describes.
 fn ensure(holds: bool, reason: impl FnOnce() -> String) -> Result<(), Error> {

@@ -78,7 +78,7 @@ fn markets() -> Vec<(&'static str, Arc<MarketSnapshot>, Vec<Instrument>)> {
     vec![("synthetic", Arc::new(synthetic), listed), ("sample", sample, quoted)]
 }
 
-fn portfolio_profiles() -> Vec<(&'static str, scenario::Methodology)> {
+fn portfolio_profiles() -> Vec<(&'static str, methodology::Methodology)> {
     (BUNDLED.iter())
         .filter_map(|(name, _)| match formats::bundled::bundled(name).unwrap() {
             Profile::Portfolio(m) => Some((*name, *m)),

@@ -19,8 +19,8 @@ use formats::report::describe_scenarios;
 use margin::Engine;
 use margin::standard::StandardMargin;
 use market::MarketSnapshot;
+use methodology::Methodology;
 use product::Portfolio;
-use scenario::Methodology;
 use serde::Serialize;
 
 use crate::margin_cmd::load_portfolio;

@@ -8,7 +8,7 @@ use formats::market::MarketDocument;
 use formats::methodology::Profile;
 use margin::standard::StandardMargin;
 use market::MarketSnapshot;
-use scenario::Methodology;
+use methodology::Methodology;
 
 use crate::input::read_text;
 

@@ -27,10 +27,10 @@ use basics::{Currency, Money};
 use margin::report::Quantised;
 use margin::{AccountBook, Engine, PricedMarket, Refresh, Worst};
 use market::MarketSnapshot;
+use methodology::{Methodology, Numeraire};
 use oracle::{AccountResult, B256, EpochHeader};
 use product::{Instrument, Portfolio};
 use rayon::prelude::*;
-use scenario::{Methodology, Numeraire};
 
 /// The worst-scenario index of an account without any scenario loss (no positions at risk), as
 /// the leaf encodes it.

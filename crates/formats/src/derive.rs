@@ -26,12 +26,12 @@ use std::collections::BTreeMap;
 use basics::{Currency, Money, Rounding, UnixNanos};
 use margin::CurrencyFigures;
 use market::{FeedData, InstrumentQuote, MarketSnapshot, UnderlyingInput};
-use product::{Instrument, InstrumentKind, OptionRight, Portfolio, Position, Settlement};
-use scenario::{
+use methodology::{
     AddOn, AddOnKind, Aggregation, CollateralRule, Methodology, Numeraire, Offsets, Requirement,
     Scenario, ScenarioKind, ScenarioSpec, SkewKind, SkewShock, StaticDiscount, Valuation,
     VolDynamics, VolMove, VolShock, VolShockKind,
 };
+use product::{Instrument, InstrumentKind, OptionRight, Portfolio, Position, Settlement};
 use serde::Deserialize;
 
 use crate::Error;
@@ -306,7 +306,7 @@ impl CaseDocument {
                 dynamics: VolDynamics::MarkVol,
                 horizon_days: 0.0,
                 settlement_window_minutes: SETTLEMENT_WINDOW_MINUTES,
-                coin_conversion: scenario::CoinConversion::ScenarioPrice,
+                coin_conversion: methodology::CoinConversion::ScenarioPrice,
             },
             aggregation: Aggregation {
                 static_discount: Some(static_discount(&p.margin)),

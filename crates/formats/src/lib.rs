@@ -1,7 +1,7 @@
 //! File and wire formats, and their conversion into validated domain values.
 //!
 //! Every outside shape Ballast reads is defined here as a serde DTO, and converted into the
-//! domain types of `product`, `market`, `pricing` (and, above them, `scenario` and `margin`) by
+//! domain types of `product`, `market`, `pricing` (and, above them, `methodology` and `margin`) by
 //! functions that validate as they go and report the first bad value by its path in the document
 //! (`underlyings.BTC.smiles.27DEC24.rho`, `contracts[3].vol`). Domain crates stay free of serde.
 //!

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use basics::Currency;
 use margin::standard::{StandardMargin, StandardRates};
-use scenario::{
+use methodology::{
     AddOn, AddOnKind, Aggregation, CollateralRule, ExtremeDampener, ExtremeMoves, ExtremeWeighting,
     Methodology, Numeraire, Offsets, PriceGrid, Requirement, Scenario, ScenarioKind, ScenarioSpec,
     SkewKind, SkewShock, StaticDiscount, UnderlyingParameters, Valuation, VolDynamics, VolMove,

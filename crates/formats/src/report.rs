@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use margin::report::MarginReport;
-use scenario::{ScenarioKind, ScenarioSet, SkewKind, VolMove};
+use methodology::{ScenarioKind, ScenarioSet, SkewKind, VolMove};
 use serde::{Deserialize, Serialize};
 
 use crate::format_rfc3339;

@@ -26,11 +26,11 @@ use std::collections::BTreeMap;
 
 use basics::Currency;
 use market::MarketSnapshot;
+use methodology::{AddOn, AddOnKind, ScenarioKind, ScenarioSet};
 use product::{InstrumentKind, Settlement};
-use scenario::{AddOn, AddOnKind, ScenarioKind, ScenarioSet};
 
 use market::FeedData;
-use scenario::Methodology;
+use methodology::Methodology;
 
 use crate::feeds::confidence_charge;
 use crate::valuation::{RiskArrays, vega_usd};

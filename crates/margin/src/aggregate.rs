@@ -9,7 +9,7 @@
 //! contiguous.
 
 use basics::Currency;
-use scenario::{AddOnKind, Methodology, Numeraire, Offsets};
+use methodology::{AddOnKind, Methodology, Numeraire, Offsets};
 
 use crate::addons::{RollGroup, UnitSums, UnitView, add_on_value_with};
 use crate::feeds::confidence_charge;
@@ -357,7 +357,7 @@ fn not_finite_add_on(slot: &UnderlyingSlot, index: usize) -> Error {
 /// The add-ons `underlying` has of its own.
 #[cold]
 #[inline(never)]
-fn own_add_ons(methodology: &Methodology, underlying: Currency) -> &[scenario::AddOn] {
+fn own_add_ons(methodology: &Methodology, underlying: Currency) -> &[methodology::AddOn] {
     methodology.add_ons_for(underlying)
 }
 

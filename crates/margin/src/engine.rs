@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use basics::Currency;
 use market::MarketSnapshot;
-use scenario::{AddOn, AddOnKind, Methodology};
+use methodology::{AddOn, AddOnKind, Methodology};
 
 use crate::Error;
 use crate::addons::{AddOnInputs, UnderlyingLiquidity, market_liquidity};

@@ -74,8 +74,8 @@ impl Error {
     }
 }
 
-impl From<scenario::Error> for Error {
-    fn from(e: scenario::Error) -> Error {
+impl From<methodology::Error> for Error {
+    fn from(e: methodology::Error) -> Error {
         Error::new(e.field, ErrorKind::Methodology(e.kind.to_string()))
     }
 }

@@ -3,7 +3,7 @@
 //! clipped), with its per-scenario constants computed once per underlying.
 
 use basics::Currency;
-use scenario::{ExtremeDampener, Methodology, ScenarioKind, ScenarioSet};
+use methodology::{ExtremeDampener, Methodology, ScenarioKind, ScenarioSet};
 
 /// An extreme dampener with its per-scenario constants, computed once per underlying.
 pub(crate) struct ExtendedCells {

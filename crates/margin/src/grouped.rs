@@ -2,7 +2,7 @@
 //! skew contributions make aggregation non-linear, so option values are summed per expiry group
 //! before they become P&L. Linear methodologies never come here.
 
-use scenario::{Aggregation, ScenarioKind, ScenarioSet};
+use methodology::{Aggregation, ScenarioKind, ScenarioSet};
 
 use crate::valuation::RiskArrays;
 

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use basics::Currency;
 use market::MarketSnapshot;
+use methodology::{CollateralRule, Methodology, Numeraire, Offsets, ScenarioKind, ScenarioSet};
 use product::{Instrument, Portfolio};
-use scenario::{CollateralRule, Methodology, Numeraire, Offsets, ScenarioKind, ScenarioSet};
 
 use crate::addons::{AddOnInputs, RowFacts, UnderlyingLiquidity};
 use crate::book::ResolvedAccount;

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use basics::Currency;
+use methodology::Numeraire;
 use rayon::prelude::*;
-use scenario::Numeraire;
 
 use crate::Error;
 use crate::book::{AccountBook, BOOK_CHUNK_ACCOUNTS};

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use basics::{Currency, Money, Rounding, UnixNanos};
 use market::MarketSnapshot;
+use methodology::{AddOnKind, ScenarioSet};
 use product::{Instrument, Portfolio};
-use scenario::{AddOnKind, ScenarioSet};
 
 use crate::Error;
 use crate::figures::{AccountDetail, CurrencyFigures};

@@ -17,12 +17,12 @@ use std::collections::BTreeMap;
 
 use basics::{Currency, UnixNanos};
 use market::{MarketSnapshot, UnderlyingMarket};
+use methodology::{
+    CoinConversion, Methodology, Numeraire, Scenario, ScenarioKind, ScenarioSet, VolDynamics,
+};
 use pricing::batch::{Execution, black_over_strike};
 use product::{Instrument, InstrumentKind, OptionRight, Settlement};
 use rayon::prelude::*;
-use scenario::{
-    CoinConversion, Methodology, Numeraire, Scenario, ScenarioKind, ScenarioSet, VolDynamics,
-};
 
 use crate::{Error, ErrorKind};
 

@@ -155,8 +155,8 @@ pub fn liquidation_points(
     let mut out = Vec::new();
     for underlying in underlyings {
         let currency = match engine.methodology().numeraire {
-            scenario::Numeraire::Usd => Currency::USD,
-            scenario::Numeraire::Settlement => portfolio
+            methodology::Numeraire::Usd => Currency::USD,
+            methodology::Numeraire::Settlement => portfolio
                 .positions()
                 .iter()
                 .find(|p| p.instrument.underlying() == underlying)

@@ -15,8 +15,8 @@ use formats::market::MarketDocument;
 use formats::methodology::Profile;
 use margin::{AccountDetail, CurrencyFigures, Engine};
 use market::MarketSnapshot;
+use methodology::{Methodology, ScenarioKind, VolMove};
 use product::{Instrument, Portfolio, Position};
-use scenario::{Methodology, ScenarioKind, VolMove};
 
 const INDEX: f64 = 100_000.0;
 const ETH_INDEX: f64 = 3_000.0;

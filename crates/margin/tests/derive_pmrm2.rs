@@ -34,7 +34,7 @@ fn net_margins(case: &DeriveCase) -> Result<NetMargins, margin::Error> {
     Ok(NetMargins::of(&figures).unwrap())
 }
 
-fn base() -> scenario::Methodology {
+fn base() -> methodology::Methodology {
     let Profile::Portfolio(base) = bundled("derive-pmrm2").unwrap() else { panic!("portfolio") };
     *base
 }
@@ -99,16 +99,16 @@ fn every_derive_case_matches() {
 #[test]
 fn a_skew_scenario_with_a_price_move_is_refused() {
     let mut methodology = base();
-    let skew = scenario::Scenario {
+    let skew = methodology::Scenario {
         spot_move: 0.18,
-        vol: scenario::VolMove::None,
-        kind: scenario::ScenarioKind::Skew(scenario::SkewKind::Linear),
+        vol: methodology::VolMove::None,
+        kind: methodology::ScenarioKind::Skew(methodology::SkewKind::Linear),
         weight: 1.0,
     };
     methodology.scenarios.explicit.push(skew);
     let err = methodology.validate().unwrap_err();
     assert!(err.field.ends_with(".spot_move"), "{err}");
-    assert!(matches!(err.kind, scenario::ErrorKind::Inconsistent(_)), "{err}");
+    assert!(matches!(err.kind, methodology::ErrorKind::Inconsistent(_)), "{err}");
 }
 
 /// test_12 (one short BTC call) has a hand computation in defi-pm.md 5.1:

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use margin::{Engine, ErrorKind};
 use market::MarketSnapshot;
+use methodology::{Methodology, Offsets, ScenarioKind, VolMove};
 use product::{Instrument, Portfolio, Position};
-use scenario::{Methodology, Offsets, ScenarioKind, VolMove};
 
 fn position(name: &str, size: f64) -> Position {
     Position { instrument: Instrument::parse(name).unwrap(), size }

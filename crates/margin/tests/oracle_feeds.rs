@@ -9,8 +9,8 @@ use std::sync::Arc;
 use basics::{Currency, Money, Rounding};
 use margin::Engine;
 use market::{FeedData, MarketSnapshot};
+use methodology::{AddOn, AddOnKind, CollateralRule, Methodology};
 use product::{Instrument, Portfolio, Position};
-use scenario::{AddOn, AddOnKind, CollateralRule, Methodology};
 
 fn usd_figures(
     methodology: Methodology,
@@ -81,7 +81,7 @@ fn collateral_follows_its_underlying() {
         .unwrap();
     let mut methodology = testkit::ballast_pm();
     methodology.add_ons.clear();
-    methodology.valuation.dynamics = scenario::VolDynamics::MarkVol;
+    methodology.valuation.dynamics = methodology::VolDynamics::MarkVol;
     let rule = |underlying: Option<Currency>| CollateralRule {
         im_haircut: 0.0,
         mm_haircut: 0.0,

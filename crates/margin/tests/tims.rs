@@ -11,8 +11,8 @@ use formats::market::MarketDocument;
 use formats::methodology::Profile;
 use margin::{CurrencyFigures, Engine};
 use market::MarketSnapshot;
+use methodology::Methodology;
 use product::{Instrument, Portfolio, Position};
-use scenario::Methodology;
 
 const BTC: f64 = 100_000.0;
 const ETH: f64 = 4_000.0;

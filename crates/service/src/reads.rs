@@ -11,8 +11,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use margin::Scratch;
 use margin::report::{ReportOptions, margin_report};
+use methodology::VolShockKind;
 use product::{Instrument, Position};
-use scenario::VolShockKind;
 use serde::Deserialize;
 
 use crate::compute::{Group, Health, Published, Status};

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use formats::methodology::Profile;
 use margin::standard::StandardMargin;
 use market::MarketSnapshot;
-use scenario::Methodology;
+use methodology::Methodology;
 
 /// The bundled sample market, shared as the engine takes it.
 ///

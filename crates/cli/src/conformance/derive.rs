@@ -105,7 +105,7 @@ fn case_number(path: &Path) -> (u64, String) {
     (number, name)
 }
 
-fn run_case(file: &Path, base: &scenario::Methodology) -> Result<Outcome> {
+fn run_case(file: &Path, base: &methodology::Methodology) -> Result<Outcome> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let name = case_number(file).1.trim_end_matches(".json").to_owned();

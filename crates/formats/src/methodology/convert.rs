@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 // A conversion module is an extension of its parent's types, so it imports all of them.
 #[allow(clippy::wildcard_imports)]
 use super::*;
-use scenario::CoinConversion;
+use methodology::CoinConversion;
 
 /// Collateral rules by currency, and the rule for other currencies.
 type CollateralRules = (BTreeMap<Currency, CollateralRule>, Option<CollateralRule>);

@@ -1,6 +1,6 @@
 use std::fmt;
 
-/// The error type of the `scenario` crate: which methodology field is invalid and why.
+/// The error type of the `methodology` crate: which methodology field is invalid and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{field}: {kind}")]
 pub struct Error {
