@@ -259,16 +259,40 @@ impl PricedMarket {
     /// # Errors
     /// `UnknownInstrument` naming the first position whose instrument is not in the universe.
     pub fn resolve(&self, portfolio: &Portfolio) -> Result<ResolvedAccount, Error> {
-        let mut positions = Vec::with_capacity(portfolio.positions().len());
-        for p in portfolio.positions() {
-            let row = self.arrays.position(&p.instrument).ok_or_else(|| {
-                Error::new(p.instrument.to_string(), ErrorKind::UnknownInstrument)
-            })?;
-            positions.push((row, p.size));
+        let mut out = ResolvedAccount::default();
+        let positions = portfolio.positions().iter().map(|p| (p.instrument, p.size));
+        let balances = portfolio.balances().iter().map(|(c, m)| (*c, m.to_f64()));
+        self.resolve_into(positions, balances, &mut out)?;
+        Ok(out)
+    }
+
+    /// Resolves positions (instrument, size) and balances (currency, amount) into `out`, a
+    /// buffer the caller reuses: rows sorted by row, balances in the order given (a map's:
+    /// sorted by currency). The one resolution of the engine, for portfolios and for a
+    /// service's stored accounts alike.
+    ///
+    /// # Errors
+    /// `UnknownInstrument` naming the first instrument not in the universe; `out` is then
+    /// emptied, never left partial.
+    pub fn resolve_into(
+        &self,
+        positions: impl IntoIterator<Item = (Instrument, f64)>,
+        balances: impl IntoIterator<Item = (Currency, f64)>,
+        out: &mut ResolvedAccount,
+    ) -> Result<(), Error> {
+        out.positions.clear();
+        out.balances.clear();
+        for (instrument, size) in positions {
+            let Some(row) = self.arrays.position(&instrument) else {
+                out.positions.clear();
+                return Err(Error::new(instrument.to_string(), ErrorKind::UnknownInstrument));
+            };
+            out.positions.push((row, size));
         }
-        positions.sort_by_key(|(row, _)| *row);
-        let balances = portfolio.balances().iter().map(|(c, m)| (*c, m.to_f64())).collect();
-        Ok(ResolvedAccount { positions, balances })
+        out.positions.sort_by_key(|(row, _)| *row);
+        out.balances.extend(balances);
+        debug_assert!(out.balances.is_sorted_by_key(|b| b.0), "Invariant: balances by currency");
+        Ok(())
     }
 
     /// Figures and details of one resolved account.

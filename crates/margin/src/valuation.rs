@@ -70,7 +70,7 @@ pub struct InstrumentInfo {
 
 /// Everything the risk-array builder needs to value one instrument.
 #[derive(Debug, Clone, Copy)]
-struct Context {
+struct InstrumentInputs {
     index: f64,
     forward: f64,
     years: f64,
@@ -137,7 +137,7 @@ impl RiskArrays {
         }
         check_expiries(&instruments)?;
         let scenario_sets = scenario_sets(methodology, market, &instruments)?;
-        let contexts: Vec<Context> = instruments
+        let contexts: Vec<InstrumentInputs> = instruments
             .iter()
             .map(|i| context(methodology, market, i))
             .collect::<Result<_, _>>()?;
@@ -262,7 +262,7 @@ impl RiskArrays {
     ) -> Result<RiskArrays, Error> {
         let mut approximated = self.clone();
         for (i, instrument) in self.instruments.iter().enumerate() {
-            let ctx = Context {
+            let ctx = InstrumentInputs {
                 discount_rate: self.info[i].rate,
                 ..context(methodology, market, instrument)?
             };
@@ -288,7 +288,7 @@ impl RiskArrays {
 fn fill_rows(
     methodology: &Methodology,
     instruments: &[Instrument],
-    contexts: &[Context],
+    contexts: &[InstrumentInputs],
     scenario_sets: &BTreeMap<Currency, ScenarioSet>,
     offsets: &[usize],
     plans: &[usize],
@@ -352,7 +352,7 @@ fn run_kernel(
     methodology: &Methodology,
     market: &MarketSnapshot,
     instruments: &[Instrument],
-    contexts: &[Context],
+    contexts: &[InstrumentInputs],
     scenario_sets: &BTreeMap<Currency, ScenarioSet>,
 ) -> Result<(Vec<usize>, Vec<f64>), Error> {
     let caches: BTreeMap<Currency, SetCache> =
@@ -389,7 +389,7 @@ fn context(
     methodology: &Methodology,
     market: &MarketSnapshot,
     instrument: &Instrument,
-) -> Result<Context, Error> {
+) -> Result<InstrumentInputs, Error> {
     let feeds = market.feeds();
     let underlying = market
         .underlying(instrument.underlying())
@@ -432,7 +432,7 @@ fn context(
             1.0
         };
     let published = instrument.expiry().and_then(|expiry| feeds.rate(settlement, expiry));
-    Ok(Context {
+    Ok(InstrumentInputs {
         index,
         forward,
         years,
@@ -523,7 +523,7 @@ fn dynamic_vol(
     methodology: &Methodology,
     market: &MarketSnapshot,
     instrument: &Instrument,
-    ctx: &Context,
+    ctx: &InstrumentInputs,
     strike: f64,
     spot_move: f64,
 ) -> f64 {
@@ -557,7 +557,7 @@ fn kernel_rows(
     methodology: &Methodology,
     market: &MarketSnapshot,
     instrument: &Instrument,
-    ctx: &Context,
+    ctx: &InstrumentInputs,
     set: &ScenarioSet,
     cache: &SetCache,
 ) -> Result<Vec<KernelRow>, Error> {
@@ -618,7 +618,7 @@ fn scenario_vol(
     methodology: &Methodology,
     market: &MarketSnapshot,
     instrument: &Instrument,
-    ctx: &Context,
+    ctx: &InstrumentInputs,
     strike: f64,
     scenario: &Scenario,
 ) -> Result<f64, Error> {
@@ -644,7 +644,7 @@ fn scenario_vol(
 }
 
 /// USD price of the settlement currency after a relative move of the underlying.
-fn settlement_usd(ctx: &Context, spot_move: f64) -> f64 {
+fn settlement_usd(ctx: &InstrumentInputs, spot_move: f64) -> f64 {
     if ctx.settles_in_underlying {
         ctx.index * (1.0 + spot_move)
     } else {
@@ -655,7 +655,7 @@ fn settlement_usd(ctx: &Context, spot_move: f64) -> f64 {
 /// USD per unit of the settlement currency at which a scenario row converts in cross margin:
 /// the scenario's index, or the current one when the methodology keeps coin vectors
 /// (`CoinConversion::Index`). Sensitivities always use [`settlement_usd`].
-fn row_usd(ctx: &Context, spot_move: f64) -> f64 {
+fn row_usd(ctx: &InstrumentInputs, spot_move: f64) -> f64 {
     settlement_usd(ctx, if ctx.rows_at_index { 0.0 } else { spot_move })
 }
 
@@ -663,7 +663,7 @@ fn row_usd(ctx: &Context, spot_move: f64) -> f64 {
 fn fill_row(
     numeraire: Numeraire,
     instrument: &Instrument,
-    ctx: &Context,
+    ctx: &InstrumentInputs,
     set: &ScenarioSet,
     normalised: &[f64],
     out: &mut [f64],
@@ -705,7 +705,7 @@ fn fill_row(
 
 /// USD value per unit of size at a relative index move and volatility, with the accurate scalar
 /// pricer: used for sensitivities, never for scenario rows.
-fn usd_value(instrument: &Instrument, ctx: &Context, spot_move: f64, vol: f64) -> f64 {
+fn usd_value(instrument: &Instrument, ctx: &InstrumentInputs, spot_move: f64, vol: f64) -> f64 {
     value_at(instrument, ctx, spot_move, vol, ctx.years, settlement_usd(ctx, spot_move))
 }
 
@@ -714,7 +714,7 @@ fn usd_value(instrument: &Instrument, ctx: &Context, spot_move: f64, vol: f64) -
 /// expiry, with the accurate scalar pricer.
 fn value_at(
     instrument: &Instrument,
-    ctx: &Context,
+    ctx: &InstrumentInputs,
     spot_move: f64,
     vol: f64,
     years: f64,
@@ -749,7 +749,7 @@ fn greek_row(
     methodology: &Methodology,
     market: &MarketSnapshot,
     instrument: &Instrument,
-    ctx: &Context,
+    ctx: &InstrumentInputs,
     set: &ScenarioSet,
     numeraire: Numeraire,
     row: &mut [f64],
@@ -796,7 +796,7 @@ fn instrument_info(
     numeraire: Numeraire,
     market: &MarketSnapshot,
     instrument: &Instrument,
-    ctx: &Context,
+    ctx: &InstrumentInputs,
 ) -> InstrumentInfo {
     let unit = match numeraire {
         Numeraire::Usd => Currency::USD,

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub use margin::health::{Health, Status};
-use margin::{AccountBook, PricedMarket, Refresh, RefreshLine, ResolvedAccount, RiskArrays};
+use margin::{AccountBook, PricedMarket, Refresh, RefreshLine, ResolvedAccount};
 use product::Instrument;
 
 use crate::model::{AccountRecord, MarketEntry, MethodologyEntry, Model};
@@ -65,7 +65,7 @@ impl Group {
 
 /// Everything readers need, replaced as a whole on every change.
 #[derive(Default)]
-pub struct Published {
+pub struct LiveState {
     /// Increases with every publication.
     pub generation: u64,
     /// The market's sequence number, when there is one.
@@ -76,7 +76,7 @@ pub struct Published {
     pub accounts: Arc<BTreeMap<String, String>>,
 }
 
-impl Published {
+impl LiveState {
     /// The group and book index of account `id`.
     #[must_use]
     pub fn find(&self, id: &str) -> Option<(&Arc<Group>, usize)> {
@@ -117,7 +117,7 @@ pub fn build_group(
     };
     let book = match (previous, &priced) {
         (Some(p), _) if !accounts_changed && same_universe => Arc::clone(&p.book),
-        (_, Ok(priced)) => Arc::new(book(model, entry, held, priced.arrays())),
+        (_, Ok(priced)) => Arc::new(book(model, entry, held, priced)),
         (_, Err(_)) => Arc::new(unpriced_book(model, entry, held)),
     };
     let mut group = Group {
@@ -153,16 +153,17 @@ fn book(
     model: &Model,
     entry: &MethodologyEntry,
     held: BTreeSet<Instrument>,
-    arrays: &RiskArrays,
+    priced: &PricedMarket,
 ) -> Book {
-    let mut out = Book { held, universe: arrays.instruments().to_vec(), ..Book::default() };
+    let universe = priced.arrays().instruments().to_vec();
+    let mut out = Book { held, universe, ..Book::default() };
     let (mut ids, mut index) = (Vec::new(), BTreeMap::new());
     let mut resolved = ResolvedAccount::default();
     for (id, record) in model.accounts.iter().filter(|(_, a)| a.methodology == entry.hash) {
         // Every held instrument is in the universe; an account with one that is not would be
         // valued partially, so it is reported as unpriced instead.
-        if let Some(missing) = resolve(record, arrays, &mut resolved) {
-            out.unresolved.insert(ids.len(), format!("{missing}: no market data"));
+        if let Err(e) = resolve(record, priced, &mut resolved) {
+            out.unresolved.insert(ids.len(), format!("{}: no market data", e.field));
         }
         index.insert(id.clone(), ids.len());
         ids.push(id.clone());
@@ -171,25 +172,18 @@ fn book(
     Book { ids: Arc::new(ids), index: Arc::new(index), ..out }
 }
 
-/// `record`'s rows and balances against `arrays`, into `out`; the first instrument without a
-/// row, if any (its position is left out).
+/// `record`'s rows and balances on `priced`, into `out` (empty when an instrument has no row).
+///
+/// # Errors
+/// `UnknownInstrument` naming the first instrument without a row.
 fn resolve(
     record: &AccountRecord,
-    arrays: &RiskArrays,
+    priced: &PricedMarket,
     out: &mut ResolvedAccount,
-) -> Option<Instrument> {
-    out.positions.clear();
-    out.balances.clear();
-    let mut missing = None;
-    for (instrument, size) in &record.positions {
-        match arrays.position(instrument) {
-            Some(row) => out.positions.push((row, *size)),
-            None => _ = missing.get_or_insert(*instrument),
-        }
-    }
-    out.positions.sort_by_key(|(row, _)| *row);
-    out.balances.extend(record.balances.iter().map(|(c, m)| (*c, m.to_f64())));
-    missing
+) -> Result<(), margin::Error> {
+    let positions = record.positions.iter().map(|(i, s)| (*i, *s));
+    let balances = record.balances.iter().map(|(c, m)| (*c, m.to_f64()));
+    priced.resolve_into(positions, balances, out)
 }
 
 fn unpriced_book(model: &Model, entry: &MethodologyEntry, held: BTreeSet<Instrument>) -> Book {
@@ -233,10 +227,10 @@ fn account_health(group: &mut Group, a: usize) -> Health {
 #[must_use]
 pub fn publish_all(
     model: &Model,
-    previous: &Published,
+    previous: &LiveState,
     accounts_changed: bool,
     generation: u64,
-) -> Published {
+) -> LiveState {
     let groups = model
         .methodologies
         .values()
@@ -245,7 +239,7 @@ pub fn publish_all(
             (entry.hash.clone(), Arc::new(build_group(model, entry, old, accounts_changed)))
         })
         .collect();
-    Published {
+    LiveState {
         generation,
         market_seq: model.market.as_ref().map(|m| m.seq),
         groups,
@@ -259,13 +253,13 @@ pub fn publish_all(
 
 /// Rebuilds the group of methodology `hash` after a change of its accounts.
 #[must_use]
-pub fn publish_one(model: &Model, previous: &Published, hash: &str, generation: u64) -> Published {
+pub fn publish_one(model: &Model, previous: &LiveState, hash: &str, generation: u64) -> LiveState {
     let mut groups = previous.groups.clone();
     if let Some(entry) = model.methodologies.get(hash) {
         let old = previous.groups.get(hash).map(AsRef::as_ref);
         groups.insert(hash.to_owned(), Arc::new(build_group(model, entry, old, true)));
     }
-    Published {
+    LiveState {
         generation,
         market_seq: model.market.as_ref().map(|m| m.seq),
         groups,
@@ -283,16 +277,16 @@ pub fn publish_one(model: &Model, previous: &Published, hash: &str, generation: 
 #[must_use]
 pub fn publish_account(
     model: &Model,
-    previous: &Published,
+    previous: &LiveState,
     hash: &str,
     id: &str,
     generation: u64,
-) -> Published {
+) -> LiveState {
     let updated = previous.groups.get(hash).and_then(|group| update_account(model, group, id));
     let Some(group) = updated else { return publish_one(model, previous, hash, generation) };
     let mut groups = previous.groups.clone();
     groups.insert(hash.to_owned(), Arc::new(group));
-    Published {
+    LiveState {
         generation,
         market_seq: previous.market_seq,
         groups,
@@ -315,7 +309,7 @@ fn update_account(model: &Model, group: &Group, id: &str) -> Option<Group> {
         return None;
     }
     let mut account = ResolvedAccount::default();
-    if resolve(record, priced.arrays(), &mut account).is_some() {
+    if resolve(record, priced, &mut account).is_err() {
         return None;
     }
     let mut accounts = group.book.accounts.clone();
@@ -361,7 +355,7 @@ pub struct Alert {
 
 /// Status changes from `before` to `after`, in account order.
 #[must_use]
-pub fn alerts(before: &Published, after: &Published) -> Vec<Alert> {
+pub fn alerts(before: &LiveState, after: &LiveState) -> Vec<Alert> {
     let mut out = Vec::new();
     for (hash, group) in &after.groups {
         let old = before.groups.get(hash);

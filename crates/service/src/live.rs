@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::compute::{Alert, Published};
+use crate::compute::{Alert, LiveState};
 use crate::reads::health_row;
 use crate::state::{Event, Service};
 
@@ -156,7 +156,7 @@ pub fn messages(event: &Event, accounts: &BTreeSet<String>) -> Vec<String> {
     out
 }
 
-fn all_ids(published: &Published) -> impl Iterator<Item = &str> {
+fn all_ids(published: &LiveState) -> impl Iterator<Item = &str> {
     published.groups.values().flat_map(|g| g.book.ids.iter().map(String::as_str))
 }
 

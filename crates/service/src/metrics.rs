@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::compute::{Published, Status};
+use crate::compute::{LiveState, Status};
 
 /// Histogram buckets in seconds: 50 µs to 10 s, about three per decade.
 const BUCKETS_SECONDS: [f64; 17] = [
@@ -48,7 +48,7 @@ pub fn recomputed(seconds: f64, lag_seconds: f64) {
 
 /// Records the account counts of a publication (every change publishes, so the gauges are
 /// current from the first start on).
-pub fn published(published: &Published) {
+pub fn published(published: &LiveState) {
     let mut counts = [0_usize; 3];
     for group in published.groups.values() {
         for status in group.health.iter().map(|h| h.status) {

@@ -15,7 +15,7 @@ use methodology::VolShockKind;
 use product::{Instrument, Position};
 use serde::Deserialize;
 
-use crate::compute::{Group, Health, Published, Status};
+use crate::compute::{Group, Health, LiveState, Status};
 use crate::dto::{
     AccountView, FiguresView, HealthList, HealthRow, MarginView, MethodologyView, RiskArrayView,
     RiskCell, RiskUnit, WhatIfRequest, WhatIfView, finite, status_name,
@@ -96,7 +96,7 @@ pub async fn list_accounts(
     Ok(axum::Json(health_list(&published, page.offset, page.limit)))
 }
 
-fn health_list(published: &Published, offset: usize, limit: Option<usize>) -> HealthList {
+fn health_list(published: &LiveState, offset: usize, limit: Option<usize>) -> HealthList {
     let limit = limit.unwrap_or(PAGE_ACCOUNTS_DEFAULT).min(PAGE_ACCOUNTS_MAX);
     let groups: Vec<&Arc<Group>> = published.groups.values().collect();
     let mut order: Vec<(f64, usize, usize)> = Vec::new();

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use sha3::{Digest, Sha3_256};
 use tokio::sync::{Mutex, broadcast, watch};
 
-use crate::compute::{self, Alert, Published};
+use crate::compute::{self, Alert, LiveState};
 use crate::error::{Error, ErrorKind};
 use crate::model::{MarketEntry, MethodologyEntry, Model};
 use crate::store::{Op, Receipt, Store};
@@ -25,7 +25,7 @@ pub enum Event {
     /// All accounts were recomputed on a new market.
     Recomputed {
         /// The new state.
-        published: Arc<Published>,
+        published: Arc<LiveState>,
         /// Time spent recomputing.
         seconds: f64,
         /// Time from the market's acknowledgement to the publication.
@@ -36,7 +36,7 @@ pub enum Event {
     /// One account changed through the API.
     AccountChanged {
         /// The new state.
-        published: Arc<Published>,
+        published: Arc<LiveState>,
         /// The account.
         account: String,
         /// Status changes.
@@ -94,7 +94,7 @@ pub struct Service {
     writer: Mutex<()>,
     publisher: Mutex<()>,
     model: RwLock<Model>,
-    published: RwLock<Arc<Published>>,
+    published: RwLock<Arc<LiveState>>,
     generation: AtomicU64,
     events: broadcast::Sender<Event>,
     markets: watch::Sender<Option<(i64, Instant)>>,
@@ -124,7 +124,7 @@ impl Service {
             writer: Mutex::new(()),
             publisher: Mutex::new(()),
             model: RwLock::new(model),
-            published: RwLock::new(Arc::new(Published::default())),
+            published: RwLock::new(Arc::new(LiveState::default())),
             generation: AtomicU64::new(0),
             events,
             markets,
@@ -150,7 +150,7 @@ impl Service {
 
     /// The current published state.
     #[must_use]
-    pub fn published(&self) -> Arc<Published> {
+    pub fn published(&self) -> Arc<LiveState> {
         Arc::clone(&self.published.read().unwrap_or_else(PoisonError::into_inner))
     }
 
@@ -221,7 +221,7 @@ impl Service {
     /// changes. Callers hold the publisher mutex (or run before the service is shared); the
     /// model is read from a snapshot, so writes (market pushes included) are acknowledged while
     /// a recompute runs.
-    pub fn republish(&self, scope: &Scope) -> (Arc<Published>, Vec<Alert>) {
+    pub fn republish(&self, scope: &Scope) -> (Arc<LiveState>, Vec<Alert>) {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let model = self.model().clone();
         let previous = self.published();

@@ -402,7 +402,7 @@ async fn a_deribit_book_summary_becomes_the_market_and_survives_a_restart() {
 }
 
 /// Every account's figures and health in `published`, by id (bits, so NaN compares too).
-fn state_by_id(published: &service::compute::Published) -> Vec<(String, Vec<u64>, u64, String)> {
+fn state_by_id(published: &service::compute::LiveState) -> Vec<(String, Vec<u64>, u64, String)> {
     let mut out = Vec::new();
     for group in published.groups.values() {
         for (i, id) in group.book.ids.iter().enumerate() {
@@ -451,7 +451,7 @@ async fn an_account_update_re_margins_that_account_alone_and_matches_a_full_rebu
             assert!(Arc::ptr_eq(&before, &ids(service)), "{path}: the group was rebuilt");
             let rebuilt = service::compute::publish_all(
                 &service.model(),
-                &service::compute::Published::default(),
+                &service::compute::LiveState::default(),
                 true,
                 0,
             );
@@ -466,7 +466,7 @@ async fn an_account_update_re_margins_that_account_alone_and_matches_a_full_rebu
         assert!(!Arc::ptr_eq(&before, &ids(service)), "a newly held instrument rebuilds the group");
         let rebuilt = service::compute::publish_all(
             &service.model(),
-            &service::compute::Published::default(),
+            &service::compute::LiveState::default(),
             true,
             0,
         );
