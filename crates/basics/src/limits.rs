@@ -32,15 +32,16 @@ pub const INPUT_FILE_BYTES_MAX: u64 = 512 * 1024 * 1024;
 
 /// Time to expiry accepted by pricers, in years.
 pub const EXPIRY_YEARS_MAX: f64 = 50.0;
-/// Volatility accepted by pricers and surfaces (100.0 = 10,000 %).
-pub const VOLATILITY_MAX: f64 = 100.0;
-/// Absolute interest, dividend or flat discount rate accepted by pricers and snapshots, per year
-/// (2.0 = 200 %): crypto funding and basis can be high, but beyond this an input is a units
-/// mistake.
+/// Volatility accepted by pricers and surfaces (10,000.0 = 1,000,000 %): venues publish marks far
+/// beyond any plausible smile for deep in-the-money options hours from expiry (Derive's cases carry
+/// mark vols of 1,886 and 2,511), and the engine must value what the market it is given quotes.
+pub const VOLATILITY_MAX: f64 = 10_000.0;
+/// Absolute flat discount rate of a currency accepted by snapshots, per year (2.0 = 200 %):
+/// crypto funding and basis can be high, but beyond this an input is a units mistake.
 pub const RATE_ABS_MAX: f64 = 2.0;
-/// Absolute per-expiry rate accepted from a published feed, per year (10.0 = 1,000 %): wider
-/// than [`RATE_ABS_MAX`], since a venue's feed prices short expiries whose rates can be extreme
-/// (Derive's cases go to 300 %) at a small discounting effect.
+/// Absolute per-expiry rate accepted from a published feed, and so by pricers, per year (10.0 =
+/// 1,000 %): wider than [`RATE_ABS_MAX`], since a venue's feed prices short expiries whose rates
+/// can be extreme (Derive's cases go to 300 %) at a small discounting effect.
 pub const FEED_RATE_ABS_MAX: f64 = 10.0;
 
 // A feed may publish every rate a snapshot accepts.

@@ -164,7 +164,7 @@ impl RiskArrays {
             .iter()
             .zip(&contexts)
             .map(|(i, ctx)| instrument_info(methodology.numeraire, market, i, ctx))
-            .collect();
+            .collect::<Result<_, _>>()?;
         debug_assert!(
             offsets.windows(2).all(|w| (w[1] - w[0]) % ROW_PADDING_CELLS == 0),
             "Invariant: padded rows"
@@ -705,7 +705,12 @@ fn fill_row(
 
 /// USD value per unit of size at a relative index move and volatility, with the accurate scalar
 /// pricer: used for sensitivities, never for scenario rows.
-fn usd_value(instrument: &Instrument, ctx: &InstrumentInputs, spot_move: f64, vol: f64) -> f64 {
+fn usd_value(
+    instrument: &Instrument,
+    ctx: &InstrumentInputs,
+    spot_move: f64,
+    vol: f64,
+) -> Result<f64, Error> {
     value_at(instrument, ctx, spot_move, vol, ctx.years, settlement_usd(ctx, spot_move))
 }
 
@@ -719,7 +724,7 @@ fn value_at(
     vol: f64,
     years: f64,
     usd: f64,
-) -> f64 {
+) -> Result<f64, Error> {
     let forward = ctx.forward * (1.0 + spot_move * ctx.forward_share);
     match instrument.kind() {
         InstrumentKind::Option { strike, right, .. } => {
@@ -734,13 +739,19 @@ fn value_at(
                 right,
                 settlement: instrument.settlement(),
             };
-            pricing::EuropeanInputs::new(spec).map_or(0.0, |inputs| pricing::price(&inputs)) * usd
+            // The pricer's bounds hold every input a snapshot and its feeds accept; a value it
+            // refuses is an error naming the instrument, never a silent zero.
+            let inputs = pricing::EuropeanInputs::new(spec).map_err(|e| {
+                let why = format!("cannot value {instrument}: {}: {}", e.field, e.kind);
+                Error::new(instrument.to_string(), ErrorKind::MissingMarketData(why))
+            })?;
+            Ok(pricing::price(&inputs) * usd)
         }
         InstrumentKind::Future { .. } | InstrumentKind::Perpetual => {
-            match instrument.settlement() {
+            Ok(match instrument.settlement() {
                 Settlement::Inverse => (1.0 / ctx.forward - 1.0 / forward) * usd,
                 Settlement::Linear => (forward - ctx.forward) * usd,
-            }
+            })
         }
     }
 }
@@ -760,14 +771,14 @@ fn greek_row(
     };
     let value = |m: f64, vol: f64, years: f64| value_at(instrument, ctx, m, vol, years, usd(m));
     let (h, dv) = (1e-3, 1e-4);
-    let base = value(0.0, ctx.vol, ctx.years);
-    let by_move = (value(h, ctx.vol, ctx.years) - value(-h, ctx.vol, ctx.years)) / (2.0 * h);
-    let by_move2 =
-        (value(h, ctx.vol, ctx.years) - 2.0 * base + value(-h, ctx.vol, ctx.years)) / (h * h);
-    let by_vol = (value(0.0, ctx.vol + dv, ctx.years)
-        - value(0.0, (ctx.vol - dv).max(0.0), ctx.years))
+    let base = value(0.0, ctx.vol, ctx.years)?;
+    let (up, down) = (value(h, ctx.vol, ctx.years)?, value(-h, ctx.vol, ctx.years)?);
+    let by_move = (up - down) / (2.0 * h);
+    let by_move2 = (up - 2.0 * base + down) / (h * h);
+    let by_vol = (value(0.0, ctx.vol + dv, ctx.years)?
+        - value(0.0, (ctx.vol - dv).max(0.0), ctx.years)?)
         / (2.0 * dv);
-    let decay = base - value(0.0, ctx.vol, ctx.years_after_horizon);
+    let decay = base - value(0.0, ctx.vol, ctx.years_after_horizon)?;
     for (cell, scenario) in row.iter_mut().zip(set.scenarios()) {
         let vol_change = match instrument.kind() {
             InstrumentKind::Option { strike, .. } => {
@@ -789,7 +800,7 @@ pub(crate) fn vega_usd(
     instrument: &Instrument,
 ) -> Option<f64> {
     let ctx = context(methodology, market, instrument).ok()?;
-    Some(instrument_info(methodology.numeraire, market, instrument, &ctx).vega_usd)
+    Some(instrument_info(methodology.numeraire, market, instrument, &ctx).ok()?.vega_usd)
 }
 
 fn instrument_info(
@@ -797,20 +808,20 @@ fn instrument_info(
     market: &MarketSnapshot,
     instrument: &Instrument,
     ctx: &InstrumentInputs,
-) -> InstrumentInfo {
+) -> Result<InstrumentInfo, Error> {
     let unit = match numeraire {
         Numeraire::Usd => Currency::USD,
         Numeraire::Settlement => instrument.settlement_currency(),
     };
     let bump = 1e-4;
-    let delta_coins = (usd_value(instrument, ctx, bump, ctx.vol)
-        - usd_value(instrument, ctx, -bump, ctx.vol))
+    let delta_coins = (usd_value(instrument, ctx, bump, ctx.vol)?
+        - usd_value(instrument, ctx, -bump, ctx.vol)?)
         / (2.0 * bump * ctx.index);
     let (strike, right, vega_usd) = match instrument.kind() {
         InstrumentKind::Option { strike, right, .. } => {
             let dv = 1e-4;
-            let vega = (usd_value(instrument, ctx, 0.0, ctx.vol + dv)
-                - usd_value(instrument, ctx, 0.0, (ctx.vol - dv).max(0.0)))
+            let vega = (usd_value(instrument, ctx, 0.0, ctx.vol + dv)?
+                - usd_value(instrument, ctx, 0.0, (ctx.vol - dv).max(0.0))?)
                 / (2.0 * dv);
             (Some(strike), Some(right), vega)
         }
@@ -832,7 +843,7 @@ fn instrument_info(
     let half_spread_usd = quote
         .and_then(|q| Some((q.best_ask? - q.best_bid?) / 2.0))
         .map(|half| half * price_to_usd * per_unit);
-    InstrumentInfo {
+    Ok(InstrumentInfo {
         underlying: instrument.underlying(),
         unit,
         years: ctx.years,
@@ -844,7 +855,7 @@ fn instrument_info(
         delta_coins,
         vega_usd,
         value_usd: if instrument.is_option() {
-            usd_value(instrument, ctx, 0.0, ctx.vol)
+            usd_value(instrument, ctx, 0.0, ctx.vol)?
         } else {
             0.0
         },
@@ -853,5 +864,5 @@ fn instrument_info(
         half_spread_usd,
         volume_24h: quote.and_then(|q| q.volume_24h),
         open_interest: quote.and_then(|q| q.open_interest),
-    }
+    })
 }

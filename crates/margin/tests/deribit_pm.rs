@@ -444,3 +444,17 @@ fn parameters_set_apart_are_validated_under_their_own_path() {
     m.by_underlying.get_mut(&eth).unwrap().add_ons.as_mut().unwrap().pop();
     assert_eq!(m.validate().unwrap_err().field, "by_underlying.ETH.add_ons");
 }
+
+/// A mark volatility beyond what the pricer accepts is an error naming the option, never a
+/// silent zero in its sensitivities (the add-ons read them).
+#[test]
+fn an_option_the_pricer_refuses_is_named() {
+    let mut text = formats::market::MarketDocument::from_snapshot(&market()).to_json_pretty();
+    text = text.replacen("\"mark_iv\": 0.6", "\"mark_iv\": 20000.0", 1);
+    let market = MarketDocument::from_json(&text).unwrap().to_snapshot().unwrap();
+    let engine = Engine::new(profile("deribit-pm")).unwrap();
+    let held = portfolio(&[("BTC-20DEC24-60000-P", -1.0)]);
+    let err = engine.price_for(&std::sync::Arc::new(market), &held).unwrap_err();
+    assert_eq!(err.field, "BTC-20DEC24-60000-P");
+    assert!(err.to_string().contains("vol"), "{err}");
+}

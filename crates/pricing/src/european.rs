@@ -18,7 +18,7 @@ use product::{OptionRight, Settlement};
 
 use crate::normal::{norm_cdf, norm_pdf};
 use crate::{Error, ErrorKind};
-use basics::limits::{EXPIRY_YEARS_MAX, RATE_ABS_MAX, VOLATILITY_MAX};
+use basics::limits::{EXPIRY_YEARS_MAX, FEED_RATE_ABS_MAX, VOLATILITY_MAX};
 
 /// The pricing model, which decides what the underlying input means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +97,8 @@ impl EuropeanInputs {
             return Err(Error::range("vol", rule));
         }
         for (field, value) in [("rate", spec.rate), ("dividend", spec.dividend)] {
-            if value.abs() > RATE_ABS_MAX {
-                let rule = format!("|{field}| must be <= {RATE_ABS_MAX}, got {value}");
+            if value.abs() > FEED_RATE_ABS_MAX {
+                let rule = format!("|{field}| must be <= {FEED_RATE_ABS_MAX}, got {value}");
                 return Err(Error::range(field, rule));
             }
         }

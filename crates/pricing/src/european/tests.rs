@@ -320,7 +320,7 @@ fn rejects_bad_inputs_naming_the_field() {
         (EuropeanSpec { years: -1.0, ..base }, "years"),
         (EuropeanSpec { underlying: 0.0, ..base }, "forward"),
         (EuropeanSpec { strike: f64::INFINITY, ..base }, "strike"),
-        (EuropeanSpec { rate: 5.0, ..base }, "rate"),
+        (EuropeanSpec { rate: 50.0, ..base }, "rate"),
         (EuropeanSpec { dividend: 0.02, ..base }, "dividend"),
         (EuropeanSpec { model: Model::BlackScholesMerton, underlying: -5.0, ..base }, "spot"),
     ];
