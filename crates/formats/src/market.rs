@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 
 use basics::{Currency, NANOS_PER_DAY, UnixNanos};
-use market::{InstrumentQuote, MarketSnapshot, SviParams, UnderlyingInput};
+use market::{FeedData, InstrumentQuote, MarketSnapshot, SviParams, UnderlyingInput};
 use product::Instrument;
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +48,29 @@ pub struct MarketDocument {
     /// Per-instrument quotes keyed by Deribit instrument name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub instruments: BTreeMap<String, QuoteDocument>,
+    /// What the venue's oracles publish beside the prices; omitted (and out of the hash) when
+    /// nothing is.
+    #[serde(default, skip_serializing_if = "FeedsDocument::is_empty")]
+    pub feeds: FeedsDocument,
+}
+
+/// A venue's published feeds: per-expiry rates (by settlement currency) and forwards (by
+/// underlying), and confidences in [0, 1]. Expiries are keyed like the forwards.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedsDocument {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expiry_rates: BTreeMap<String, BTreeMap<String, f64>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expiry_forwards: BTreeMap<String, BTreeMap<String, f64>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub index_confidence: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub perpetual_confidence: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expiry_confidence: BTreeMap<String, BTreeMap<String, f64>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub currency_confidence: BTreeMap<String, f64>,
 }
 
 /// One underlying's market data.
@@ -128,6 +151,73 @@ pub fn expiry_text(expiry: UnixNanos) -> String {
     format_rfc3339(expiry)
 }
 
+/// A currency-keyed map of the document.
+type ByCode = BTreeMap<String, f64>;
+/// A currency-then-expiry-keyed map of the document.
+type ByExpiry = BTreeMap<String, BTreeMap<String, f64>>;
+
+impl FeedsDocument {
+    /// Whether no feed is published.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == FeedsDocument::default()
+    }
+
+    /// The domain feeds (validated with the snapshot).
+    ///
+    /// # Errors
+    /// `Invalid` for an unknown currency code or expiry, located under `feeds`.
+    pub fn to_domain(&self) -> Result<FeedData, Error> {
+        let codes = |name: &str, map: &ByCode| -> Result<BTreeMap<Currency, f64>, Error> {
+            (map.iter())
+                .map(|(c, v)| Ok((currency(c, &format!("feeds.{name}.{c}"))?, *v)))
+                .collect()
+        };
+        let expiries = |name: &str, map: &ByExpiry| {
+            let mut out = BTreeMap::new();
+            for (c, by_expiry) in map {
+                let code = currency(c, &format!("feeds.{name}.{c}"))?;
+                for (e, v) in by_expiry {
+                    let expiry = parse_expiry(e, &format!("feeds.{name}.{c}.{e}"))?;
+                    out.insert((code, expiry), *v);
+                }
+            }
+            Ok::<_, Error>(out)
+        };
+        Ok(FeedData {
+            expiry_rates: expiries("expiry_rates", &self.expiry_rates)?,
+            expiry_forwards: expiries("expiry_forwards", &self.expiry_forwards)?,
+            index_confidence: codes("index_confidence", &self.index_confidence)?,
+            perpetual_confidence: codes("perpetual_confidence", &self.perpetual_confidence)?,
+            expiry_confidence: expiries("expiry_confidence", &self.expiry_confidence)?,
+            currency_confidence: codes("currency_confidence", &self.currency_confidence)?,
+        })
+    }
+
+    /// The document form of domain feeds.
+    #[must_use]
+    pub fn from_domain(feeds: &FeedData) -> FeedsDocument {
+        let codes = |map: &BTreeMap<Currency, f64>| -> ByCode {
+            map.iter().map(|(c, v)| (c.to_string(), *v)).collect()
+        };
+        let expiries = |map: &BTreeMap<(Currency, UnixNanos), f64>| {
+            let mut out = ByExpiry::new();
+            for ((c, e), v) in map {
+                out.entry(c.to_string()).or_default().insert(expiry_text(*e), *v);
+            }
+            out
+        };
+        FeedsDocument {
+            expiry_rates: expiries(&feeds.expiry_rates),
+            expiry_forwards: expiries(&feeds.expiry_forwards),
+            index_confidence: codes(&feeds.index_confidence),
+            perpetual_confidence: codes(&feeds.perpetual_confidence),
+            expiry_confidence: expiries(&feeds.expiry_confidence),
+            currency_confidence: codes(&feeds.currency_confidence),
+        }
+    }
+}
+
 impl MarketDocument {
     /// Parses the JSON text of a market document.
     ///
@@ -160,7 +250,11 @@ impl MarketDocument {
                 Instrument::parse(name).map_err(|e| Error::nested("instruments", name, e.kind))?;
             builder = builder.quote(instrument, quote.to_quote());
         }
-        builder.build().map_err(|e| Error::nested("underlyings", &e.field, e.kind))
+        builder = builder.feeds(self.feeds.to_domain()?);
+        builder.build().map_err(|e| {
+            let prefix = if e.field.starts_with("feeds.") { "" } else { "underlyings" };
+            Error::nested(prefix, &e.field, e.kind)
+        })
     }
 
     /// The document form of a snapshot (smiles as SVI parameters, expiries as date codes).
@@ -201,6 +295,7 @@ impl MarketDocument {
                     (instrument.to_string(), QuoteDocument::from_quote(quote))
                 })
                 .collect(),
+            feeds: FeedsDocument::from_domain(snapshot.feeds()),
         }
     }
 
@@ -314,6 +409,30 @@ mod tests {
         assert_eq!(market_hash(&reread), market_hash(&snapshot));
         let moved = snapshot.with_spot_move(basics::Currency::BTC, 0.01).unwrap();
         assert_ne!(market_hash(&moved), market_hash(&snapshot));
+    }
+
+    /// Published feeds travel in the document and its hash: they round-trip, a snapshot with
+    /// them hashes apart from one without, and a document without them hashes as before they
+    /// existed (the key is omitted); a bad confidence is located under `feeds`.
+    #[test]
+    fn feeds_round_trip_and_are_hashed() {
+        let plain = MarketDocument::from_json(SAMPLE).unwrap().to_snapshot().unwrap();
+        assert!(!MarketDocument::from_snapshot(&plain).to_json_pretty().contains("feeds"));
+        let mut feeds = market::FeedData::default();
+        let expiry =
+            plain.underlying(basics::Currency::BTC).unwrap().surface().slices()[0].expiry();
+        feeds.expiry_rates.insert((basics::Currency::USD, expiry), 0.07);
+        feeds.expiry_confidence.insert((basics::Currency::BTC, expiry), 0.4);
+        feeds.index_confidence.insert(basics::Currency::BTC, 0.875);
+        let with = plain.with_feeds(feeds).unwrap();
+        let text = MarketDocument::from_snapshot(&with).to_json_pretty();
+        let back = MarketDocument::from_json(&text).unwrap().to_snapshot().unwrap();
+        assert_eq!(back, with);
+        assert_ne!(market_hash(&with), market_hash(&plain));
+        assert_eq!(market_hash(&back), market_hash(&with));
+        let bad = text.replacen("0.875", "1.5", 1);
+        let err = MarketDocument::from_json(&bad).unwrap().to_snapshot().unwrap_err();
+        assert_eq!(err.location, "feeds.index_confidence.BTC", "{err}");
     }
 
     #[test]

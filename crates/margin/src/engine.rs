@@ -76,7 +76,7 @@ impl Engine {
     /// Market liquidity per underlying for the friction add-on, from the snapshot alone: every
     /// quoted instrument's volume, options weighted by their own vega on this market.
     #[must_use]
-    pub fn market_liquidity(
+    pub(crate) fn market_liquidity(
         &self,
         market: &MarketSnapshot,
     ) -> BTreeMap<Currency, UnderlyingLiquidity> {

@@ -63,13 +63,21 @@ impl FeedData {
             .index_confidence
             .iter()
             .map(|(c, v)| (format!("index_confidence.{c}"), *v))
-            .chain(self.perpetual_confidence.iter().map(|(c, v)| (format!("perpetual.{c}"), *v)))
+            .chain(
+                self.perpetual_confidence
+                    .iter()
+                    .map(|(c, v)| (format!("perpetual_confidence.{c}"), *v)),
+            )
             .chain(
                 self.expiry_confidence
                     .iter()
                     .map(|((c, e), v)| (format!("expiry_confidence.{c}.{}", e.0), *v)),
             )
-            .chain(self.currency_confidence.iter().map(|(c, v)| (format!("currency.{c}"), *v)));
+            .chain(
+                self.currency_confidence
+                    .iter()
+                    .map(|(c, v)| (format!("currency_confidence.{c}"), *v)),
+            );
         for (field, value) in confidences {
             if !(0.0..=1.0).contains(&value) {
                 let why = format!("a confidence lies in [0, 1], got {value}");
@@ -162,6 +170,6 @@ mod tests {
         assert_eq!(feeds.collateral(Currency::BTC), Some(0.25));
         assert!(feeds.validate().is_ok());
         feeds.perpetual_confidence.insert(Currency::ETH, 1.5);
-        assert_eq!(feeds.validate().unwrap_err().field, "feeds.perpetual.ETH");
+        assert_eq!(feeds.validate().unwrap_err().field, "feeds.perpetual_confidence.ETH");
     }
 }
