@@ -59,16 +59,22 @@ pub struct MarketDocument {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedsDocument {
+    /// Discount rate by settlement currency, then expiry.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub expiry_rates: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Forward by underlying, then expiry.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub expiry_forwards: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Confidence of the index feed, by underlying.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub index_confidence: BTreeMap<String, f64>,
+    /// Confidence of the perpetual's mark feed, by underlying.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub perpetual_confidence: BTreeMap<String, f64>,
+    /// Confidence of an expiry's option feeds, by underlying, then expiry.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub expiry_confidence: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Confidence of a collateral currency's price feed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub currency_confidence: BTreeMap<String, f64>,
 }
