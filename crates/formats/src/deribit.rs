@@ -324,6 +324,7 @@ fn underlying_input(
         forwards: forwards.into_iter().collect(),
         smiles: surface.slices().iter().map(|s| (s.expiry(), *s.params())).collect(),
         perpetual_mark: book.perpetual_mark,
+        reference_vol: None,
     })
 }
 

@@ -337,7 +337,7 @@ impl CaseDocument {
             .collect();
         let perpetual_mark = (s.num_perps != 0.0).then_some(s.perp_price);
         let input =
-            UnderlyingInput { index: s.spot_price, forwards, smiles: Vec::new(), perpetual_mark };
+            UnderlyingInput { index: s.spot_price, forwards, perpetual_mark, ..Default::default() };
         let mut builder = MarketSnapshot::builder(UnixNanos::from_secs(REF_TIME_SECONDS))
             .underlying(UNDERLYING, input)
             .usd_price(STABLE, s.stable_price)

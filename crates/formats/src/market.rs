@@ -88,6 +88,9 @@ pub struct UnderlyingDocument {
     /// Perpetual mark price (the index when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perpetual_mark: Option<f64>,
+    /// Impact volatility of an underlying without options (no smiles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_vol: Option<f64>,
     /// Forwards keyed by expiry.
     #[serde(default)]
     pub forwards: BTreeMap<String, f64>,
@@ -275,6 +278,7 @@ impl MarketDocument {
                 let document = UnderlyingDocument {
                     index: market.index(),
                     perpetual_mark: (perpetual != market.index()).then_some(perpetual),
+                    reference_vol: market.reference_vol(),
                     forwards: forwards.iter().map(|p| (expiry_text(p.expiry), p.forward)).collect(),
                     smiles: market
                         .surface()
@@ -335,6 +339,7 @@ impl UnderlyingDocument {
             forwards,
             smiles,
             perpetual_mark: self.perpetual_mark,
+            reference_vol: self.reference_vol,
         })
     }
 }

@@ -354,6 +354,21 @@ fn not_finite_add_on(slot: &UnderlyingSlot, index: usize) -> Error {
     Error::new(format!("{list}[{index}]"), ErrorKind::NotFinite(slot.currency.to_string()))
 }
 
+/// Refuses a unit whose friction add-on has no impact volatility to scale by (the underlying has
+/// neither a surface nor a reference volatility in the market).
+#[cold]
+fn check_impact_vol(slot: &UnderlyingSlot, add_ons: &[methodology::AddOn]) -> Result<(), Error> {
+    if add_ons.iter().any(|a| matches!(a.kind, AddOnKind::LiquidationFriction { .. })) {
+        let what = format!(
+            "a volatility for the friction add-on's market impact on {}: the market has no \
+             surface and no reference_vol for it",
+            slot.currency
+        );
+        return Err(Error::new(slot.currency.to_string(), ErrorKind::MissingMarketData(what)));
+    }
+    Ok(())
+}
+
 /// The add-ons `underlying` has of its own.
 #[cold]
 #[inline(never)]
@@ -414,6 +429,9 @@ impl PricedMarket {
         } else {
             unit.loss
         };
+        if slot.impact_vol_missing {
+            check_impact_vol(slot, add_ons)?;
+        }
         let (mut im, mut mm) = (totals.im, totals.mm);
         for (index, add_on) in add_ons.iter().enumerate() {
             let value = add_on_value_with(&add_on.kind, &unit.sums, &view, competing, price_of);

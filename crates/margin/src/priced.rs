@@ -24,7 +24,7 @@ use crate::engine::Engine;
 use crate::extended::ExtendedCells;
 use crate::figures::{AccountDetail, CurrencyFigures};
 use crate::scratch::Scratch;
-use crate::valuation::{RiskArrays, reference_vol};
+use crate::valuation::RiskArrays;
 use crate::{Error, ErrorKind};
 
 /// A currency as collateral under one methodology and market. A priced market resolves it once
@@ -68,6 +68,9 @@ pub(crate) struct UnderlyingSlot {
     pub(crate) index: f64,
     /// Daily at-the-money volatility, `σ / √365`, the friction add-on's impact scale.
     pub(crate) sigma_daily: f64,
+    /// Whether the market gives no impact volatility for the underlying (no surface and no
+    /// reference volatility): the friction add-on then refuses its units.
+    pub(crate) impact_vol_missing: bool,
     /// Fraction of a unit's aggregated gains that counts.
     pub(crate) gain_fraction: f64,
     /// Whether the underlying has add-ons of its own.
@@ -359,13 +362,17 @@ fn slot(
     let Ok(underlying) = market.underlying(currency) else {
         panic!("Invariant: every underlying of the risk arrays is in their market ({currency})")
     };
+    // The scale of market impact: 30-day at-the-money volatility, or the market's reference
+    // volatility for an underlying without options. Without either, the friction add-on refuses
+    // a unit of this underlying rather than invent a number.
+    let impact_vol = underlying.impact_vol(30.0 / basics::DAYS_PER_YEAR);
     let candidate: Vec<bool> =
         set.scenarios().iter().map(|s| s.kind != ScenarioKind::Auxiliary).collect();
     UnderlyingSlot {
         currency,
         index: underlying.index(),
-        sigma_daily: reference_vol(underlying, 30.0 / basics::DAYS_PER_YEAR)
-            / basics::DAYS_PER_YEAR.sqrt(),
+        sigma_daily: impact_vol.unwrap_or(0.0) / basics::DAYS_PER_YEAR.sqrt(),
+        impact_vol_missing: impact_vol.is_none(),
         gain_fraction: methodology.gain_fraction_for(currency),
         own_add_ons: (methodology.by_underlying.get(&currency))
             .is_some_and(|p| p.add_ons.is_some()),

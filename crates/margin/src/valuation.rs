@@ -413,7 +413,8 @@ fn context(
         InstrumentKind::Option { strike, .. } => {
             option_vol(methodology, market, underlying, instrument, strike, years)?
         }
-        _ => reference_vol(underlying, years),
+        // A delta-one contract's value has no volatility input.
+        _ => 0.0,
     };
     let settlement = instrument.settlement_currency();
     let settles_in_underlying = settlement == instrument.underlying();
@@ -498,24 +499,6 @@ fn check_expiries(instruments: &[Instrument]) -> Result<(), Error> {
         start += count;
     }
     Ok(())
-}
-
-/// The volatility that scales market impact on an underlying listed without options (its
-/// snapshot has no surface): 80 % a year, about BTC's realised volatility in stressed months,
-/// so a futures-only underlying is not charged as if it never moved.
-const VOL_WITHOUT_SURFACE: f64 = 0.8;
-
-/// At-the-money volatility near `years` (clamped to the surface's slices), for impact
-/// estimates; [`VOL_WITHOUT_SURFACE`] for an underlying without a surface. The one definition
-/// of the impact scale, for delta-one rows and the friction add-on alike.
-pub(crate) fn reference_vol(underlying: &UnderlyingMarket, years: f64) -> f64 {
-    let surface = underlying.surface();
-    let Some(first) = surface.slices().first() else { return VOL_WITHOUT_SURFACE };
-    let t = years.clamp(first.years(), surface.horizon_years());
-    let Some(vol) = surface.implied_vol(0.0, t) else {
-        panic!("Invariant: a surface values at-the-money points between its slices")
-    };
-    vol
 }
 
 /// The pre-shock volatility of an option in a scenario with relative move `spot_move`.

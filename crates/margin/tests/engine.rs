@@ -498,3 +498,37 @@ fn figures_beyond_money_name_the_figure_and_the_position() {
     assert!(why.contains("beyond the range of fixed-point money"), "{why}");
     assert!(why.contains("the largest position is BTC-25DEC26-100000-C (size 1e13)"), "{why}");
 }
+
+/// An underlying listed without options has no surface to scale market impact by: the market
+/// must give its reference volatility, or the friction add-on refuses the unit (naming the
+/// underlying) instead of inventing one. With it, the impact grows with the volatility.
+#[test]
+fn impact_without_a_surface_needs_a_reference_volatility() {
+    let engine = Engine::new(testkit::ballast_pm()).unwrap();
+    let futures_only = |reference_vol: Option<f64>| {
+        let input = market::UnderlyingInput {
+            index: 95_000.0,
+            reference_vol,
+            ..market::UnderlyingInput::default()
+        };
+        let built = MarketSnapshot::builder(testkit::sample_market().valuation())
+            .underlying(Currency::BTC, input)
+            .usd_price(Currency::USDC, 1.0)
+            .build()
+            .unwrap();
+        Arc::new(built)
+    };
+    let book = portfolio(&[("BTC-PERPETUAL", 5e8)], &[usd("10000000")]);
+    let err = run(&engine, &futures_only(None), &book).unwrap_err();
+    assert_eq!(err.field, "BTC");
+    assert!(matches!(err.kind, ErrorKind::MissingMarketData(_)), "{err}");
+    let calm = usd_line(&run(&engine, &futures_only(Some(0.4)), &book).unwrap());
+    let wild = usd_line(&run(&engine, &futures_only(Some(1.2)), &book).unwrap());
+    assert!(wild.add_ons_im > calm.add_ons_im && calm.add_ons_im > 0.0, "{calm:?} {wild:?}");
+    assert_eq!(wild.scan_loss, calm.scan_loss);
+    // Rejected at the boundary: a reference volatility must be positive.
+    let bad =
+        market::UnderlyingInput { index: 1.0, reference_vol: Some(0.0), ..Default::default() };
+    let refused = MarketSnapshot::builder(UnixNanos(0)).underlying(Currency::BTC, bad).build();
+    assert!(refused.unwrap_err().field.ends_with("reference_vol"));
+}

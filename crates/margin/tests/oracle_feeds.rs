@@ -72,6 +72,7 @@ fn collateral_follows_its_underlying() {
                 forwards: u.forwards().points().iter().map(|p| (p.expiry, p.forward)).collect(),
                 smiles: Vec::new(),
                 perpetual_mark: None,
+                reference_vol: None,
             };
             b.underlying(*c, input)
         })

@@ -43,6 +43,7 @@ pub struct UnderlyingMarket {
     forwards: ForwardCurve,
     surface: VolSurface,
     perpetual_mark: f64,
+    reference_vol: Option<f64>,
 }
 
 impl UnderlyingMarket {
@@ -68,6 +69,23 @@ impl UnderlyingMarket {
     #[must_use]
     pub fn perpetual_mark(&self) -> f64 {
         self.perpetual_mark
+    }
+
+    /// The volatility that scales market impact when the underlying lists no options (no
+    /// surface): a venue's or a data vendor's realised or reference volatility, when given.
+    #[must_use]
+    pub fn reference_vol(&self) -> Option<f64> {
+        self.reference_vol
+    }
+
+    /// At-the-money volatility around `years` ahead (clamped to the surface's slices), or the
+    /// reference volatility without a surface: the scale of market impact. `None` when the
+    /// underlying has neither.
+    #[must_use]
+    pub fn impact_vol(&self, years: f64) -> Option<f64> {
+        let Some(first) = self.surface.slices().first() else { return self.reference_vol };
+        let t = years.clamp(first.years(), self.surface.horizon_years());
+        self.surface.implied_vol(0.0, t)
     }
 
     /// Implied volatility at `strike` for an expiry `years` ahead, read from the surface at the
@@ -233,6 +251,7 @@ impl MarketSnapshot {
             forwards,
             surface: VolSurface::from_valid_slices(slices),
             perpetual_mark: market.perpetual_mark * factor,
+            reference_vol: market.reference_vol,
         };
         let mut snapshot = self.clone();
         snapshot.underlyings.insert(underlying, shocked);
@@ -253,6 +272,9 @@ pub struct UnderlyingInput {
     pub smiles: Vec<(UnixNanos, SviParams)>,
     /// Mark of the perpetual; the index when absent.
     pub perpetual_mark: Option<f64>,
+    /// The impact volatility of an underlying without options (see
+    /// [`UnderlyingMarket::reference_vol`]).
+    pub reference_vol: Option<f64>,
 }
 
 /// Collects snapshot inputs; [`SnapshotBuilder::build`] validates everything at once.
@@ -384,7 +406,13 @@ fn build_underlying(
     if finite("perpetual_mark", perpetual_mark)? <= 0.0 {
         return Err(Error::range("perpetual_mark", format!("must be > 0, got {perpetual_mark}")));
     }
-    Ok(UnderlyingMarket { forwards, surface, perpetual_mark })
+    if let Some(vol) = input.reference_vol
+        && !(finite("reference_vol", vol)? > 0.0 && vol <= basics::limits::VOLATILITY_MAX)
+    {
+        let rule = format!("must be in (0, {}], got {vol}", basics::limits::VOLATILITY_MAX);
+        return Err(Error::range("reference_vol", rule));
+    }
+    Ok(UnderlyingMarket { forwards, surface, perpetual_mark, reference_vol: input.reference_vol })
 }
 
 fn check_quote(instrument: &Instrument, quote: &InstrumentQuote) -> Result<(), Error> {
@@ -430,6 +458,7 @@ mod tests {
                 (day(90), SviParams { a: 0.06, b: 0.12, rho: -0.2, m: 0.0, sigma: 0.2 }),
             ],
             perpetual_mark: None,
+            reference_vol: None,
         }
     }
 
