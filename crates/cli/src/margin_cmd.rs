@@ -201,7 +201,7 @@ pub fn render(r: &MarginReport) -> String {
             p.instrument.to_string(),
             p.size,
             p.value,
-            p.unit.to_string(),
+            p.currency.to_string(),
             opt(p.marginal_im),
             opt(p.standard_im)
         );

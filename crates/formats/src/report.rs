@@ -232,7 +232,7 @@ impl ReportDocument {
                     instrument: p.instrument.to_string(),
                     size: p.size,
                     value: p.value,
-                    currency: p.unit.to_string(),
+                    currency: p.currency.to_string(),
                     marginal_im: p.marginal_im,
                     marginal_mm: p.marginal_mm,
                     standard_im: p.standard_im,

@@ -144,7 +144,7 @@ impl PricedMarket {
             sums.finish(&roll, self.slots[slot].index);
             scratch.units.push(UnitSummary {
                 slot,
-                currency: self.units[(key & 0xffff) as usize],
+                currency: self.unit_currencies[(key & 0xffff) as usize],
                 start,
                 end: i,
                 pnl_start: pnl_len,

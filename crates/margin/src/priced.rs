@@ -103,7 +103,8 @@ pub struct PricedMarket {
     /// Each row's unit, `slot << 16 | unit`: a 4-byte table that stays in L1, so the walk finds
     /// where a unit ends without waiting for the row's facts to arrive from further out.
     pub(crate) unit_keys: Vec<u32>,
-    pub(crate) units: Vec<Currency>,
+    /// The currencies of the rows' risk units, sorted: a row's unit key indexes them.
+    pub(crate) unit_currencies: Vec<Currency>,
     /// Every currency the methodology or market names, a handful of entries: a linear scan
     /// beats a map.
     pub(crate) currencies: Vec<(Currency, Tender)>,
@@ -178,11 +179,11 @@ impl PricedMarket {
         let slots: Vec<UnderlyingSlot> = (arrays.scenario_sets().iter())
             .map(|(currency, set)| slot(methodology, &market, &liquidity, *currency, set))
             .collect();
-        let mut units: Vec<Currency> =
-            (0..arrays.instruments().len()).map(|i| arrays.info(i).unit).collect();
-        units.sort();
-        units.dedup();
-        let (facts, unit_keys) = row_tables(methodology, &arrays, &slots, &units);
+        let mut unit_currencies: Vec<Currency> =
+            (0..arrays.instruments().len()).map(|i| arrays.info(i).currency).collect();
+        unit_currencies.sort();
+        unit_currencies.dedup();
+        let (facts, unit_keys) = row_tables(methodology, &arrays, &slots, &unit_currencies);
         let known = (methodology.collateral.keys().copied())
             .chain(market.usd_prices().keys().copied())
             .chain(market.underlyings().keys().copied());
@@ -205,7 +206,7 @@ impl PricedMarket {
             slots,
             facts,
             unit_keys,
-            units,
+            unit_currencies,
             currencies,
             correlations,
         }
@@ -393,7 +394,7 @@ fn row_tables(
     methodology: &Methodology,
     arrays: &RiskArrays,
     slots: &[UnderlyingSlot],
-    units: &[Currency],
+    unit_currencies: &[Currency],
 ) -> (Vec<RowFacts>, Vec<u32>) {
     let slot_of = |c: Currency| {
         let Some(slot) = slots.iter().position(|s| s.currency == c) else {
@@ -412,8 +413,8 @@ fn row_tables(
         .collect();
     let unit_keys = (instruments.iter().enumerate())
         .map(|(row, instrument)| {
-            let unit = arrays.info(row).unit;
-            let Some(unit) = units.iter().position(|u| *u == unit) else {
+            let unit = arrays.info(row).currency;
+            let Some(unit) = unit_currencies.iter().position(|u| *u == unit) else {
                 panic!("Invariant: every row's unit is among the units ({unit})")
             };
             // Both fit 16 bits: at most UNDERLYINGS_MAX slots, and a unit is the numeraire or a

@@ -81,10 +81,10 @@ pub struct PositionLine {
     pub instrument: Instrument,
     /// Signed size.
     pub size: f64,
-    /// Value (options) in the unit currency.
+    /// Value (options) in `currency`.
     pub value: f64,
     /// Currency of the value and of the marginal figures.
-    pub unit: Currency,
+    pub currency: Currency,
     /// ∂IM/∂size, when asked for.
     pub marginal_im: Option<f64>,
     /// ∂MM/∂size, when asked for.
@@ -197,7 +197,7 @@ pub fn margin_report(
             instrument: arrays.instruments()[row],
             size,
             value: size * arrays.base(row),
-            unit: arrays.info(row).unit,
+            currency: arrays.info(row).currency,
             marginal_im: marginal.iter().find(|m| m.0 == row).map(|m| m.1),
             marginal_mm: marginal.iter().find(|m| m.0 == row).map(|m| m.2),
             standard_im: standard.iter().find(|l| l.row == row).map(|l| l.initial_margin),

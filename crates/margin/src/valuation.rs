@@ -34,8 +34,9 @@ pub const ROW_PADDING_CELLS: usize = 8;
 pub struct InstrumentInfo {
     /// Underlying.
     pub underlying: Currency,
-    /// Currency of the instrument's values in the risk arrays (USD, or its settlement currency).
-    pub unit: Currency,
+    /// Currency of the instrument's values in the risk arrays (USD, or its settlement currency):
+    /// the currency of its risk unit.
+    pub currency: Currency,
     /// Years to expiry (0 for perpetuals).
     pub years: f64,
     /// Strike, for options.
@@ -828,7 +829,7 @@ fn instrument_info(
         .map(|half| half * price_to_usd * per_unit);
     Ok(InstrumentInfo {
         underlying: instrument.underlying(),
-        unit,
+        currency: unit,
         years: ctx.years,
         strike,
         right,

@@ -93,7 +93,7 @@ pub fn marginal_margin(
             .map_or((0.0, 0.0), |f| (f.initial_margin, f.maintenance_margin)))
     };
     for (i, &(row, size)) in account.positions.iter().enumerate() {
-        let currency = priced.arrays().info(row).unit;
+        let currency = priced.arrays().info(row).currency;
         let h = (size.abs() * 1e-4).max(1e-6);
         let mut up = account.positions.clone();
         up[i].1 = size + h;
