@@ -17,6 +17,7 @@ use formats::bundled::BUNDLED;
 use formats::methodology::{Profile, hash_hex};
 use formats::report::describe_scenarios;
 use margin::Engine;
+use margin::report::UsdFigures;
 use margin::standard::StandardMargin;
 use market::MarketSnapshot;
 use methodology::Methodology;
@@ -140,39 +141,27 @@ fn portfolio_figures(
     portfolio: &Portfolio,
 ) -> Result<Figures> {
     let priced = Engine::new(methodology.clone())?.price_for(market, portfolio)?;
-    let lines = priced.margin(portfolio)?;
-    let mut figures = Figures {
-        initial_margin_usd: 0.0,
-        maintenance_margin_usd: 0.0,
-        scan_loss_usd: 0.0,
-        add_ons_im_usd: 0.0,
-        worst_scenario: None,
-        im_vs_standard: None,
-    };
-    let mut largest = 0.0;
-    for line in &lines {
-        let usd = market.usd_price(line.currency)?;
-        figures.initial_margin_usd += line.initial_margin * usd;
-        figures.maintenance_margin_usd += line.maintenance_margin * usd;
-        figures.scan_loss_usd += line.scan_loss * usd;
-        figures.add_ons_im_usd += line.add_ons_im * usd;
-        if let Some(worst) = line.worst
-            && line.scan_loss * usd > largest
-        {
-            largest = line.scan_loss * usd;
-            let underlying = worst.underlying();
-            let scenario = (priced.arrays().scenarios(underlying))
-                .zip(worst.scenario())
-                .and_then(|(set, index)| describe_scenarios(set).get(index).cloned());
-            figures.worst_scenario = Some(match scenario {
-                Some(s) => {
-                    format!("{underlying} {} {:+.1} % vol {}", s.kind, s.spot_move * 100.0, s.vol)
-                }
-                None => format!("{underlying} contingency"),
-            });
+    let usd = UsdFigures::of(&priced.margin(portfolio)?, market)?;
+    let worst_scenario = usd.worst.map(|worst| {
+        let underlying = worst.underlying();
+        let scenario = (priced.arrays().scenarios(underlying))
+            .zip(worst.scenario())
+            .and_then(|(set, index)| describe_scenarios(set).get(index).cloned());
+        match scenario {
+            Some(s) => {
+                format!("{underlying} {} {:+.1} % vol {}", s.kind, s.spot_move * 100.0, s.vol)
+            }
+            None => format!("{underlying} contingency"),
         }
-    }
-    Ok(figures)
+    });
+    Ok(Figures {
+        initial_margin_usd: usd.initial_margin,
+        maintenance_margin_usd: usd.maintenance_margin,
+        scan_loss_usd: usd.scan_loss,
+        add_ons_im_usd: usd.add_ons_im,
+        worst_scenario,
+        im_vs_standard: None,
+    })
 }
 
 /// The per-position standard margin. Its arrays come from the first bundled portfolio profile

@@ -253,6 +253,55 @@ fn with_largest_position(
     Error { kind, ..error }
 }
 
+/// An account's figures summed over its currency lines in USD (each line at its currency's
+/// USD price), with the scenario behind the largest line's loss: what a side-by-side comparison
+/// of methodologies shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsdFigures {
+    /// Initial margin.
+    pub initial_margin: f64,
+    /// Maintenance margin.
+    pub maintenance_margin: f64,
+    /// Scan loss after offsets.
+    pub scan_loss: f64,
+    /// Weighted add-ons in the initial margin.
+    pub add_ons_im: f64,
+    /// What set the largest line's scan loss (in USD), if any line has one.
+    pub worst: Option<crate::Worst>,
+}
+
+impl UsdFigures {
+    /// The sum of `figures` on `market`.
+    ///
+    /// # Errors
+    /// `MissingMarketData` for a line whose currency has no USD price.
+    pub fn of(figures: &[CurrencyFigures], market: &MarketSnapshot) -> Result<UsdFigures, Error> {
+        let mut out = UsdFigures {
+            initial_margin: 0.0,
+            maintenance_margin: 0.0,
+            scan_loss: 0.0,
+            add_ons_im: 0.0,
+            worst: None,
+        };
+        let mut largest = 0.0;
+        for f in figures {
+            let usd = market.usd_price(f.currency).map_err(|e| {
+                let kind = crate::ErrorKind::MissingMarketData(e.to_string());
+                Error::new(f.currency.to_string(), kind)
+            })?;
+            out.initial_margin += f.initial_margin * usd;
+            out.maintenance_margin += f.maintenance_margin * usd;
+            out.scan_loss += f.scan_loss * usd;
+            out.add_ons_im += f.add_ons_im * usd;
+            if f.worst.is_some() && f.scan_loss * usd > largest {
+                largest = f.scan_loss * usd;
+                out.worst = f.worst;
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn baseline(
     standard: &StandardMargin,
     arrays: &crate::RiskArrays,
@@ -261,13 +310,7 @@ fn baseline(
     figures: &[CurrencyFigures],
 ) -> Result<Baseline, Error> {
     let (im, mm) = standard.totals(arrays, account);
-    let mut portfolio_im = 0.0;
-    for f in figures {
-        let usd = market.usd_price(f.currency).map_err(|e| {
-            Error::new(f.currency.to_string(), crate::ErrorKind::MissingMarketData(e.to_string()))
-        })?;
-        portfolio_im += f.initial_margin * usd;
-    }
+    let portfolio_im = UsdFigures::of(figures, market)?.initial_margin;
     Ok(Baseline {
         methodology: format!("{}@{}", standard.name, standard.version),
         initial_margin: im,

@@ -7,6 +7,7 @@ use basics::{Currency, Money, Rounding, UnixNanos};
 use margin::report::{ReportOptions, margin_report};
 use std::sync::Arc;
 
+use formats::methodology::Profile;
 use margin::{Engine, ErrorKind};
 use market::MarketSnapshot;
 use methodology::{Methodology, Offsets, ScenarioKind, VolMove};
@@ -531,4 +532,34 @@ fn impact_without_a_surface_needs_a_reference_volatility() {
         market::UnderlyingInput { index: 1.0, reference_vol: Some(0.0), ..Default::default() };
     let refused = MarketSnapshot::builder(UnixNanos(0)).underlying(Currency::BTC, bad).build();
     assert!(refused.unwrap_err().field.ends_with("reference_vol"));
+}
+
+/// The USD summary of an account is its one USD line in cross margin, and in segregated margin
+/// the sum of its lines, each at its currency's USD price, with the worst scenario of the line
+/// that loses most in USD.
+#[test]
+fn usd_figures_sum_the_lines_at_their_prices() {
+    let market = testkit::sample_market();
+    let book = portfolio(&[("BTC-25DEC26-100000-C", -5.0), ("ETH-PERPETUAL", -50_000.0)], &[]);
+    let cross = run(&Engine::new(testkit::ballast_pm()).unwrap(), &market, &book).unwrap();
+    let usd = margin::report::UsdFigures::of(&cross.figures, &market).unwrap();
+    let line = usd_line(&cross);
+    assert_eq!(
+        (usd.initial_margin, usd.scan_loss, usd.worst),
+        (line.initial_margin, line.scan_loss, line.worst)
+    );
+    let Profile::Portfolio(segregated) =
+        formats::bundled::bundled("deribit-pm-segregated").unwrap()
+    else {
+        panic!("a portfolio profile")
+    };
+    let lines = run(&Engine::new(*segregated).unwrap(), &market, &book).unwrap().figures;
+    assert_eq!(lines.len(), 2);
+    let usd = margin::report::UsdFigures::of(&lines, &market).unwrap();
+    let price = |f: &margin::CurrencyFigures| market.usd_price(f.currency).unwrap();
+    let im: f64 = lines.iter().map(|f| f.initial_margin * price(f)).sum();
+    assert_eq!(usd.initial_margin, im);
+    let largest =
+        lines.iter().max_by(|a, b| (a.scan_loss * price(a)).total_cmp(&(b.scan_loss * price(b))));
+    assert_eq!(usd.worst, largest.unwrap().worst);
 }
