@@ -139,6 +139,30 @@ impl Engine {
         Ok(PricedMarket::new(self.clone(), Arc::clone(market), arrays, liquidity))
     }
 
+    /// Prices `market` for every instrument of `universe` it can value, and says why it cannot
+    /// value the others: a market that lacks one underlying, or has rolled past one expiry,
+    /// still prices everything else, so that accounts holding none of the refused instruments
+    /// keep their figures (a service must not blank accounts a bad input does not concern).
+    ///
+    /// # Errors
+    /// As [`Engine::price`] on the instruments it can value (a limit exceeded, an invalid
+    /// methodology).
+    pub fn price_valuable(
+        &self,
+        market: &Arc<MarketSnapshot>,
+        universe: &[Instrument],
+    ) -> Result<(PricedMarket, BTreeMap<Instrument, Error>), Error> {
+        let mut refused = BTreeMap::new();
+        let mut valuable = Vec::with_capacity(universe.len());
+        for instrument in universe {
+            match crate::valuation::refusal(self.methodology(), market, instrument) {
+                Some(e) => _ = refused.insert(*instrument, e),
+                None => valuable.push(*instrument),
+            }
+        }
+        Ok((self.price(market, &valuable)?, refused))
+    }
+
     /// Prices `market` for the instruments `portfolio` holds: the universe of a single
     /// portfolio's margin (the figures are the same in any universe that holds them).
     ///

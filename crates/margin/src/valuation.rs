@@ -776,6 +776,20 @@ fn greek_row(
     Ok(())
 }
 
+/// Why `instrument` cannot be valued on `market` under `methodology` (expired, an underlying,
+/// forward, rate or volatility missing), or `None` when it can.
+pub(crate) fn refusal(
+    methodology: &Methodology,
+    market: &MarketSnapshot,
+    instrument: &Instrument,
+) -> Option<Error> {
+    let ctx = match context(methodology, market, instrument) {
+        Ok(ctx) => ctx,
+        Err(e) => return Some(e),
+    };
+    instrument_info(methodology.numeraire, market, instrument, &ctx).err()
+}
+
 /// ∂ USD value / ∂ σ of one unit of `instrument` on `market`, as its risk-array row's facts
 /// give it; `None` for an option the market cannot value (expired, or beyond its surface).
 pub(crate) fn vega_usd(

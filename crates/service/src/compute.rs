@@ -25,7 +25,7 @@ pub struct Book {
     pub index: Arc<BTreeMap<String, usize>>,
     /// Instruments held by these accounts.
     pub held: BTreeSet<Instrument>,
-    /// The row universe: held instruments and the market's quoted ones, sorted.
+    /// The rows: the held and quoted instruments the market could value, sorted.
     pub universe: Vec<Instrument>,
     /// Rows and balances in struct-of-arrays form.
     pub accounts: AccountBook,
@@ -33,12 +33,32 @@ pub struct Book {
     pub unresolved: BTreeMap<usize, String>,
 }
 
+/// A market priced for a group: every held or quoted instrument it can value, and why it cannot
+/// value the others (an account holding one of those is refused with that reason; every other
+/// account keeps its figures).
+pub struct Priced {
+    /// The priced market.
+    pub market: PricedMarket,
+    /// The instruments asked for: held and quoted, sorted.
+    pub requested: Vec<Instrument>,
+    /// The instruments the market cannot value, with the reason.
+    pub refused: BTreeMap<Instrument, String>,
+}
+
+impl std::ops::Deref for Priced {
+    type Target = PricedMarket;
+
+    fn deref(&self) -> &PricedMarket {
+        &self.market
+    }
+}
+
 /// One methodology's accounts, margined on the current market.
 pub struct Group {
     /// The methodology.
     pub entry: Arc<MethodologyEntry>,
     /// The priced market, or why there is none (no market, or the arrays could not be built).
-    pub priced: Result<Arc<PricedMarket>, String>,
+    pub priced: Result<Arc<Priced>, String>,
     /// The accounts.
     pub book: Arc<Book>,
     /// Every account's figures, or the engine's reason for refusing it.
@@ -109,14 +129,25 @@ pub fn build_group(
         (Some(Ok(p)), Some(m)) => Arc::ptr_eq(p.market(), &m.snapshot),
         _ => false,
     };
-    let same_universe = previous.is_some_and(|p| p.book.universe == universe);
+    let same_request = match previous.map(|p| &p.priced) {
+        Some(Ok(p)) => p.requested == universe,
+        _ => false,
+    };
     let priced = match (previous, market) {
-        (Some(p), Some(_)) if same_market && same_universe => p.priced.clone(),
-        (_, Some(m)) => price(entry, m, &universe, &held),
+        (Some(p), Some(_)) if same_market && same_request => p.priced.clone(),
+        (_, Some(m)) => price(entry, m, universe),
         (_, None) => Err("no market snapshot yet".to_owned()),
     };
+    // The book's rows and reasons hold while the market values the same instruments, refusing
+    // the same ones for the same reasons.
+    let same_rows = match (previous.map(|p| (&p.priced, &p.book)), &priced) {
+        (Some((Ok(old), book)), Ok(new)) => {
+            book.universe == new.arrays().instruments() && old.refused == new.refused
+        }
+        _ => false,
+    };
     let book = match (previous, &priced) {
-        (Some(p), _) if !accounts_changed && same_universe => Arc::clone(&p.book),
+        (Some(p), _) if !accounts_changed && same_rows => Arc::clone(&p.book),
         (_, Ok(priced)) => Arc::new(book(model, entry, held, priced)),
         (_, Err(_)) => Arc::new(unpriced_book(model, entry, held)),
     };
@@ -131,29 +162,24 @@ pub fn build_group(
     group
 }
 
-/// `market` priced for `universe`, falling back to the held instruments alone when a quoted
-/// instrument cannot be valued (a held one that cannot is the accounts' error). The figures are
-/// the same either way: they depend on the market, the methodology and the portfolio alone.
+/// `market` priced for every instrument of `universe` it can value; the others are refused
+/// with their reason, and only the accounts holding them go unpriced.
 fn price(
     entry: &MethodologyEntry,
     market: &MarketEntry,
-    universe: &[Instrument],
-    held: &BTreeSet<Instrument>,
-) -> Result<Arc<PricedMarket>, String> {
-    let engine = &entry.engine;
-    let priced = engine.price(&market.snapshot, universe).or_else(|_| {
-        let held: Vec<Instrument> = held.iter().copied().collect();
-        engine.price(&market.snapshot, &held)
-    });
-    let priced = priced.map_err(|e| format!("cannot value {}: {}", e.field, e.kind))?;
-    Ok(Arc::new(priced))
+    universe: Vec<Instrument>,
+) -> Result<Arc<Priced>, String> {
+    let priced = entry.engine.price_valuable(&market.snapshot, &universe);
+    let (priced, refused) = priced.map_err(|e| format!("cannot value {}: {}", e.field, e.kind))?;
+    let refused = refused.into_iter().map(|(i, e)| (i, e.kind.to_string())).collect();
+    Ok(Arc::new(Priced { market: priced, requested: universe, refused }))
 }
 
 fn book(
     model: &Model,
     entry: &MethodologyEntry,
     held: BTreeSet<Instrument>,
-    priced: &PricedMarket,
+    priced: &Priced,
 ) -> Book {
     let universe = priced.arrays().instruments().to_vec();
     let mut out = Book { held, universe, ..Book::default() };
@@ -163,7 +189,11 @@ fn book(
         // Every held instrument is in the universe; an account with one that is not would be
         // valued partially, so it is reported as unpriced instead.
         if let Err(e) = resolve(record, priced, &mut resolved) {
-            out.unresolved.insert(ids.len(), format!("{}: no market data", e.field));
+            // The account's own position, and why the market cannot value it.
+            let why = (record.positions.keys())
+                .find_map(|i| priced.refused.get(i).map(|why| format!("positions.{i}: {why}")))
+                .unwrap_or_else(|| format!("positions.{}: no market data", e.field));
+            out.unresolved.insert(ids.len(), why);
         }
         index.insert(id.clone(), ids.len());
         ids.push(id.clone());

@@ -475,3 +475,43 @@ async fn an_account_update_re_margins_that_account_alone_and_matches_a_full_rebu
         running.recompute.abort();
     }
 }
+
+/// A pushed market without ETH (no index, surface or quotes) is accepted, and only the accounts
+/// that hold ETH go unpriced, each naming its own ETH position; the BTC-only accounts keep
+/// their figures (issue 13: one bad input must not blank the accounts it does not concern).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_market_without_an_underlying_unprices_only_its_holders() {
+    for url in databases("containment").await {
+        let running = start(&url).await;
+        let a = running.address;
+        let mut market: Value = serde_json::from_str(formats::bundled::SAMPLE_MARKET_JSON).unwrap();
+        market["underlyings"].as_object_mut().unwrap().remove("ETH");
+        market["instruments"].as_object_mut().unwrap().retain(|name, _| !name.starts_with("ETH"));
+        let pushed = call(a, "POST", "/api/markets", None, &market).await;
+        assert_eq!(pushed.status, 202, "{}", pushed.body);
+        let seq = pushed.json()["seq"].clone();
+        let mut list = get(a, "/api/accounts?limit=1000").await;
+        for _ in 0..300 {
+            if list["market_seq"] == seq {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            list = get(a, "/api/accounts?limit=1000").await;
+        }
+        assert_eq!(list["market_seq"], seq, "the push was recomputed");
+        let row = |id: &str| {
+            list["accounts"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap().clone()
+        };
+        for id in ["short-strangle", "perp-trader"] {
+            assert_ne!(row(id)["status"], "unpriced", "{id}: {}", row(id));
+            assert!(usd(&row(id)["figures"], "initial_margin") > 0.0, "{id}");
+        }
+        for id in ["eth-puts", "hedged-book"] {
+            assert_eq!(row(id)["status"], "unpriced", "{id}");
+            let why = row(id)["error"].as_str().unwrap().to_owned();
+            assert!(why.starts_with("positions.ETH-"), "{id}: {why}");
+        }
+        running.server.abort();
+        running.recompute.abort();
+    }
+}
