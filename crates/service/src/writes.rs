@@ -346,11 +346,12 @@ fn account_plan(model: &Model, id: &str, record: &AccountRecord, op: Op) -> Plan
 /// Stores a market snapshot (Ballast's market JSON) and recomputes every account on it.
 #[utoipa::path(post, path = "/api/markets", request_body(content = Object,
         description = "Ballast market JSON (docs/formats.md)"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Optional")),
+    params(Force, ("Idempotency-Key" = Option<String>, Header, description = "Optional")),
     responses((status = 202, body = MarketAccepted), (status = 400, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn push_market(
     State(service): State<Arc<Service>>,
+    Query(force): Query<Force>,
     headers: HeaderMap,
     method: Method,
     uri: Uri,
@@ -360,7 +361,7 @@ pub async fn push_market(
         let (bytes, key) = body_and_key(raw, &headers, &method, &uri, false)?;
         let text = body_text(&bytes)?;
         let parsed = parse_market(text)?;
-        service.write(key, |model| Ok(market_plan(model, &parsed))).await
+        service.write(key, |model| checked_market_plan(model, &parsed, &force)).await
     };
     finish(run.await)
 }
@@ -401,7 +402,7 @@ pub struct DeribitIndex {
 /// Stores a market built from Deribit's `public/get_book_summary_by_currency` result (bare or in
 /// its JSON-RPC envelope; SVI fitted per expiry to the mark IVs by
 /// `formats::deribit::snapshot_from_book`) and recomputes every account on it.
-#[utoipa::path(post, path = "/api/markets/deribit", params(DeribitIndex,
+#[utoipa::path(post, path = "/api/markets/deribit", params(DeribitIndex, Force,
         ("Idempotency-Key" = Option<String>, Header, description = "Optional")),
     request_body(content = Object, description = "Deribit book summary result"),
     responses((status = 202, body = MarketAccepted), (status = 400, body = ErrorBody),
@@ -409,6 +410,7 @@ pub struct DeribitIndex {
 pub async fn push_deribit_market(
     State(service): State<Arc<Service>>,
     Query(index): Query<DeribitIndex>,
+    Query(force): Query<Force>,
     headers: HeaderMap,
     method: Method,
     uri: Uri,
@@ -423,9 +425,94 @@ pub async fn push_deribit_market(
             .map(|index_price| IndexPrice { index_price, estimated_delivery_price: None });
         let book = formats::deribit::snapshot_from_book(&entries, index.as_ref(), None)?;
         let parsed = canonical(&book.snapshot)?;
-        service.write(key, |model| Ok(market_plan(model, &parsed))).await
+        service.write(key, |model| checked_market_plan(model, &parsed, &force)).await
     };
     finish(run.await)
+}
+
+/// Largest relative move of an underlying's index from one accepted market to the next, either
+/// way (a doubling or a halving) unless the push is forced with a reason: beyond it a push is
+/// far likelier a broken feed (an index of 1e308, a price in cents) than a market.
+pub const INDEX_JUMP_MAX: f64 = 1.0;
+/// Longest reason a forced push may give, in bytes.
+pub const FORCE_REASON_BYTES_MAX: usize = 500;
+
+/// An operator's override of the push checks, with the reason it is recorded under.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct Force {
+    /// Accept a market whose index jumps beyond the bound or whose valuation time goes back.
+    #[serde(default)]
+    pub force: bool,
+    /// Why (required with `force`, at most 500 bytes).
+    pub reason: Option<String>,
+}
+
+impl Force {
+    /// Whether the checks are overridden.
+    ///
+    /// # Errors
+    /// `Invalid` for `force` without a reason, or a reason too long.
+    fn overrides(&self) -> Result<bool, Error> {
+        match (&self.reason, self.force) {
+            (_, false) => Ok(false),
+            (Some(r), true) if !r.trim().is_empty() && r.len() <= FORCE_REASON_BYTES_MAX => {
+                Ok(true)
+            }
+            _ => Err(Error::invalid(
+                "reason",
+                format!("a forced push needs a reason of 1 to {FORCE_REASON_BYTES_MAX} bytes"),
+            )),
+        }
+    }
+}
+
+/// Refuses a market that moves the valuation time back, or moves an underlying's index by more
+/// than [`INDEX_JUMP_MAX`], against the last accepted one, unless forced.
+///
+/// # Errors
+/// `Invalid` naming the field: `valuation_time`, or `underlyings.BTC.index`.
+fn check_against_last(model: &Model, market: &ParsedMarket, force: &Force) -> Result<(), Error> {
+    let Some(last) = &model.market else { return Ok(()) };
+    if force.overrides()? {
+        return Ok(());
+    }
+    let (before, now) = (last.snapshot.valuation(), market.snapshot.valuation());
+    if now < before {
+        let why = format!(
+            "goes back from {} to {}: a market never moves time backwards (force with a reason)",
+            formats::format_rfc3339(before),
+            formats::format_rfc3339(now)
+        );
+        return Err(Error::invalid("valuation_time", why));
+    }
+    for (code, underlying) in market.snapshot.underlyings() {
+        let Ok(previous) = last.snapshot.underlying(*code) else { continue };
+        let ratio = underlying.index() / previous.index();
+        if !(1.0 / (1.0 + INDEX_JUMP_MAX)..=1.0 + INDEX_JUMP_MAX).contains(&ratio) {
+            let why = format!(
+                "moves {:e} from the last market's {:e}, beyond a factor of {} (force with a \
+                 reason)",
+                underlying.index(),
+                previous.index(),
+                1.0 + INDEX_JUMP_MAX
+            );
+            return Err(Error::invalid(format!("underlyings.{code}.index"), why));
+        }
+    }
+    Ok(())
+}
+
+/// The plan that stores `market` as the newest, once it passes the checks against the last one.
+///
+/// # Errors
+/// As [`check_against_last`].
+pub fn checked_market_plan(
+    model: &Model,
+    market: &ParsedMarket,
+    force: &Force,
+) -> Result<Plan, Error> {
+    check_against_last(model, market, force)?;
+    Ok(market_plan(model, market))
 }
 
 /// The plan that stores `market` as the newest.

@@ -383,7 +383,17 @@ async fn a_deribit_book_summary_becomes_the_market_and_survives_a_restart() {
     let running = start(&url).await;
     let book = include_str!("../../../examples/deribit/book_summary_btc.json");
     let mut client = Client::connect(running.address).await.unwrap();
-    let reply = client.request("POST", "/api/markets/deribit", &[], book.as_bytes()).await.unwrap();
+    // The recorded book is from 2024, before the sample market: time would go back, so the
+    // push is refused unless forced with a reason.
+    let refused = client.request("POST", "/api/markets/deribit", &[], book.as_bytes()).await;
+    let refused = refused.unwrap();
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.json()["error"]["field"], "valuation_time", "{}", refused.body);
+    let no_reason = "/api/markets/deribit?force=true";
+    let unexplained = client.request("POST", no_reason, &[], book.as_bytes()).await.unwrap();
+    assert_eq!(unexplained.json()["error"]["field"], "reason", "{}", unexplained.body);
+    let forced = "/api/markets/deribit?force=true&reason=replaying%20a%20recorded%20book";
+    let reply = client.request("POST", forced, &[], book.as_bytes()).await.unwrap();
     assert_eq!(reply.status, 202, "{}", reply.body);
     // The book's creation_timestamp, 1732089600000 ms, is 2024-11-20T08:00:00Z.
     assert_eq!(reply.json()["valuation_time"], "2024-11-20T08:00:00Z");
@@ -514,4 +524,25 @@ async fn a_market_without_an_underlying_unprices_only_its_holders() {
         running.server.abort();
         running.recompute.abort();
     }
+}
+
+/// A push whose index jumps beyond a doubling or a halving of the last accepted market (an
+/// index of 1e308 here) is refused, naming the index, and changes nothing; a move within the
+/// bound is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_market_jump_beyond_the_bound_is_refused() {
+    let url = databases("jump").await.remove(0);
+    let running = start(&url).await;
+    let a = running.address;
+    let before = get(a, "/api/markets/latest").await;
+    let mut wild = moved_market(1.0);
+    wild["underlyings"]["BTC"]["index"] = json!(1e308);
+    let refused = call(a, "POST", "/api/markets", None, &wild).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.json()["error"]["field"], "underlyings.BTC.index", "{}", refused.body);
+    assert_eq!(get(a, "/api/markets/latest").await, before);
+    let pushed = call(a, "POST", "/api/markets", None, &moved_market(1.5)).await;
+    assert_eq!(pushed.status, 202, "{}", pushed.body);
+    running.server.abort();
+    running.recompute.abort();
 }
