@@ -55,9 +55,13 @@ const _: () =
 /// route that computed it. An option the market cannot value (quoted past its expiry, or beyond
 /// its surface) has no vega to weigh its volume by and adds nothing: what a liquidation could
 /// sell is measured only in contracts someone can price.
+///
+/// A quoted option already in `arrays` reads its vega from there: the same function of the
+/// market, computed once (its row's facts are exactly [`vega_usd`]).
 pub(crate) fn market_liquidity<'a>(
     methodology: &Methodology,
     market: &MarketSnapshot,
+    arrays: &RiskArrays,
     bucket_days: impl Fn(Currency) -> &'a [f64],
 ) -> BTreeMap<Currency, UnderlyingLiquidity> {
     let mut out: BTreeMap<Currency, UnderlyingLiquidity> = BTreeMap::new();
@@ -70,7 +74,11 @@ pub(crate) fn market_liquidity<'a>(
         let entry = out.entry(instrument.underlying()).or_default();
         match instrument.kind() {
             InstrumentKind::Option { expiry, .. } => {
-                let Some(vega) = vega_usd(methodology, market, instrument) else { continue };
+                let vega = match arrays.position(instrument) {
+                    Some(row) => Some(arrays.info(row).vega_usd),
+                    None => vega_usd(methodology, market, instrument),
+                };
+                let Some(vega) = vega else { continue };
                 let years = market.years_to(expiry);
                 let bucket = bucket_of(years, bucket_days(instrument.underlying()));
                 entry.vega_volume_usd[bucket] += volume * vega.abs();

@@ -79,8 +79,9 @@ impl Engine {
     pub(crate) fn market_liquidity(
         &self,
         market: &MarketSnapshot,
+        arrays: &crate::RiskArrays,
     ) -> BTreeMap<Currency, UnderlyingLiquidity> {
         let (all, own) = &self.inner.bucket_days;
-        market_liquidity(self.methodology(), market, |u| own.get(&u).unwrap_or(all))
+        market_liquidity(self.methodology(), market, arrays, |u| own.get(&u).unwrap_or(all))
     }
 }

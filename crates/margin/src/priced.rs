@@ -135,7 +135,7 @@ impl Engine {
         universe: &[Instrument],
     ) -> Result<PricedMarket, Error> {
         let arrays = RiskArrays::build(self.methodology(), market, universe)?;
-        let liquidity = self.market_liquidity(market);
+        let liquidity = self.market_liquidity(market, &arrays);
         Ok(PricedMarket::new(self.clone(), Arc::clone(market), arrays, liquidity))
     }
 
@@ -152,15 +152,10 @@ impl Engine {
         market: &Arc<MarketSnapshot>,
         universe: &[Instrument],
     ) -> Result<(PricedMarket, BTreeMap<Instrument, Error>), Error> {
-        let mut refused = BTreeMap::new();
-        let mut valuable = Vec::with_capacity(universe.len());
-        for instrument in universe {
-            match crate::valuation::refusal(self.methodology(), market, instrument) {
-                Some(e) => _ = refused.insert(*instrument, e),
-                None => valuable.push(*instrument),
-            }
-        }
-        Ok((self.price(market, &valuable)?, refused))
+        let (arrays, refused) = RiskArrays::build_valuable(self.methodology(), market, universe)?;
+        let liquidity = self.market_liquidity(market, &arrays);
+        let priced = PricedMarket::new(self.clone(), Arc::clone(market), arrays, liquidity);
+        Ok((priced, refused))
     }
 
     /// Prices `market` for the instruments `portfolio` holds: the universe of a single

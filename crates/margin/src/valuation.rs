@@ -107,6 +107,41 @@ pub struct RiskArrays {
     info: Vec<InstrumentInfo>,
 }
 
+/// Each distinct instrument's valuation inputs and facts, in order, and the error of each one
+/// the market cannot value: (valued instruments, their inputs, their facts, refusals).
+type Valued =
+    (Vec<Instrument>, Vec<InstrumentInputs>, Vec<InstrumentInfo>, BTreeMap<Instrument, Error>);
+
+fn value_each(
+    methodology: &Methodology,
+    market: &MarketSnapshot,
+    instruments: &[Instrument],
+) -> Valued {
+    let mut instruments = instruments.to_vec();
+    instruments.sort();
+    instruments.dedup();
+    let valued: Vec<Result<(InstrumentInputs, InstrumentInfo), Error>> = (instruments.par_iter())
+        .map(|i| {
+            let ctx = context(methodology, market, i)?;
+            let info = instrument_info(methodology.numeraire, market, i, &ctx)?;
+            Ok((ctx, info))
+        })
+        .collect();
+    let mut out: Valued =
+        (Vec::with_capacity(instruments.len()), Vec::new(), Vec::new(), BTreeMap::new());
+    for (instrument, outcome) in instruments.into_iter().zip(valued) {
+        match outcome {
+            Ok((ctx, facts)) => {
+                out.0.push(instrument);
+                out.1.push(ctx);
+                out.2.push(facts);
+            }
+            Err(e) => _ = out.3.insert(instrument, e),
+        }
+    }
+    out
+}
+
 /// A request for one option value from the kernel.
 #[derive(Debug, Clone, Copy)]
 struct KernelRow {
@@ -127,21 +162,33 @@ impl RiskArrays {
         market: &MarketSnapshot,
         instruments: &[Instrument],
     ) -> Result<RiskArrays, Error> {
-        let mut instruments = instruments.to_vec();
-        instruments.sort();
-        instruments.dedup();
+        let (arrays, refused) = RiskArrays::build_valuable(methodology, market, instruments)?;
+        match refused.into_iter().next() {
+            Some((_, first)) => Err(first),
+            None => Ok(arrays),
+        }
+    }
+
+    /// [`RiskArrays::build`] of every instrument the market can value, and the error of each
+    /// one it cannot (expired, an underlying, forward, rate or volatility missing), valued once.
+    ///
+    /// # Errors
+    /// `TooMany` past the instrument or expiry limits; `Methodology` for an invalid scenario
+    /// specification; a kernel refusal.
+    pub(crate) fn build_valuable(
+        methodology: &Methodology,
+        market: &MarketSnapshot,
+        instruments: &[Instrument],
+    ) -> Result<(RiskArrays, BTreeMap<Instrument, Error>), Error> {
         if instruments.len() > basics::limits::INSTRUMENTS_MAX {
             return Err(Error::new(
                 "instruments",
                 ErrorKind::TooMany { limit: basics::limits::INSTRUMENTS_MAX },
             ));
         }
+        let (instruments, contexts, info, refused) = value_each(methodology, market, instruments);
         check_expiries(&instruments)?;
         let scenario_sets = scenario_sets(methodology, market, &instruments)?;
-        let contexts: Vec<InstrumentInputs> = instruments
-            .iter()
-            .map(|i| context(methodology, market, i))
-            .collect::<Result<_, _>>()?;
         let mut offsets = Vec::with_capacity(instruments.len() + 1);
         let mut total = 0;
         for instrument in &instruments {
@@ -161,17 +208,12 @@ impl RiskArrays {
             &plans,
             &normalised,
         )?;
-        let info = instruments
-            .iter()
-            .zip(&contexts)
-            .map(|(i, ctx)| instrument_info(methodology.numeraire, market, i, ctx))
-            .collect::<Result<_, _>>()?;
         debug_assert!(
             offsets.windows(2).all(|w| (w[1] - w[0]) % ROW_PADDING_CELLS == 0),
             "Invariant: padded rows"
         );
         let lengths = instruments.iter().map(|i| scenario_sets[&i.underlying()].len()).collect();
-        Ok(RiskArrays {
+        let arrays = RiskArrays {
             numeraire: methodology.numeraire,
             instruments,
             scenario_sets,
@@ -180,7 +222,8 @@ impl RiskArrays {
             offsets,
             lengths,
             info,
-        })
+        };
+        Ok((arrays, refused))
     }
 
     /// The numeraire of every value.
@@ -774,20 +817,6 @@ fn greek_row(
         *cell = by_move * m + 0.5 * by_move2 * m * m + by_vol * vol_change - decay;
     }
     Ok(())
-}
-
-/// Why `instrument` cannot be valued on `market` under `methodology` (expired, an underlying,
-/// forward, rate or volatility missing), or `None` when it can.
-pub(crate) fn refusal(
-    methodology: &Methodology,
-    market: &MarketSnapshot,
-    instrument: &Instrument,
-) -> Option<Error> {
-    let ctx = match context(methodology, market, instrument) {
-        Ok(ctx) => ctx,
-        Err(e) => return Some(e),
-    };
-    instrument_info(methodology.numeraire, market, instrument, &ctx).err()
 }
 
 /// ∂ USD value / ∂ σ of one unit of `instrument` on `market`, as its risk-array row's facts
