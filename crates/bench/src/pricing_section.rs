@@ -189,22 +189,32 @@ fn in_cache_section(host: &dyn Host, universe: &Universe, repetitions: usize, th
             std::hint::black_box((valued.is_ok(), &mut out));
         }
     };
+    let label = "batch kernel, SIMD, in-cache chunks";
+    time_in_cache(host, label, passes, (repetitions, threads), run);
+}
+
+/// Times `run` (one pass series over chunk `t`) on one thread, then on chunks `0..threads` at
+/// once, and reports both as `label` and `label, all cores`; returns the one-thread time.
+fn time_in_cache(
+    host: &dyn Host,
+    label: &str,
+    passes: usize,
+    (repetitions, threads): (usize, usize),
+    run: impl Fn(usize) + Sync,
+) -> f64 {
     let one = best_of(host, repetitions, || run(0));
-    report(host, "batch kernel, SIMD, in-cache chunks", passes * CHUNK_OPTIONS, one, 1);
+    report(host, label, passes * CHUNK_OPTIONS, one, 1);
     let all = best_of(host, repetitions, || {
         rayon::scope(|s| {
             for t in 0..threads {
+                let run = &run;
                 s.spawn(move |_| run(t));
             }
         });
     });
-    report(
-        host,
-        "batch kernel, SIMD, in-cache chunks, all cores",
-        threads * passes * CHUNK_OPTIONS,
-        all,
-        threads,
-    );
+    let valuations = threads * passes * CHUNK_OPTIONS;
+    report(host, &format!("{label}, all cores"), valuations, all, threads);
+    one
 }
 
 /// Rows of a price x vol grid (21 moves x 3 vol shocks) for the first instruments of the universe:
@@ -269,22 +279,8 @@ fn risk_array_section(
             std::hint::black_box((valued.is_ok(), &mut out));
         }
     };
-    let one = best_of(host, repetitions, || run(0));
-    report(host, "risk-array kernel, SIMD, in-cache rows", passes * CHUNK_OPTIONS, one, 1);
-    let all = best_of(host, repetitions, || {
-        rayon::scope(|s| {
-            for t in 0..threads {
-                s.spawn(move |_| run(t));
-            }
-        });
-    });
-    report(
-        host,
-        "risk-array kernel, SIMD, in-cache rows, all cores",
-        threads * passes * CHUNK_OPTIONS,
-        all,
-        threads,
-    );
+    let label = "risk-array kernel, SIMD, in-cache rows";
+    let one = time_in_cache(host, label, passes, (repetitions, threads), run);
     against_the_limit(host, [&x, &fk, &v, &omega], passes, repetitions, one)
 }
 

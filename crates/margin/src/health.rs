@@ -53,24 +53,40 @@ impl Health {
     /// # Errors
     /// As [`Quantised::of`]: a figure beyond the range of money.
     pub fn of<'a>(figures: impl IntoIterator<Item = &'a CurrencyFigures>) -> Result<Health, Error> {
-        let mut ratio = f64::INFINITY;
-        let mut status = Status::Healthy;
+        let mut health = Health::CLEAR;
         for f in figures {
-            let q = Quantised::of(f)?;
-            let (equity, mm, im) = (q.equity, q.maintenance_margin, q.initial_margin);
-            if mm.raw() > 0 {
-                ratio = ratio.min(equity.raw() as f64 / mm.raw() as f64);
-            } else if equity.raw() < 0 {
-                ratio = ratio.min(0.0);
-            }
-            let now = match (equity.raw().cmp(&mm.raw()), equity.raw().cmp(&im.raw())) {
-                (Ordering::Less, _) => Status::MmBreach,
-                (_, Ordering::Less) => Status::ImBreach,
-                _ => Status::Healthy,
-            };
-            status = status.max(now);
+            health.add(&Quantised::of(f)?);
         }
-        Ok(Health { ratio, status })
+        Ok(health)
+    }
+
+    /// The health of an account whose figures are already rounded as attested.
+    #[must_use]
+    pub fn of_quantised(quantised: &[Quantised]) -> Health {
+        let mut health = Health::CLEAR;
+        for q in quantised {
+            health.add(q);
+        }
+        health
+    }
+
+    /// No currency seen yet: unbounded health.
+    const CLEAR: Health = Health { ratio: f64::INFINITY, status: Status::Healthy };
+
+    /// Takes one more currency's rounded figures into account.
+    fn add(&mut self, q: &Quantised) {
+        let (equity, mm, im) = (q.equity.raw(), q.maintenance_margin.raw(), q.initial_margin.raw());
+        if mm > 0 {
+            self.ratio = self.ratio.min(equity as f64 / mm as f64);
+        } else if equity < 0 {
+            self.ratio = self.ratio.min(0.0);
+        }
+        let now = match (equity.cmp(&mm), equity.cmp(&im)) {
+            (Ordering::Less, _) => Status::MmBreach,
+            (_, Ordering::Less) => Status::ImBreach,
+            _ => Status::Healthy,
+        };
+        self.status = self.status.max(now);
     }
 }
 
@@ -106,6 +122,11 @@ mod tests {
         assert_eq!(im.status, Status::ImBreach);
         let mm = Health::of(&[figures(900.0, 1_500.0, 1_000.0)]).unwrap();
         assert_eq!(mm, Health { ratio: 0.9, status: Status::MmBreach });
+        // From figures already rounded (a report's), the same health.
+        let lines = [figures(900.0, 1_500.0, 1_000.0), figures(equity, 0.002, 0.001)];
+        let rounded: Vec<_> =
+            lines.iter().map(|f| crate::report::Quantised::of(f).unwrap()).collect();
+        assert_eq!(Health::of_quantised(&rounded), Health::of(&lines).unwrap());
     }
 
     /// No requirement: infinite health, unless equity is negative (then 0 and a breach).

@@ -134,9 +134,11 @@ impl Engine {
         market: &Arc<MarketSnapshot>,
         universe: &[Instrument],
     ) -> Result<PricedMarket, Error> {
-        let arrays = RiskArrays::build(self.methodology(), market, universe)?;
-        let liquidity = self.market_liquidity(market, &arrays);
-        Ok(PricedMarket::new(self.clone(), Arc::clone(market), arrays, liquidity))
+        let (priced, refused) = self.price_valuable(market, universe)?;
+        match refused.into_iter().next() {
+            Some((_, first)) => Err(first),
+            None => Ok(priced),
+        }
     }
 
     /// Prices `market` for every instrument of `universe` it can value, and says why it cannot
@@ -457,7 +459,7 @@ fn padded_values(values: impl Iterator<Item = f64>, len: usize) -> Vec<f64> {
 }
 
 /// Each instrument's expiry as an index among its underlying's distinct expiries (0 for none):
-/// the roll add-on's groups. `RiskArrays::build` allows at most `EXPIRIES_MAX` per underlying.
+/// the roll add-on's groups. The risk arrays allow at most `EXPIRIES_MAX` per underlying.
 fn expiry_ranks(instruments: &[Instrument]) -> Vec<u16> {
     const _: () = assert!(
         basics::limits::EXPIRIES_MAX + 1 < u16::MAX as usize,

@@ -152,25 +152,9 @@ struct KernelRow {
 }
 
 impl RiskArrays {
-    /// Revalues `instruments` (deduplicated and sorted) under `methodology`'s scenarios.
-    ///
-    /// # Errors
-    /// `Expired` for an instrument past its expiry, `MissingMarketData` when an underlying,
-    /// forward or volatility is absent, `Methodology` for an invalid scenario specification.
-    pub(crate) fn build(
-        methodology: &Methodology,
-        market: &MarketSnapshot,
-        instruments: &[Instrument],
-    ) -> Result<RiskArrays, Error> {
-        let (arrays, refused) = RiskArrays::build_valuable(methodology, market, instruments)?;
-        match refused.into_iter().next() {
-            Some((_, first)) => Err(first),
-            None => Ok(arrays),
-        }
-    }
-
-    /// [`RiskArrays::build`] of every instrument the market can value, and the error of each
-    /// one it cannot (expired, an underlying, forward, rate or volatility missing), valued once.
+    /// Revalues every instrument of `instruments` (deduplicated and sorted) the market can value
+    /// under `methodology`'s scenarios, and gives the error of each one it cannot (`Expired`,
+    /// `MissingMarketData` for an underlying, forward, rate or volatility), each valued once.
     ///
     /// # Errors
     /// `TooMany` past the instrument or expiry limits; `Methodology` for an invalid scenario
@@ -298,7 +282,7 @@ impl RiskArrays {
     /// scalar pricer. Comparing both shows where gamma makes the approximation fail.
     ///
     /// # Errors
-    /// As [`RiskArrays::build`] for the same instruments.
+    /// As [`RiskArrays::build_valuable`] for the same instruments.
     pub fn greek_approximation(
         &self,
         methodology: &Methodology,

@@ -163,7 +163,8 @@ pub async fn get_margin(
     })
     .await
     .map_err(|e| Error::storage("report", e))??;
-    let Health { ratio, status } = Health::of(report.figures.iter()).unwrap_or(Health::UNPRICED);
+    // The report's figures are already rounded as the oracle attests them.
+    let Health { ratio, status } = Health::of_quantised(&report.quantised);
     let document = formats::report::ReportDocument::from_report(&report);
     Ok(axum::Json(MarginView {
         account: id,

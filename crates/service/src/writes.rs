@@ -472,10 +472,11 @@ impl Force {
 /// # Errors
 /// `Invalid` naming the field: `valuation_time`, or `underlyings.BTC.index`.
 fn check_against_last(model: &Model, market: &ParsedMarket, force: &Force) -> Result<(), Error> {
-    let Some(last) = &model.market else { return Ok(()) };
+    // A bad override is refused even when there is nothing yet to override.
     if force.overrides()? {
         return Ok(());
     }
+    let Some(last) = &model.market else { return Ok(()) };
     let (before, now) = (last.snapshot.valuation(), market.snapshot.valuation());
     if now < before {
         let why = format!(
