@@ -77,6 +77,24 @@ impl Money {
         Ok(Money { raw, currency })
     }
 
+    /// The amount a computed float stands for: its shortest round-trip decimal (what it prints
+    /// as), rounded to 1e-18 in direction `rounding`. Cash computed from prices and sizes
+    /// converts this way: a premium of 10 × 0.02 is 0.2, not the binary value of the float
+    /// nearest to it, 0.2000000000000000111.
+    ///
+    /// # Errors
+    /// As [`Money::from_f64`].
+    pub fn from_f64_decimal(
+        value: f64,
+        currency: Currency,
+        rounding: Rounding,
+    ) -> Result<Money, Error> {
+        if !value.is_finite() {
+            return Err(Error::new("amount", ErrorKind::NotFinite));
+        }
+        Money::parse(&format!("{value:e}"), currency, rounding)
+    }
+
     /// Parses a decimal such as `-1234.5` or `1e-3` exactly, rounding digits beyond the 18th
     /// decimal in direction `rounding`.
     ///
@@ -282,6 +300,25 @@ mod tests {
 
     fn usd(raw: i128) -> Money {
         Money::from_raw(raw, Currency::USD)
+    }
+
+    /// A float converts as the decimal it prints as: 10 × 0.02 is 0.2 exactly (its binary value
+    /// is 0.2000000000000000111), digits past 1e-18 round in the asked direction, and the
+    /// out-of-range and non-finite are errors.
+    #[test]
+    fn converts_floats_as_the_decimals_they_print_as() {
+        let money = |v: f64, r| Money::from_f64_decimal(v, Currency::BTC, r);
+        assert_eq!(money(-(10.0 * 0.02), Rounding::Down).unwrap().raw(), -MONEY_SCALE / 5);
+        assert_ne!(
+            Money::from_f64(-(10.0 * 0.02), Currency::BTC, Rounding::Down).unwrap().raw(),
+            -MONEY_SCALE / 5
+        );
+        let tiny = 1.234_567_890_123_456_7e-5;
+        assert_eq!(money(tiny, Rounding::Down).unwrap().raw(), 12_345_678_901_234);
+        assert_eq!(money(tiny, Rounding::Up).unwrap().raw(), 12_345_678_901_235);
+        assert_eq!(money(-tiny, Rounding::Down).unwrap().raw(), -12_345_678_901_235);
+        assert!(money(1e300, Rounding::Down).is_err());
+        assert!(money(f64::NAN, Rounding::Down).is_err());
     }
 
     #[test]

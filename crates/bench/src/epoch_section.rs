@@ -6,10 +6,9 @@
 
 use std::sync::Arc;
 
-use basics::{Currency, Money, Rounding};
+use basics::Currency;
 use epoch::AccountKey;
 use oracle::{EpochTree, Signer, SignerSet, Verifier};
-use product::{Portfolio, Position};
 use rayon::prelude::*;
 
 use crate::{Error, Host, Options, best_of, synthetic};
@@ -103,18 +102,7 @@ fn account_keys(
     (0..book.len())
         .into_par_iter()
         .map(|a| {
-            let (positions, balances) = book.account(a);
-            let positions = positions
-                .iter()
-                .map(|(row, size)| Position { instrument: instruments[*row], size: *size })
-                .collect();
-            let balances = balances
-                .iter()
-                .map(|(c, amount)| Money::from_f64(*amount, *c, Rounding::Down))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::new(format!("account-{a}: {e}")))?;
-            let portfolio = Portfolio::new(positions, &balances)
-                .map_err(|e| Error::new(format!("account-{a}: {e}")))?;
+            let portfolio = synthetic::portfolio(book, a, instruments)?;
             Ok(AccountKey::new(&format!("account-{a}"), &portfolio))
         })
         .collect()

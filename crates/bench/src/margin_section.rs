@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use margin::whatif::Trade;
 use margin::{AccountBook, Engine, PricedMarket, Refresh, RiskArrays};
-use product::{Instrument, Position};
+use product::Instrument;
 use rayon::prelude::*;
 
 use crate::{Error, Host, Options, best_of, digest, ensure, synthetic};
@@ -105,7 +106,7 @@ pub fn sparse_sum_alone(arrays: &RiskArrays, book: &AccountBook) -> f64 {
             |(pnl, unit_starts), c| {
                 let mut total = 0.0;
                 for a in c * chunk..((c + 1) * chunk).min(book.len()) {
-                    let held = book.account(a).0;
+                    let held = book.account(a).positions;
                     for unit in held.chunk_by(|x, y| slots[x.0] == slots[y.0]) {
                         let row = unit[0].0;
                         unit_starts.clear();
@@ -135,8 +136,8 @@ fn what_if(
     traded: &Instrument,
     repetitions: usize,
 ) -> Result<(), Error> {
-    let account = book.resolved(0);
-    let trade = [Position { instrument: *traded, size: 10_000.0 }];
+    let account = synthetic::portfolio(book, 0, priced.arrays().instruments())?;
+    let trade = [Trade { instrument: *traded, size: 10_000.0, price: None }];
     let mut scratch = margin::Scratch::default();
     let rounds = if args.quick { 200 } else { 5_000 };
     let mut outcome = Ok(());
@@ -175,7 +176,7 @@ mod tests {
         let book = synthetic::book(3, 300, 6, instruments.len(), &[]);
         let mut plain = 0.0;
         for a in 0..book.len() {
-            let held = book.account(a).0;
+            let held = book.account(a).positions;
             for unit in
                 held.chunk_by(|x, y| instruments[x.0].underlying() == instruments[y.0].underlying())
             {

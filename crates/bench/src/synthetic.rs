@@ -6,10 +6,10 @@
 // exchanges): a failure is a defect in this file, reported loudly rather than handled.
 #![allow(clippy::expect_used)]
 
-use basics::{Currency, NANOS_PER_DAY, UnixNanos};
+use basics::{Currency, Money, NANOS_PER_DAY, Rounding, UnixNanos};
 use margin::{AccountBook, ResolvedAccount};
 use market::{MarketSnapshot, SviParams, UnderlyingInput};
-use product::{Instrument, InstrumentKind, OptionRight, Settlement};
+use product::{Instrument, InstrumentKind, OptionRight, Portfolio, Position, Settlement};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -128,6 +128,27 @@ pub fn book(
         book.push(&account);
     }
     book
+}
+
+/// Account `a` of a synthetic book as a portfolio (`instruments` are the book's rows): what the
+/// oracle commits to and what a what-if starts from.
+///
+/// # Errors
+/// A balance beyond the range of money, or a portfolio limit.
+pub fn portfolio(
+    book: &AccountBook,
+    a: usize,
+    instruments: &[Instrument],
+) -> Result<Portfolio, crate::Error> {
+    let account = book.account(a);
+    let positions = (account.positions.iter())
+        .map(|(row, size)| Position::new(instruments[*row], *size))
+        .collect();
+    let balances = (account.balances.iter())
+        .map(|(c, amount)| Money::from_f64(*amount, *c, Rounding::Down))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| crate::Error::new(format!("account-{a}: {e}")))?;
+    Portfolio::new(positions, &balances).map_err(|e| crate::Error::new(format!("account-{a}: {e}")))
 }
 
 #[cfg(test)]

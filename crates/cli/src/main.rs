@@ -15,6 +15,7 @@ mod oracle_cmd;
 mod price;
 mod profile;
 mod serve;
+mod settle_cmd;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,8 @@ enum Command {
     Margin(margin_cmd::MarginArgs),
     /// List or show methodology profiles and their canonical hashes.
     Methodology(methodology::MethodologyArgs),
+    /// Settle one portfolio on a market: futures at the mark, expired contracts at their price.
+    Settle(settle_cmd::SettleArgs),
     /// One portfolio's margin under every bundled profile, side by side.
     Compare(compare::CompareArgs),
     /// Run a peer methodology's published test data through the engine.
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Iv(args) => price::run_iv(&args),
         Command::Margin(args) => margin_cmd::run(&args),
         Command::Methodology(args) => methodology::run(&args),
+        Command::Settle(args) => settle_cmd::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Conformance(args) => conformance::run(&args),
         Command::Attest(args) => oracle_cmd::run_attest(&args),

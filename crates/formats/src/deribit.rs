@@ -126,7 +126,7 @@ pub fn positions_to_portfolio(entries: &[PositionEntry]) -> Result<Portfolio, Er
     for (i, entry) in entries.iter().enumerate() {
         let instrument = Instrument::parse(&entry.instrument_name)
             .map_err(|e| Error::invalid(format!("result[{i}].instrument_name"), e.to_string()))?;
-        positions.push(Position { instrument, size: entry.size });
+        positions.push(Position::new(instrument, entry.size));
     }
     Portfolio::new(positions, &[])
         .map_err(|e| Error::invalid(format!("result.{}", e.field), e.kind.to_string()))
@@ -325,6 +325,7 @@ fn underlying_input(
         smiles: surface.slices().iter().map(|s| (s.expiry(), *s.params())).collect(),
         perpetual_mark: book.perpetual_mark,
         reference_vol: None,
+        settlements: Vec::new(),
     })
 }
 

@@ -356,12 +356,12 @@ impl CaseDocument {
         let s = &self.scenario;
         let mut positions = Vec::with_capacity(s.options.len() + 1);
         for (i, o) in s.options.iter().enumerate() {
-            positions.push(Position { instrument: option(o, i)?, size: o.amount });
+            positions.push(Position::new(option(o, i)?, o.amount));
         }
         if s.num_perps != 0.0 {
             let kind = InstrumentKind::Perpetual;
             let perpetual = Instrument::new(UNDERLYING, Currency::USD, Settlement::Linear, kind)?;
-            positions.push(Position { instrument: perpetual, size: s.num_perps });
+            positions.push(Position::new(perpetual, s.num_perps));
         }
         // The perpetual's unrealised P&L and funding are part of the account's value, as cash.
         let cash = s.cash + s.unrealised_perp_pnl + s.unrealised_funding;

@@ -97,6 +97,9 @@ pub struct UnderlyingDocument {
     /// Raw SVI smiles keyed by expiry.
     #[serde(default)]
     pub smiles: BTreeMap<String, SviDocument>,
+    /// Settlement prices keyed by past expiry: what expired contracts settle at.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settlements: BTreeMap<String, f64>,
 }
 
 /// Raw SVI parameters in forward log-moneyness.
@@ -286,6 +289,9 @@ impl MarketDocument {
                         .iter()
                         .map(|s| (expiry_text(s.expiry()), SviDocument::from_params(s.params())))
                         .collect(),
+                    settlements: (market.settlements().iter())
+                        .map(|(expiry, price)| (expiry_text(*expiry), *price))
+                        .collect(),
                 };
                 (code.to_string(), document)
             })
@@ -334,12 +340,17 @@ impl UnderlyingDocument {
         for (text, svi) in &self.smiles {
             smiles.push((parse_expiry(text, &format!("{path}.smiles.{text}"))?, svi.to_params()));
         }
+        let mut settlements = Vec::with_capacity(self.settlements.len());
+        for (text, price) in &self.settlements {
+            settlements.push((parse_expiry(text, &format!("{path}.settlements.{text}"))?, *price));
+        }
         Ok(UnderlyingInput {
             index: self.index,
             forwards,
             smiles,
             perpetual_mark: self.perpetual_mark,
             reference_vol: self.reference_vol,
+            settlements,
         })
     }
 }

@@ -2,10 +2,15 @@
 //!
 //! ```json
 //! {
-//!   "positions": [ { "instrument": "BTC-27DEC24-100000-C", "size": -1.5 } ],
+//!   "positions": [ { "instrument": "BTC-27DEC24-100000-C", "size": -1.5 },
+//!                  { "instrument": "BTC-PERPETUAL", "size": 20000, "entry": 64250.5 } ],
 //!   "balances": { "BTC": "2.5", "USDC": 10000 }
 //! }
 //! ```
+//!
+//! A position's optional `entry` is the price its P&L counts from (the average entry price, or
+//! the mark of its last settlement), in its price unit: a future or perpetual with one carries
+//! its unrealised P&L into equity; without one it is taken as settled at the current mark.
 //!
 //! Balances may be JSON numbers or decimal strings; strings are converted exactly, numbers from
 //! their exact binary value, both rounded down to 1e-18 (collateral rounds down). A book of
@@ -39,6 +44,9 @@ pub struct PositionDocument {
     pub instrument: String,
     /// Signed size in the instrument's amount units.
     pub size: f64,
+    /// The price its P&L counts from, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<f64>,
 }
 
 /// An amount written as a JSON number or as a decimal string.
@@ -83,7 +91,7 @@ impl PortfolioDocument {
         for (i, p) in self.positions.iter().enumerate() {
             let instrument = Instrument::parse(&p.instrument)
                 .map_err(|e| Error::invalid(format!("positions[{i}].instrument"), e.to_string()))?;
-            positions.push(Position { instrument, size: p.size });
+            positions.push(Position { instrument, size: p.size, entry: p.entry });
         }
         let mut balances = Vec::with_capacity(self.balances.len());
         for (code, amount) in &self.balances {
@@ -103,7 +111,11 @@ impl PortfolioDocument {
             positions: portfolio
                 .positions()
                 .iter()
-                .map(|p| PositionDocument { instrument: p.instrument.to_string(), size: p.size })
+                .map(|p| PositionDocument {
+                    instrument: p.instrument.to_string(),
+                    size: p.size,
+                    entry: p.entry,
+                })
                 .collect(),
             balances: portfolio
                 .balances()

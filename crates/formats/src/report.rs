@@ -84,6 +84,16 @@ pub struct PositionDocument {
     pub value: f64,
     /// Unit currency.
     pub currency: String,
+    /// The engine's price of one unit, in the instrument's price unit.
+    pub mark: f64,
+    /// The price its P&L counts from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<f64>,
+    /// P&L from the entry to the mark, in `pnl_currency`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unrealised_pnl: Option<f64>,
+    /// The settlement currency, in which P&L is paid.
+    pub pnl_currency: String,
     /// ∂IM/∂size.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub marginal_im: Option<f64>,
@@ -233,6 +243,10 @@ impl ReportDocument {
                     size: p.size,
                     value: p.value,
                     currency: p.currency.to_string(),
+                    mark: p.mark,
+                    entry: p.entry,
+                    unrealised_pnl: p.unrealised_pnl,
+                    pnl_currency: p.instrument.settlement_currency().to_string(),
                     marginal_im: p.marginal_im,
                     marginal_mm: p.marginal_mm,
                     standard_im: p.standard_im,

@@ -12,6 +12,7 @@ use basics::Currency;
 use methodology::{AddOnKind, Methodology, Numeraire, Offsets};
 
 use crate::addons::{RollGroup, UnitSums, UnitView, add_on_value_with};
+use crate::book::AccountSlices;
 use crate::feeds::confidence_charge;
 use crate::figures::{AccountDetail, AddOnLine, CurrencyFigures, UNITS_MAX, UnitDetail, Worst};
 use crate::grouped::grouped_pnl;
@@ -21,22 +22,26 @@ use crate::scratch::{Collateral, Scratch, UnitSummary};
 use crate::{Error, ErrorKind};
 
 impl PricedMarket {
-    /// Computes one account: `positions` are (row in `self.arrays`, size) sorted by row, and
-    /// `balances` are (currency, amount) sorted by currency. Figures per currency are appended
-    /// to `out`; details are recorded when `detail` is given.
+    /// Computes one account: its positions are (row in `self.arrays`, size) sorted by row, its
+    /// balances (currency, amount) sorted by currency, its entries (row, entry price) sorted by
+    /// row. Figures per currency are appended to `out`; details are recorded when `detail` is
+    /// given.
     ///
     /// # Errors
     /// `CollateralNotAccepted`, `NegativeCollateral`, `MissingMarketData` for a collateral
     /// currency without a price, `TooMany` past [`UNITS_MAX`] units.
     pub fn account_into(
         &self,
-        positions: &[(usize, f64)],
-        balances: &[(Currency, f64)],
+        account: AccountSlices<'_>,
         scratch: &mut Scratch,
         mut detail: Option<&mut AccountDetail>,
         out: &mut Vec<CurrencyFigures>,
     ) -> Result<(), Error> {
-        self.resolve_balances(balances, scratch)?;
+        let positions = account.positions;
+        self.resolve_balances(account.balances, scratch)?;
+        if !account.entries.is_empty() {
+            self.accrue_entries(positions, account.entries, scratch)?;
+        }
         self.collect_units(positions, scratch)?;
         for u in 0..scratch.units.len() {
             self.unit_pnl(positions, scratch, u, detail.as_deref_mut())?;
@@ -69,42 +74,87 @@ impl PricedMarket {
         scratch: &mut Scratch,
     ) -> Result<(), Error> {
         let methodology = self.methodology();
-        let usd = methodology.numeraire == Numeraire::Usd;
         scratch.balances.clear();
         for &(currency, amount) in balances {
             if amount == 0.0 {
                 continue;
             }
             let field = || format!("balances.{currency}");
-            // Read in place: a copy made here and read back at once stalls on store forwarding.
-            let unknown;
-            let tender = match self.tender(currency) {
-                Some(known) => known,
-                None => {
-                    unknown = Tender::new(methodology, &self.market, &self.slots, currency);
-                    &unknown
-                }
-            };
-            let (mm_haircut, im_haircut) = tender
-                .haircuts
-                .ok_or_else(|| Error::new(field(), ErrorKind::CollateralNotAccepted))?;
+            let collateral = self.collateral(currency, amount, &field)?;
             if amount < 0.0 && !methodology.requirement.allow_debt {
                 return Err(Error::new(field(), ErrorKind::NegativeCollateral));
             }
-            let price = if usd {
-                tender.price.ok_or_else(|| {
-                    Error::new(
-                        field(),
-                        ErrorKind::MissingMarketData("a USD price for this currency".into()),
-                    )
-                })?
-            } else {
-                1.0
-            };
-            let shocked_slot = tender.shocked_slot;
-            let collateral =
-                Collateral { currency, amount, price, mm_haircut, im_haircut, shocked_slot };
             scratch.balances.push(collateral);
+        }
+        Ok(())
+    }
+
+    /// `amount` of `currency` as collateral: its haircuts and USD price (cross margin), and the
+    /// slot whose scenarios move it.
+    ///
+    /// # Errors
+    /// `CollateralNotAccepted`, or `MissingMarketData` without a USD price, naming `field`.
+    #[inline]
+    fn collateral(
+        &self,
+        currency: Currency,
+        amount: f64,
+        field: &dyn Fn() -> String,
+    ) -> Result<Collateral, Error> {
+        // Read in place: a copy made here and read back at once stalls on store forwarding.
+        let unknown;
+        let tender = match self.tender(currency) {
+            Some(known) => known,
+            None => {
+                unknown = Tender::new(self.methodology(), &self.market, &self.slots, currency);
+                &unknown
+            }
+        };
+        let (mm_haircut, im_haircut) =
+            tender.haircuts.ok_or_else(|| Error::new(field(), ErrorKind::CollateralNotAccepted))?;
+        let price = if self.methodology().numeraire == Numeraire::Usd {
+            tender.price.ok_or_else(|| {
+                let why = format!("a USD price for {currency}");
+                Error::new(field(), ErrorKind::MissingMarketData(why))
+            })?
+        } else {
+            1.0
+        };
+        let shocked_slot = tender.shocked_slot;
+        Ok(Collateral { currency, amount, price, mm_haircut, im_haircut, shocked_slot })
+    }
+
+    /// Adds the P&L of each future held with an entry price, from its entry to the engine's mark,
+    /// to the balance of its settlement currency: P&L not yet settled is cash owed to or by the
+    /// account, and counts and moves as that cash would once settled (so a settlement at the
+    /// mark changes no figure). A loss may take the balance below zero: the debt rule is about
+    /// deposits, and a loss is not a deposit.
+    fn accrue_entries(
+        &self,
+        positions: &[(usize, f64)],
+        entries: &[(usize, f64)],
+        scratch: &mut Scratch,
+    ) -> Result<(), Error> {
+        for &(row, entry) in entries {
+            let Ok(i) = positions.binary_search_by_key(&row, |p| p.0) else {
+                panic!("Invariant: an entry price belongs to a position held");
+            };
+            let instrument = &self.arrays.instruments()[row];
+            let pnl = product::delta_one_pnl(
+                instrument,
+                positions[i].1,
+                entry,
+                self.arrays.info(row).mark,
+            );
+            let currency = instrument.settlement_currency();
+            let at = scratch.balances.partition_point(|b| b.currency < currency);
+            if let Some(held) = scratch.balances.get_mut(at).filter(|b| b.currency == currency) {
+                held.amount += pnl;
+                continue;
+            }
+            let field = || format!("positions.{instrument}.entry");
+            let collateral = self.collateral(currency, pnl, &field)?;
+            scratch.balances.insert(at, collateral);
         }
         Ok(())
     }

@@ -12,6 +12,21 @@ pub struct ResolvedAccount {
     pub positions: Vec<(usize, f64)>,
     /// (currency, amount), sorted by currency.
     pub balances: Vec<(Currency, f64)>,
+    /// (row, entry price) of each future or perpetual held with an entry price, sorted by row:
+    /// its P&L from the entry to the current mark counts in equity.
+    pub entries: Vec<(usize, f64)>,
+}
+
+impl ResolvedAccount {
+    /// The account as slices.
+    #[must_use]
+    pub fn slices(&self) -> AccountSlices<'_> {
+        AccountSlices {
+            positions: &self.positions,
+            balances: &self.balances,
+            entries: &self.entries,
+        }
+    }
 }
 
 /// Many accounts in struct-of-arrays form, for the bulk refresh: chunks of
@@ -39,11 +54,20 @@ pub(crate) struct BookChunk {
     balance_offsets: Vec<usize>,
     /// (currency, amount) of every balance, each account's sorted by currency.
     balances: Vec<(Currency, f64)>,
+    /// `entries[entry_offsets[a]..entry_offsets[a + 1]]` are account `a`'s entry prices.
+    entry_offsets: Vec<usize>,
+    /// (row, entry price) of every future held with one, each account's sorted by row.
+    entries: Vec<(usize, f64)>,
 }
 
 impl BookChunk {
     fn new() -> BookChunk {
-        BookChunk { position_offsets: vec![0], balance_offsets: vec![0], ..BookChunk::default() }
+        BookChunk {
+            position_offsets: vec![0],
+            balance_offsets: vec![0],
+            entry_offsets: vec![0],
+            ..BookChunk::default()
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -51,10 +75,11 @@ impl BookChunk {
     }
 
     pub(crate) fn account(&self, a: usize) -> AccountSlices<'_> {
-        (
-            &self.positions[self.position_offsets[a]..self.position_offsets[a + 1]],
-            &self.balances[self.balance_offsets[a]..self.balance_offsets[a + 1]],
-        )
+        AccountSlices {
+            positions: &self.positions[self.position_offsets[a]..self.position_offsets[a + 1]],
+            balances: &self.balances[self.balance_offsets[a]..self.balance_offsets[a + 1]],
+            entries: &self.entries[self.entry_offsets[a]..self.entry_offsets[a + 1]],
+        }
     }
 }
 
@@ -69,8 +94,10 @@ impl AccountBook {
         let chunk = Arc::make_mut(last);
         chunk.positions.extend_from_slice(&account.positions);
         chunk.balances.extend_from_slice(&account.balances);
+        chunk.entries.extend_from_slice(&account.entries);
         chunk.position_offsets.push(chunk.positions.len());
         chunk.balance_offsets.push(chunk.balances.len());
+        chunk.entry_offsets.push(chunk.entries.len());
         self.len += 1;
     }
 
@@ -86,6 +113,9 @@ impl AccountBook {
         let (from, to) = (chunk.balance_offsets[a], chunk.balance_offsets[a + 1]);
         chunk.balances.splice(from..to, account.balances.iter().copied());
         shift(&mut chunk.balance_offsets[a + 1..], to - from, account.balances.len());
+        let (from, to) = (chunk.entry_offsets[a], chunk.entry_offsets[a + 1]);
+        chunk.entries.splice(from..to, account.entries.iter().copied());
+        shift(&mut chunk.entry_offsets[a + 1..], to - from, account.entries.len());
     }
 
     /// Number of accounts.
@@ -100,8 +130,7 @@ impl AccountBook {
         self.len == 0
     }
 
-    /// Account `a`'s (positions, balances): (row, size) sorted by row, (currency, amount)
-    /// sorted by currency.
+    /// Account `a`'s positions, balances and entry prices.
     ///
     /// # Panics
     /// If `a` is not below [`AccountBook::len`].
@@ -116,8 +145,12 @@ impl AccountBook {
     /// If `a` is not below [`AccountBook::len`].
     #[must_use]
     pub fn resolved(&self, a: usize) -> ResolvedAccount {
-        let (positions, balances) = self.account(a);
-        ResolvedAccount { positions: positions.to_vec(), balances: balances.to_vec() }
+        let account = self.account(a);
+        ResolvedAccount {
+            positions: account.positions.to_vec(),
+            balances: account.balances.to_vec(),
+            entries: account.entries.to_vec(),
+        }
     }
 
     /// Positions and balances held in all, for memory estimates.
@@ -136,5 +169,13 @@ fn shift(offsets: &mut [usize], before: usize, after: usize) {
     }
 }
 
-/// An account's (positions, balances) as slices of a book.
-pub type AccountSlices<'a> = (&'a [(usize, f64)], &'a [(Currency, f64)]);
+/// An account as slices of a book or of a [`ResolvedAccount`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AccountSlices<'a> {
+    /// (row, size), sorted by row.
+    pub positions: &'a [(usize, f64)],
+    /// (currency, amount), sorted by currency.
+    pub balances: &'a [(Currency, f64)],
+    /// (row, entry price) of the futures held with one, sorted by row.
+    pub entries: &'a [(usize, f64)],
+}

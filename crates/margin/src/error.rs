@@ -34,6 +34,8 @@ pub enum ErrorKind {
     NotFinite(String),
     /// An input is out of range; the string states the rule.
     OutOfRange(String),
+    /// Holdings or trades the product layer refuses (its own error, rendered).
+    Portfolio(String),
     /// A limit was exceeded.
     TooMany {
         /// The limit.
@@ -56,6 +58,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Methodology(why) => write!(f, "invalid methodology: {why}"),
             ErrorKind::NotFinite(what) => write!(f, "non-finite result in {what}"),
             ErrorKind::OutOfRange(rule) => write!(f, "out of range: {rule}"),
+            ErrorKind::Portfolio(why) => f.write_str(why),
             ErrorKind::TooMany { limit } => write!(f, "more than {limit} items"),
         }
     }
@@ -83,5 +86,11 @@ impl From<methodology::Error> for Error {
 impl From<market::Error> for Error {
     fn from(e: market::Error) -> Error {
         Error::new(e.field, ErrorKind::MissingMarketData(e.kind.to_string()))
+    }
+}
+
+impl From<product::Error> for Error {
+    fn from(e: product::Error) -> Error {
+        Error::new(e.field, ErrorKind::Portfolio(e.kind.to_string()))
     }
 }

@@ -13,7 +13,7 @@
 //!
 //! Around it: [`report`] (the full report with the Greek approximation beside full revaluation and
 //! the per-position baseline), [`whatif`] (hypothetical trades, marginal margin, liquidation
-//! prices)
+//! prices, pre-trade checks), [`settle`] (futures' variation margin and expiries into balances)
 //! and [`standard`] (Deribit's per-position standard margin).
 //!
 //! **Architecture Invariants:** margin never returns a silently partial number (anything it cannot
@@ -35,6 +35,7 @@ mod priced;
 mod refresh;
 pub mod report;
 mod scratch;
+pub mod settle;
 pub mod standard;
 mod valuation;
 pub mod whatif;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use basics::Currency;
 use market::MarketSnapshot;
 use methodology::{CollateralRule, Methodology, Numeraire, Offsets, ScenarioKind, ScenarioSet};
-use product::{Instrument, Portfolio};
+use product::{Instrument, Portfolio, Position};
 
 use crate::addons::{AddOnInputs, RowFacts, UnderlyingLiquidity};
 use crate::book::ResolvedAccount;
@@ -285,36 +285,42 @@ impl PricedMarket {
     /// `UnknownInstrument` naming the first position whose instrument is not in the universe.
     pub fn resolve(&self, portfolio: &Portfolio) -> Result<ResolvedAccount, Error> {
         let mut out = ResolvedAccount::default();
-        let positions = portfolio.positions().iter().map(|p| (p.instrument, p.size));
         let balances = portfolio.balances().iter().map(|(c, m)| (*c, m.to_f64()));
-        self.resolve_into(positions, balances, &mut out)?;
+        self.resolve_into(portfolio.positions().iter().copied(), balances, &mut out)?;
         Ok(out)
     }
 
-    /// Resolves positions (instrument, size) and balances (currency, amount) into `out`, a
-    /// buffer the caller reuses: rows sorted by row, balances in the order given (a map's:
-    /// sorted by currency). The one resolution of the engine, for portfolios and for a
-    /// service's stored accounts alike.
+    /// Resolves positions and balances (currency, amount) into `out`, a buffer the caller
+    /// reuses: rows sorted by row, balances in the order given (a map's: sorted by currency),
+    /// the entry prices of futures and perpetuals (an option's entry is its premium, already
+    /// paid, and counts for nothing here). The one resolution of the engine, for portfolios and
+    /// for a service's stored accounts alike.
     ///
     /// # Errors
     /// `UnknownInstrument` naming the first instrument not in the universe; `out` is then
     /// emptied, never left partial.
     pub fn resolve_into(
         &self,
-        positions: impl IntoIterator<Item = (Instrument, f64)>,
+        positions: impl IntoIterator<Item = Position>,
         balances: impl IntoIterator<Item = (Currency, f64)>,
         out: &mut ResolvedAccount,
     ) -> Result<(), Error> {
         out.positions.clear();
         out.balances.clear();
-        for (instrument, size) in positions {
+        out.entries.clear();
+        for Position { instrument, size, entry } in positions {
             let Some(row) = self.arrays.position(&instrument) else {
                 out.positions.clear();
+                out.entries.clear();
                 return Err(Error::new(instrument.to_string(), ErrorKind::UnknownInstrument));
             };
             out.positions.push((row, size));
+            if let Some(entry) = entry.filter(|_| !instrument.is_option()) {
+                out.entries.push((row, entry));
+            }
         }
         out.positions.sort_by_key(|(row, _)| *row);
+        out.entries.sort_by_key(|(row, _)| *row);
         out.balances.extend(balances);
         debug_assert!(out.balances.is_sorted_by_key(|b| b.0), "Invariant: balances by currency");
         Ok(())
@@ -331,13 +337,7 @@ impl PricedMarket {
         let mut figures = Vec::new();
         let mut detail = AccountDetail::default();
         let mut scratch = Scratch::default();
-        self.account_into(
-            &account.positions,
-            &account.balances,
-            &mut scratch,
-            Some(&mut detail),
-            &mut figures,
-        )?;
+        self.account_into(account.slices(), &mut scratch, Some(&mut detail), &mut figures)?;
         Ok((figures, detail))
     }
 
@@ -348,7 +348,7 @@ impl PricedMarket {
     pub fn figures(&self, account: &ResolvedAccount) -> Result<Vec<CurrencyFigures>, Error> {
         let mut figures = Vec::with_capacity(1);
         let mut scratch = Scratch::default();
-        self.account_into(&account.positions, &account.balances, &mut scratch, None, &mut figures)?;
+        self.account_into(account.slices(), &mut scratch, None, &mut figures)?;
         Ok(figures)
     }
 

@@ -192,9 +192,8 @@ impl PricedMarket {
                     let mut failed = Vec::new();
                     for (i, line) in lines.iter_mut().enumerate() {
                         let a = c * BOOK_CHUNK_ACCOUNTS + i;
-                        let (positions, balances) = chunk.account(i);
                         figures.clear();
-                        match self.account_into(positions, balances, scratch, None, figures) {
+                        match self.account_into(chunk.account(i), scratch, None, figures) {
                             Ok(()) => *line = RefreshLine { account: a, figures: figures[0] },
                             Err(e) => {
                                 *line = RefreshLine { account: a, ..blank };
@@ -219,9 +218,8 @@ impl PricedMarket {
                 let mut figures = Vec::with_capacity(4);
                 for i in 0..chunk.len() {
                     let a = c * BOOK_CHUNK_ACCOUNTS + i;
-                    let (positions, balances) = chunk.account(i);
                     figures.clear();
-                    match self.account_into(positions, balances, scratch, None, &mut figures) {
+                    match self.account_into(chunk.account(i), scratch, None, &mut figures) {
                         Ok(()) => lines.extend(
                             figures.iter().map(|f| RefreshLine { account: a, figures: *f }),
                         ),

@@ -85,6 +85,15 @@ pub struct PositionLine {
     pub value: f64,
     /// Currency of the value and of the marginal figures.
     pub currency: Currency,
+    /// The price the engine values one unit at, in the instrument's price unit (the forward of
+    /// a future, an option's model value in its settlement currency).
+    pub mark: f64,
+    /// The price its P&L counts from, when known.
+    pub entry: Option<f64>,
+    /// P&L from the entry to the mark in the settlement currency, when the entry is known: in
+    /// equity for a future; for an option, shown only (its premium left the balance at the
+    /// trade and its value at the mark is in equity).
+    pub unrealised_pnl: Option<f64>,
     /// ∂IM/∂size, when asked for.
     pub marginal_im: Option<f64>,
     /// ∂MM/∂size, when asked for.
@@ -190,19 +199,32 @@ pub fn margin_report(
         .map_err(|e| with_largest_position(e, arrays, &account))?;
     let marginal = if options.marginal { marginal_margin(priced, &account)? } else { Vec::new() };
     let standard = options.baseline.as_ref().map(|b| b.lines(arrays, &account)).unwrap_or_default();
-    let positions = account
-        .positions
-        .iter()
-        .map(|&(row, size)| PositionLine {
-            instrument: arrays.instruments()[row],
+    let mut positions = Vec::with_capacity(portfolio.positions().len());
+    for p in portfolio.positions() {
+        let Some(row) = arrays.position(&p.instrument) else {
+            panic!("Invariant: a resolved portfolio's instruments have rows");
+        };
+        let (size, mark) = (p.size, arrays.info(row).mark);
+        let unrealised_pnl = p.entry.map(|entry| {
+            if p.instrument.is_option() {
+                size * (mark - entry)
+            } else {
+                product::delta_one_pnl(&p.instrument, size, entry, mark)
+            }
+        });
+        positions.push(PositionLine {
+            instrument: p.instrument,
             size,
             value: size * arrays.base(row),
             currency: arrays.info(row).currency,
+            mark,
+            entry: p.entry,
+            unrealised_pnl,
             marginal_im: marginal.iter().find(|m| m.0 == row).map(|m| m.1),
             marginal_mm: marginal.iter().find(|m| m.0 == row).map(|m| m.2),
             standard_im: standard.iter().find(|l| l.row == row).map(|l| l.initial_margin),
-        })
-        .collect();
+        });
+    }
     let greek = if options.greek_approximation {
         let (figures, detail) = priced.greek_approximation()?.account(&account)?;
         Some(GreekComparison { figures, detail })

@@ -58,6 +58,11 @@ pub struct InstrumentInfo {
     pub value_usd: f64,
     /// USD notional of one unit of size.
     pub notional_usd: f64,
+    /// The price the engine values one unit at, in the instrument's price unit
+    /// ([`Instrument::price_currency`]): the forward of a future at its expiry (the perpetual's
+    /// mark), an option's model value in its settlement currency. Futures' P&L counts from
+    /// their entry price to this mark, and a settlement settles at it.
+    pub mark: f64,
     /// Discount rate of its settlement currency for its expiry (the snapshot's, or a published
     /// per-expiry rate).
     pub rate: f64,
@@ -871,6 +876,11 @@ fn instrument_info(
             0.0
         },
         notional_usd,
+        mark: if instrument.is_option() {
+            value_at(instrument, ctx, 0.0, ctx.vol, ctx.years, 1.0)?
+        } else {
+            ctx.forward
+        },
         rate: ctx.discount_rate,
         half_spread_usd,
         volume_24h: quote.and_then(|q| q.volume_24h),

@@ -7,12 +7,13 @@
 
 use std::sync::Arc;
 
-use basics::Currency;
-use product::{Portfolio, Position};
+use basics::{Currency, Money};
+use product::{Fill, Instrument, Portfolio};
 
-use crate::book::ResolvedAccount;
+use crate::book::{AccountSlices, ResolvedAccount};
 use crate::figures::CurrencyFigures;
 use crate::priced::PricedMarket;
+use crate::report::Quantised;
 use crate::scratch::Scratch;
 use crate::{Error, ErrorKind};
 
@@ -25,47 +26,160 @@ const LIQUIDATION_BRACKET_STEPS: usize = 48;
 /// Bisection steps after bracketing; 2^-40 of the bracket is far below a price tick.
 const LIQUIDATION_BISECTION_STEPS_MAX: usize = 40;
 
+/// A hypothetical trade: a size, at a price or, without one, at the engine's mark.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trade {
+    /// The contract traded.
+    pub instrument: Instrument,
+    /// Signed size in the instrument's amount units.
+    pub size: f64,
+    /// Price per unit in the instrument's price unit; the mark when absent.
+    pub price: Option<f64>,
+}
+
 /// An account's figures before and after hypothetical trades.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WhatIf {
     /// Figures of the current account.
     pub before: Vec<CurrencyFigures>,
-    /// Figures after the trades.
+    /// Figures after the trades, with their premiums paid and P&L realised.
     pub after: Vec<CurrencyFigures>,
+    /// The trades as filled (at their price, or at the mark).
+    pub fills: Vec<Fill>,
+    /// Per fill, the cash it moved in its settlement currency: premium paid (negative) or
+    /// received, P&L realised.
+    pub cash: Vec<Money>,
+    /// The portfolio the trades would leave.
+    pub portfolio: Portfolio,
 }
 
-/// Applies `trades` to `account` and recomputes; every traded instrument must have a row.
+/// Applies `trades` to `portfolio` with their economics (options' premiums from the balances,
+/// futures averaging their entry or realising P&L, see [`Portfolio::with_fills`]) and margins
+/// the result, on the same engine as the account itself. Futures held without an entry price
+/// are first entered at the mark, which changes no figure.
 ///
 /// # Errors
-/// `UnknownInstrument` for a trade without a row; as [`PricedMarket::account_into`] otherwise.
+/// `UnknownInstrument` naming `trades[i].instrument` for a trade outside the universe priced;
+/// `Portfolio` for a fill the product layer refuses; as [`PricedMarket::account_into`].
 pub fn what_if(
     priced: &PricedMarket,
-    account: &ResolvedAccount,
-    trades: &[Position],
+    portfolio: &Portfolio,
+    trades: &[Trade],
     scratch: &mut Scratch,
 ) -> Result<WhatIf, Error> {
-    let mut after = account.clone();
-    for trade in trades {
-        let row = priced.arrays().position(&trade.instrument).ok_or_else(|| {
-            Error::new(trade.instrument.to_string(), ErrorKind::UnknownInstrument)
-        })?;
-        match after.positions.binary_search_by_key(&row, |(r, _)| *r) {
-            Ok(i) => after.positions[i].1 += trade.size,
-            Err(i) => after.positions.insert(i, (row, trade.size)),
+    let (mut what_if, after) = traded(priced, portfolio, trades, scratch)?;
+    what_if.after = after?;
+    Ok(what_if)
+}
+
+/// A what-if with its "after" figures apart: the trades are valid and the account is valued
+/// before them, but the account they leave may not be margined (a balance gone negative under a
+/// methodology without debt).
+fn traded(
+    priced: &PricedMarket,
+    portfolio: &Portfolio,
+    trades: &[Trade],
+    scratch: &mut Scratch,
+) -> Result<(WhatIf, Result<Vec<CurrencyFigures>, Error>), Error> {
+    let mut fills = Vec::with_capacity(trades.len());
+    for (i, trade) in trades.iter().enumerate() {
+        let price = match trade.price {
+            Some(price) => price,
+            None => priced
+                .mark(&trade.instrument)
+                .map_err(|e| Error { field: format!("trades[{i}].instrument"), ..e })?,
+        };
+        fills.push(Fill { instrument: trade.instrument, size: trade.size, price });
+    }
+    let filled = priced.entered(portfolio)?.with_fills(&fills)?;
+    let mut account = ResolvedAccount::default();
+    let mut before = Vec::new();
+    let balances =
+        |p: &Portfolio| p.balances().iter().map(|(c, m)| (*c, m.to_f64())).collect::<Vec<_>>();
+    priced.resolve_into(
+        portfolio.positions().iter().copied(),
+        balances(portfolio),
+        &mut account,
+    )?;
+    priced.account_into(account.slices(), scratch, None, &mut before)?;
+    let traded = &filled.portfolio;
+    priced.resolve_into(traded.positions().iter().copied(), balances(traded), &mut account)?;
+    let mut after = Vec::new();
+    let after = priced.account_into(account.slices(), scratch, None, &mut after).map(|()| after);
+    let what_if =
+        WhatIf { before, after: Vec::new(), fills, cash: filled.cash, portfolio: filled.portfolio };
+    Ok((what_if, after))
+}
+
+/// A pre-trade check's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreTrade {
+    /// The figures before and after (none after when the account they leave cannot be
+    /// margined).
+    pub what_if: WhatIf,
+    /// Whether the venue should accept the trades.
+    pub accepted: bool,
+    /// Why not, when refused: the currency and the figures that decided it.
+    pub reason: Option<String>,
+}
+
+/// Decides whether `trades` may be accepted, on the rounded money the oracle attests: when every
+/// currency's equity after covers its IM after, or when the trades leave no currency with less
+/// excess (equity − IM) than before (a trade that reduces risk is never refused, even in an
+/// account already below IM, unless its price eats the margin it frees). Trades that leave a
+/// balance the methodology refuses (a premium or a realised loss beyond the balance, under a
+/// methodology without debt) are refused with that reason.
+///
+/// # Errors
+/// As [`what_if`], and figures beyond the range of money.
+pub fn pre_trade(
+    priced: &PricedMarket,
+    portfolio: &Portfolio,
+    trades: &[Trade],
+    scratch: &mut Scratch,
+) -> Result<PreTrade, Error> {
+    let (mut what_if, after) = traded(priced, portfolio, trades, scratch)?;
+    match after {
+        Ok(after) => what_if.after = after,
+        // The account the trades leave cannot be margined: refused, with the engine's reason.
+        Err(
+            e @ Error {
+                kind: ErrorKind::NegativeCollateral | ErrorKind::CollateralNotAccepted, ..
+            },
+        ) => {
+            let reason = Some(format!("{e}: the trades leave an account that cannot be margined"));
+            return Ok(PreTrade { what_if, accepted: false, reason });
+        }
+        Err(e) => return Err(e),
+    }
+    let mut reason = None;
+    for after in &what_if.after {
+        let q = Quantised::of(after)?;
+        let excess = q.equity.raw() - q.initial_margin.raw();
+        if excess >= 0 {
+            continue;
+        }
+        let before = match what_if.before.iter().find(|f| f.currency == after.currency) {
+            Some(f) => {
+                let b = Quantised::of(f)?;
+                b.equity.raw() - b.initial_margin.raw()
+            }
+            None => 0,
+        };
+        if excess < before {
+            reason = Some(format!(
+                "{}: equity after {} below initial margin after {}, and the trades reduce \
+                 the excess from {} to {}",
+                after.currency,
+                q.equity,
+                q.initial_margin,
+                basics::format_scaled(before),
+                basics::format_scaled(excess),
+            ));
+            break;
         }
     }
-    after.positions.retain(|(_, size)| *size != 0.0);
-    let mut before_figures = Vec::new();
-    let mut after_figures = Vec::new();
-    priced.account_into(
-        &account.positions,
-        &account.balances,
-        scratch,
-        None,
-        &mut before_figures,
-    )?;
-    priced.account_into(&after.positions, &after.balances, scratch, None, &mut after_figures)?;
-    Ok(WhatIf { before: before_figures, after: after_figures })
+    Ok(PreTrade { what_if, accepted: reason.is_none(), reason })
 }
 
 /// Marginal initial and maintenance margin of each position: ∂IM/∂size and ∂MM/∂size by central
@@ -86,7 +200,8 @@ pub fn marginal_margin(
                       scratch: &mut Scratch|
      -> Result<(f64, f64), Error> {
         figures.clear();
-        priced.account_into(positions, &account.balances, scratch, None, &mut figures)?;
+        let slices = AccountSlices { positions, ..account.slices() };
+        priced.account_into(slices, scratch, None, &mut figures)?;
         Ok(figures
             .iter()
             .find(|f| f.currency == currency)
@@ -128,6 +243,8 @@ pub struct LiquidationPoint {
 
 /// Liquidation moves of every underlying of `portfolio` from `priced`'s market, by root search
 /// on the full engine: each evaluation prices the moved market for the portfolio's instruments.
+/// Futures held without an entry price are entered at the current mark first, so that their
+/// P&L moves equity as the market moves away from it.
 ///
 /// # Errors
 /// As the engine on the moved markets.
@@ -136,6 +253,7 @@ pub fn liquidation_points(
     portfolio: &Portfolio,
 ) -> Result<Vec<LiquidationPoint>, Error> {
     let (engine, market) = (priced.engine(), priced.market());
+    let portfolio = &priced.entered(portfolio)?;
     let instruments: Vec<_> = portfolio.positions().iter().map(|p| p.instrument).collect();
     let mut underlyings = portfolio.underlyings();
     underlyings.extend(portfolio.balances().keys().filter(|c| market.underlying(**c).is_ok()));

@@ -76,7 +76,7 @@ fn profile(name: &str) -> Methodology {
 fn portfolio(positions: &[(&str, f64)]) -> Portfolio {
     let positions = positions
         .iter()
-        .map(|(name, size)| Position { instrument: Instrument::parse(name).unwrap(), size: *size })
+        .map(|(name, size)| Position::new(Instrument::parse(name).unwrap(), *size))
         .collect();
     Portfolio::new(positions, &[]).unwrap()
 }

@@ -14,7 +14,7 @@ use methodology::{Methodology, Offsets, ScenarioKind, VolMove};
 use product::{Instrument, Portfolio, Position};
 
 fn position(name: &str, size: f64) -> Position {
-    Position { instrument: Instrument::parse(name).unwrap(), size }
+    Position::new(Instrument::parse(name).unwrap(), size)
 }
 
 fn usd(amount: &str) -> Money {
@@ -357,6 +357,7 @@ fn replacing_an_account_gives_the_book_built_with_it() {
     let account = |rows: &[usize], balances: &[f64]| ResolvedAccount {
         positions: rows.iter().map(|&r| (r, r as f64 + 0.5)).collect(),
         balances: balances.iter().map(|&b| (Currency::USDC, b)).collect(),
+        entries: rows.iter().skip(1).map(|&r| (r, 1_000.0 * r as f64)).collect(),
     };
     let (first, last) = (account(&[1, 2], &[10.0]), account(&[7], &[30.0, 40.0]));
     let book_of = |accounts: &[&ResolvedAccount]| {
@@ -367,7 +368,7 @@ fn replacing_an_account_gives_the_book_built_with_it() {
         book
     };
     let mut book = book_of(&[&first, &account(&[3, 4], &[20.0]), &last]);
-    // More positions and fewer balances, then fewer positions and more balances.
+    // More positions, entries and fewer balances, then fewer positions and more balances.
     for middle in [account(&[3, 5, 6], &[]), account(&[], &[1.0, 2.0, 3.0])] {
         book.replace(1, &middle);
         assert_eq!(book, book_of(&[&first, &middle, &last]));
@@ -382,6 +383,7 @@ fn a_copied_book_changes_alone_across_chunks() {
     let account = |a: usize, extra: usize| ResolvedAccount {
         positions: (0..=(a + extra) % 5).map(|r| (r + a % 7, a as f64)).collect(),
         balances: vec![(Currency::USDC, (a + extra) as f64)],
+        entries: (0..extra % 4).map(|r| (r + a % 7, 50_000.0)).collect(),
     };
     let accounts = 2 * BOOK_CHUNK_ACCOUNTS + 5;
     let book_of = |changed: &[usize]| {
@@ -402,7 +404,7 @@ fn a_copied_book_changes_alone_across_chunks() {
     assert_eq!(original, book_of(&[]));
     for a in [0, BOOK_CHUNK_ACCOUNTS, accounts - 1] {
         let expected = account(a, 3);
-        assert_eq!(copy.account(a), (&expected.positions[..], &expected.balances[..]));
+        assert_eq!(copy.account(a), expected.slices());
     }
 }
 
@@ -421,6 +423,7 @@ fn a_refresh_gives_every_account_its_own_result() {
         let account = margin::ResolvedAccount {
             positions: vec![(a % instruments.len(), 1.0)],
             balances: vec![(Currency::BTC, cash)],
+            entries: Vec::new(),
         };
         book.push(&account);
         accounts.push(account);

@@ -36,11 +36,8 @@ fn low_expiry_confidence_charges_the_gross_option_notional() {
     let call = Instrument::parse("BTC-25DEC26-100000-C").unwrap();
     let put = Instrument::parse("BTC-25DEC26-80000-P").unwrap();
     let future = Instrument::parse("BTC-25DEC26").unwrap();
-    let positions = vec![
-        Position { instrument: future, size: 10_000.0 },
-        Position { instrument: call, size: -2.0 },
-        Position { instrument: put, size: 1.0 },
-    ];
+    let positions =
+        vec![Position::new(future, 10_000.0), Position::new(call, -2.0), Position::new(put, 1.0)];
     let portfolio = Portfolio::new(positions, &[]).unwrap();
     let mut feeds = FeedData::default();
     let plain = usd_figures(methodology.clone(), &market, &portfolio, &feeds);
@@ -73,6 +70,7 @@ fn collateral_follows_its_underlying() {
                 smiles: Vec::new(),
                 perpetual_mark: None,
                 reference_vol: None,
+                settlements: Vec::new(),
             };
             b.underlying(*c, input)
         })
@@ -90,7 +88,7 @@ fn collateral_follows_its_underlying() {
         underlying,
     };
     let future = Instrument::parse("BTC_USDC-PERPETUAL").unwrap();
-    let short = vec![Position { instrument: future, size: -1.0 }];
+    let short = vec![Position::new(future, -1.0)];
     let one = Money::from_f64(1.0, wrapped, Rounding::Down).unwrap();
     let portfolio = Portfolio::new(short, &[one]).unwrap();
     methodology.collateral.insert(wrapped, rule(Some(Currency::BTC)));

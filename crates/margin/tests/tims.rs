@@ -48,7 +48,7 @@ fn usd(positions: &[(&str, f64)]) -> CurrencyFigures {
     let market = market();
     let positions = positions
         .iter()
-        .map(|(name, size)| Position { instrument: Instrument::parse(name).unwrap(), size: *size })
+        .map(|(name, size)| Position::new(Instrument::parse(name).unwrap(), *size))
         .collect();
     let portfolio = Portfolio::new(positions, &[]).unwrap();
     let figures = engine.margin(&std::sync::Arc::new(market), &portfolio).unwrap();

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use basics::limits::{INSTRUMENTS_MAX, RATE_ABS_MAX, UNDERLYINGS_MAX};
+use basics::limits::{EXPIRIES_MAX, INSTRUMENTS_MAX, RATE_ABS_MAX, UNDERLYINGS_MAX};
 use basics::{Currency, UnixNanos, year_fraction};
 use product::Instrument;
 
@@ -44,6 +44,7 @@ pub struct UnderlyingMarket {
     surface: VolSurface,
     perpetual_mark: f64,
     reference_vol: Option<f64>,
+    settlements: BTreeMap<UnixNanos, f64>,
 }
 
 impl UnderlyingMarket {
@@ -69,6 +70,19 @@ impl UnderlyingMarket {
     #[must_use]
     pub fn perpetual_mark(&self) -> f64 {
         self.perpetual_mark
+    }
+
+    /// The settlement price published for contracts of this underlying expiring at `expiry`
+    /// (the venue's average of the index before expiry, say), when the market carries one.
+    #[must_use]
+    pub fn settlement_price(&self, expiry: UnixNanos) -> Option<f64> {
+        self.settlements.get(&expiry).copied()
+    }
+
+    /// Every settlement price carried, by expiry.
+    #[must_use]
+    pub fn settlements(&self) -> &BTreeMap<UnixNanos, f64> {
+        &self.settlements
     }
 
     /// The volatility that scales market impact when the underlying lists no options (no
@@ -252,6 +266,8 @@ impl MarketSnapshot {
             surface: VolSurface::from_valid_slices(slices),
             perpetual_mark: market.perpetual_mark * factor,
             reference_vol: market.reference_vol,
+            // Prices already fixed at past expiries do not move with the index.
+            settlements: market.settlements.clone(),
         };
         let mut snapshot = self.clone();
         snapshot.underlyings.insert(underlying, shocked);
@@ -275,6 +291,9 @@ pub struct UnderlyingInput {
     /// The impact volatility of an underlying without options (see
     /// [`UnderlyingMarket::reference_vol`]).
     pub reference_vol: Option<f64>,
+    /// Settlement prices of expiries at or before the valuation time (see
+    /// [`UnderlyingMarket::settlement_price`]).
+    pub settlements: Vec<(UnixNanos, f64)>,
 }
 
 /// Collects snapshot inputs; [`SnapshotBuilder::build`] validates everything at once.
@@ -412,7 +431,39 @@ fn build_underlying(
         let rule = format!("must be in (0, {}], got {vol}", basics::limits::VOLATILITY_MAX);
         return Err(Error::range("reference_vol", rule));
     }
-    Ok(UnderlyingMarket { forwards, surface, perpetual_mark, reference_vol: input.reference_vol })
+    let settlements = settlements(valuation, &input.settlements)?;
+    Ok(UnderlyingMarket {
+        forwards,
+        surface,
+        perpetual_mark,
+        reference_vol: input.reference_vol,
+        settlements,
+    })
+}
+
+/// Settlement prices: finite and positive, each for an expiry no later than the valuation time
+/// (a price for a future expiry is a forecast, not a settlement), each expiry once.
+fn settlements(
+    valuation: UnixNanos,
+    prices: &[(UnixNanos, f64)],
+) -> Result<BTreeMap<UnixNanos, f64>, Error> {
+    if prices.len() > EXPIRIES_MAX {
+        return Err(Error::new("settlements", ErrorKind::TooMany { limit: EXPIRIES_MAX }));
+    }
+    let mut out = BTreeMap::new();
+    for &(expiry, price) in prices {
+        let field = format!("settlements[{expiry:?}]");
+        if finite(&field, price)? <= 0.0 {
+            return Err(Error::range(field, format!("must be > 0, got {price}")));
+        }
+        if expiry > valuation {
+            return Err(Error::range(field, "the expiry is after the valuation time"));
+        }
+        if out.insert(expiry, price).is_some() {
+            return Err(Error::range(field, "the expiry appears twice"));
+        }
+    }
+    Ok(out)
 }
 
 fn check_quote(instrument: &Instrument, quote: &InstrumentQuote) -> Result<(), Error> {
@@ -459,6 +510,7 @@ mod tests {
             ],
             perpetual_mark: None,
             reference_vol: None,
+            settlements: Vec::new(),
         }
     }
 
@@ -505,5 +557,33 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(matches!(err.kind, ErrorKind::Missing(_)), "{err}");
+    }
+
+    /// Settlement prices are facts of past expiries: kept through a spot move, refused for an
+    /// expiry after the valuation time, for a price that is not finite and positive, and for an
+    /// expiry given twice.
+    #[test]
+    fn settlement_prices_are_past_and_positive() {
+        let with = |settlements: Vec<(UnixNanos, f64)>| {
+            let input = UnderlyingInput { settlements, ..btc() };
+            MarketSnapshot::builder(day(0)).underlying(Currency::BTC, input).build()
+        };
+        let snapshot = with(vec![(day(-7), 58_000.0), (day(0), 60_100.0)]).unwrap();
+        let moved = snapshot.with_spot_move(Currency::BTC, -0.2).unwrap();
+        let btc = moved.underlying(Currency::BTC).unwrap();
+        assert_eq!(btc.settlement_price(day(-7)), Some(58_000.0));
+        assert_eq!(btc.settlement_price(day(-6)), None);
+        let field = |e: Error| e.field;
+        assert_eq!(
+            field(with(vec![(day(1), 60_000.0)]).unwrap_err()),
+            "BTC.settlements[1970-01-02T00:00:00Z]"
+        );
+        for price in [0.0, -1.0, f64::NAN] {
+            assert!(
+                field(with(vec![(day(-1), price)]).unwrap_err()).starts_with("BTC.settlements[")
+            );
+        }
+        let twice = with(vec![(day(-1), 1.0), (day(-1), 2.0)]).unwrap_err();
+        assert!(twice.to_string().contains("twice"), "{twice}");
     }
 }

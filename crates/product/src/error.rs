@@ -22,6 +22,8 @@ pub enum ErrorKind {
     OutOfRange(String),
     /// The same instrument appears twice in one portfolio.
     DuplicateInstrument(String),
+    /// A future or perpetual traded without the entry price its P&L counts from.
+    MissingEntry,
     /// More items than a limit allows.
     TooMany {
         /// The limit that was exceeded.
@@ -36,6 +38,9 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NotFinite => f.write_str("must be a finite number"),
             ErrorKind::OutOfRange(rule) => write!(f, "out of range: {rule}"),
             ErrorKind::DuplicateInstrument(name) => write!(f, "{name} appears more than once"),
+            ErrorKind::MissingEntry => {
+                f.write_str("no entry price: the P&L of the position held is unknown")
+            }
             ErrorKind::TooMany { limit } => write!(f, "more than {limit} items"),
         }
     }

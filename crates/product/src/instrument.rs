@@ -149,6 +149,14 @@ impl Instrument {
         }
     }
 
+    /// The currency an entry or trade price is written in: the quote currency of a future or
+    /// perpetual (USD per coin for Deribit's inverse `BTC-PERPETUAL`), the settlement currency
+    /// of an option (BTC per BTC option, Deribit's premium convention; USDC for linear ones).
+    #[must_use]
+    pub fn price_currency(&self) -> Currency {
+        if self.is_option() { self.settlement_currency() } else { self.quote }
+    }
+
     /// The kind-specific terms.
     #[must_use]
     pub fn kind(&self) -> InstrumentKind {

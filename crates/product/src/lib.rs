@@ -14,7 +14,9 @@
 mod error;
 mod instrument;
 mod portfolio;
+mod trade;
 
 pub use error::{Error, ErrorKind};
 pub use instrument::{Exercise, Instrument, InstrumentKind, OptionRight, Settlement};
 pub use portfolio::{Portfolio, Position};
+pub use trade::{Fill, Filled, delta_one_pnl};

@@ -12,6 +12,9 @@ use crate::{Error, ErrorKind, Instrument};
 /// almost certainly unit mistakes and would lose precision in `f64` aggregation.
 const POSITION_SIZE_ABS_MAX: f64 = 1e15;
 
+/// Largest entry price accepted, in the instrument's price unit.
+const ENTRY_PRICE_MAX: f64 = 1e15;
+
 /// A signed holding of one instrument: positive is long, negative is short, in Deribit's amount
 /// units for that instrument.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,6 +23,20 @@ pub struct Position {
     pub instrument: Instrument,
     /// Signed size in the instrument's amount units.
     pub size: f64,
+    /// The price the position's profit and loss counts from, in the instrument's price unit
+    /// (see [`Instrument::price_currency`]): its average entry price, or the mark at which its
+    /// variation margin was last settled. A future or perpetual without one is taken as settled
+    /// at the current mark (no unrealised P&L); an option's entry is its average premium, shown
+    /// beside its value but never counted again, since the premium was paid from a balance.
+    pub entry: Option<f64>,
+}
+
+impl Position {
+    /// A position without an entry price.
+    #[must_use]
+    pub const fn new(instrument: Instrument, size: f64) -> Position {
+        Position { instrument, size, entry: None }
+    }
 }
 
 /// A validated set of positions and currency balances, in canonical order.
@@ -50,6 +67,9 @@ impl Portfolio {
         let mut seen = BTreeMap::new();
         for (index, position) in positions.iter().enumerate() {
             check_size(position.size, &format!("positions[{index}].size"))?;
+            if let Some(entry) = position.entry {
+                check_price(entry, &format!("positions[{index}].entry"))?;
+            }
             if let Some(first) = seen.insert(position.instrument, index) {
                 return Err(Error::new(
                     format!("positions[{index}].instrument"),
@@ -108,24 +128,6 @@ impl Portfolio {
         self.positions.iter().map(|p| p.instrument.underlying()).collect()
     }
 
-    /// The portfolio after hypothetical trades: each trade's size is added to the holding of its
-    /// instrument (a trade may close or flip a position). Balances are unchanged.
-    ///
-    /// # Errors
-    /// As [`Portfolio::new`], with fields naming `trades[i]`.
-    pub fn with_trades(&self, trades: &[Position]) -> Result<Portfolio, Error> {
-        let mut sizes: BTreeMap<Instrument, f64> =
-            self.positions.iter().map(|p| (p.instrument, p.size)).collect();
-        for (index, trade) in trades.iter().enumerate() {
-            check_size(trade.size, &format!("trades[{index}].size"))?;
-            let size = sizes.entry(trade.instrument).or_insert(0.0);
-            *size += trade.size;
-            check_size(*size, &format!("trades[{index}].size"))?;
-        }
-        let positions = sizes.into_iter().map(|(instrument, size)| Position { instrument, size });
-        Portfolio::new(positions.collect(), &self.balances.values().copied().collect::<Vec<_>>())
-    }
-
     /// The portfolio with every position size multiplied by `factor` (balances unchanged).
     ///
     /// # Errors
@@ -136,7 +138,19 @@ impl Portfolio {
     }
 }
 
-fn check_size(size: f64, field: &str) -> Result<(), Error> {
+/// A price must be finite, positive and below [`ENTRY_PRICE_MAX`].
+pub(crate) fn check_price(price: f64, field: &str) -> Result<(), Error> {
+    if !price.is_finite() {
+        return Err(Error::new(field, ErrorKind::NotFinite));
+    }
+    if price <= 0.0 || price > ENTRY_PRICE_MAX {
+        let rule = format!("0 < price <= {ENTRY_PRICE_MAX:e}, got {price:e}");
+        return Err(Error::new(field, ErrorKind::OutOfRange(rule)));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_size(size: f64, field: &str) -> Result<(), Error> {
     if !size.is_finite() {
         return Err(Error::new(field, ErrorKind::NotFinite));
     }
@@ -153,7 +167,7 @@ mod tests {
     use basics::Rounding;
 
     fn position(name: &str, size: f64) -> Position {
-        Position { instrument: Instrument::parse(name).unwrap(), size }
+        Position::new(Instrument::parse(name).unwrap(), size)
     }
 
     #[test]
@@ -186,16 +200,5 @@ mod tests {
         let usd = Money::parse("1", Currency::USDC, Rounding::Down).unwrap();
         let err = Portfolio::new(vec![], &[usd, usd]).unwrap_err();
         assert_eq!(err.field, "balances[1].currency");
-    }
-
-    #[test]
-    fn trades_merge_into_holdings() {
-        let base = Portfolio::new(vec![position("BTC-PERPETUAL", 10.0)], &[]).unwrap();
-        let after = base
-            .with_trades(&[position("BTC-PERPETUAL", -10.0), position("ETH-PERPETUAL", 5.0)])
-            .unwrap();
-        assert_eq!(after.positions().len(), 1);
-        assert_eq!(after.size_of(&Instrument::parse("ETH-PERPETUAL").unwrap()), 5.0);
-        assert_eq!(after.size_of(&Instrument::parse("BTC-PERPETUAL").unwrap()), 0.0);
     }
 }

@@ -104,12 +104,12 @@ async fn fill(database: &str, o: &Options, instruments: &[product::Instrument], 
     for a in 0..book.len() {
         let id = format!("acct-{a:06}");
         ops.push(Op::Account { id: id.clone(), methodology: hash.to_owned() });
-        let (positions, balances) = book.account(a);
-        for &(row, size) in positions {
+        let account = book.account(a);
+        for &(row, size) in account.positions {
             let instrument = instruments[row].to_string();
-            ops.push(Op::Position { account: id.clone(), instrument, size });
+            ops.push(Op::Position { account: id.clone(), instrument, size, entry: None });
         }
-        for &(currency, amount) in balances {
+        for &(currency, amount) in account.balances {
             let (account, currency) = (id.clone(), currency.to_string());
             ops.push(Op::Balance { account, currency, amount: Some(format!("{amount}")) });
         }

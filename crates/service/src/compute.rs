@@ -211,9 +211,8 @@ fn resolve(
     priced: &PricedMarket,
     out: &mut ResolvedAccount,
 ) -> Result<(), margin::Error> {
-    let positions = record.positions.iter().map(|(i, s)| (*i, *s));
     let balances = record.balances.iter().map(|(c, m)| (*c, m.to_f64()));
-    priced.resolve_into(positions, balances, out)
+    priced.resolve_into(record.positions.values().copied(), balances, out)
 }
 
 fn unpriced_book(model: &Model, entry: &MethodologyEntry, held: BTreeSet<Instrument>) -> Book {

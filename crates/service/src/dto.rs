@@ -16,6 +16,40 @@ pub struct PositionInput {
     pub instrument: String,
     /// Signed size; negative is short.
     pub size: f64,
+    /// The price its P&L counts from, in the instrument's price unit (USD per coin for
+    /// futures, the settlement currency for options): a future's average entry price or the
+    /// mark of its last settlement, an option's average premium (shown only). A future written
+    /// without one is entered at the current market's mark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<f64>,
+}
+
+/// A trade: instrument, signed size and, optionally, its price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TradeInput {
+    /// Deribit instrument name.
+    pub instrument: String,
+    /// Signed size; negative sells.
+    pub size: f64,
+    /// Price per unit in the instrument's price unit; the engine's mark when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<f64>,
+}
+
+/// A trade as filled, and the cash it moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FillView {
+    /// Instrument.
+    pub instrument: String,
+    /// Signed size.
+    pub size: f64,
+    /// Price per unit it filled at.
+    pub price: f64,
+    /// Cash moved: premium paid (negative) or received, P&L realised; exact decimal text.
+    pub cash: String,
+    /// Currency of the cash (the instrument's settlement currency).
+    pub currency: String,
 }
 
 /// An amount as a decimal string (exact) or a JSON number.
@@ -56,12 +90,17 @@ pub struct CreateAccount {
     pub balances: BTreeMap<String, AmountInput>,
 }
 
-/// `PUT /api/accounts/{id}/positions/{instrument}`.
+/// `PUT /api/accounts/{id}/positions/{instrument}`: sets the holding as a venue reports it
+/// (no cash moves; trades with their economics go through `POST .../trades`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPosition {
     /// New signed size; 0 closes the position.
     pub size: f64,
+    /// The price its P&L counts from; when absent, the stored entry is kept, and a new future is
+    /// entered at the current market's mark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<f64>,
 }
 
 /// `PUT /api/accounts/{id}/balances/{currency}`.
@@ -72,12 +111,12 @@ pub struct SetBalance {
     pub amount: AmountInput,
 }
 
-/// `POST /api/accounts/{id}/what-if`.
+/// `POST /api/accounts/{id}/what-if`, `.../pre-trade` and `.../trades`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhatIfRequest {
-    /// Hypothetical trades added to the current positions.
-    pub trades: Vec<PositionInput>,
+    /// Trades on the current positions, in order, each at its price or at the mark.
+    pub trades: Vec<TradeInput>,
 }
 
 /// `POST /api/methodologies`.
@@ -211,6 +250,8 @@ pub struct HealthList {
 pub struct WhatIfView {
     /// Account id.
     pub account: String,
+    /// The trades as filled, with the cash each moved.
+    pub fills: Vec<FillView>,
     /// Market sequence number.
     pub market_seq: Option<i64>,
     /// Figures now.
@@ -303,4 +344,58 @@ pub struct MarketAccepted {
     pub valuation_time: String,
     /// Quoted instruments.
     pub instruments: usize,
+}
+
+/// `POST /api/accounts/{id}/pre-trade`: whether a venue should accept the trades.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PreTradeView {
+    /// Accepted when equity after covers IM after in every currency (rounded as attested), or
+    /// when the trades leave no currency with less excess of equity over IM than before.
+    pub accepted: bool,
+    /// Why not, when refused.
+    pub reason: Option<String>,
+    /// The figures before and after, and the fills.
+    pub what_if: WhatIfView,
+}
+
+/// `POST /api/accounts/{id}/trades`: the trades applied and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TradesView {
+    /// The trades as filled, with the cash each moved.
+    pub fills: Vec<FillView>,
+    /// The account after the trades.
+    pub account: AccountView,
+}
+
+/// One cash movement of a settlement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SettlementFlowView {
+    /// Account id.
+    pub account: String,
+    /// Instrument settled.
+    pub instrument: String,
+    /// `variation` (a future's P&L to the mark; the position stays, entered at the mark) or
+    /// `expiry` (an expired contract at its settlement price; the position is closed).
+    pub kind: String,
+    /// Size settled.
+    pub size: f64,
+    /// Price settled at.
+    pub price: f64,
+    /// Cash credited (negative: debited), exact decimal text.
+    pub amount: String,
+    /// Currency of the cash.
+    pub currency: String,
+}
+
+/// `POST /api/settlements`: every account settled on the current market.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SettlementView {
+    /// Sequence number of the market settled on.
+    pub market_seq: i64,
+    /// Accounts whose holdings or balances changed.
+    pub accounts_settled: usize,
+    /// Every cash movement, by account then position.
+    pub flows: Vec<SettlementFlowView>,
+    /// Accounts that could not be settled, with the reason (their state is unchanged).
+    pub refused: BTreeMap<String, String>,
 }

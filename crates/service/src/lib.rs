@@ -27,6 +27,7 @@ pub mod reads;
 mod seed;
 pub mod state;
 pub mod store;
+pub mod trading;
 pub mod writes;
 
 use std::net::SocketAddr;
@@ -132,6 +133,9 @@ async fn recompute_loop(service: Arc<Service>) {
         reads::list_accounts,
         reads::get_margin,
         reads::what_if,
+        reads::pre_trade,
+        trading::record_trades,
+        trading::settle_all,
         reads::risk_array,
         reads::list_methodologies,
         reads::get_methodology,
@@ -161,6 +165,9 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/accounts/{id}/balances/{currency}", put(writes::set_balance))
         .route("/api/accounts/{id}/margin", get(reads::get_margin))
         .route("/api/accounts/{id}/what-if", post(reads::what_if))
+        .route("/api/accounts/{id}/pre-trade", post(reads::pre_trade))
+        .route("/api/accounts/{id}/trades", post(trading::record_trades))
+        .route("/api/settlements", post(trading::settle_all))
         .route("/api/accounts/{id}/risk-array", get(reads::risk_array))
         .route("/api/markets", post(writes::push_market))
         .route("/api/markets/deribit", post(writes::push_deribit_market))

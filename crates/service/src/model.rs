@@ -62,8 +62,8 @@ impl MethodologyEntry {
 pub struct AccountRecord {
     /// Hash of its methodology.
     pub methodology: String,
-    /// Signed sizes; never zero.
-    pub positions: BTreeMap<Instrument, f64>,
+    /// Positions by instrument (sizes never zero), with their entry prices.
+    pub positions: BTreeMap<Instrument, Position>,
     /// Balances; never zero.
     pub balances: BTreeMap<Currency, Money>,
 }
@@ -74,8 +74,7 @@ impl AccountRecord {
     /// # Errors
     /// `Invalid` when the positions or balances break a portfolio limit.
     pub fn portfolio(&self) -> Result<Portfolio, Error> {
-        let positions =
-            self.positions.iter().map(|(i, s)| Position { instrument: *i, size: *s }).collect();
+        let positions = self.positions.values().copied().collect();
         let balances: Vec<Money> = self.balances.values().copied().collect();
         Portfolio::new(positions, &balances)
             .map_err(|e| Error::invalid(e.field.clone(), e.kind.to_string()))
@@ -126,11 +125,11 @@ impl Model {
             let record = AccountRecord { methodology, ..AccountRecord::default() };
             accounts.insert_mut(id, record);
         }
-        for (account, instrument, size) in loaded.positions {
+        for (account, instrument, size, entry) in loaded.positions {
             let instrument = Instrument::parse(&instrument)
                 .map_err(|e| Error::storage("positions", e.to_string()))?;
             if let Some(record) = accounts.get_mut(&account) {
-                record.positions.insert(instrument, size);
+                record.positions.insert(instrument, Position { instrument, size, entry });
             }
         }
         for (account, currency, amount) in loaded.balances {
@@ -199,7 +198,7 @@ impl Model {
                         AccountRecord { methodology: methodology.clone(), ..Default::default() };
                     self.accounts.insert_mut(id.clone(), record);
                 }
-                Op::Position { account, instrument, size } => {
+                Op::Position { account, instrument, size, entry } => {
                     let (Some(record), Ok(instrument)) =
                         (self.accounts.get_mut(account), Instrument::parse(instrument))
                     else {
@@ -211,7 +210,8 @@ impl Model {
                     if *size == 0.0 {
                         record.positions.remove(&instrument);
                     } else {
-                        record.positions.insert(instrument, *size);
+                        let position = Position { instrument, size: *size, entry: *entry };
+                        record.positions.insert(instrument, position);
                     }
                 }
                 Op::Balance { account, currency, amount } => {

@@ -11,14 +11,16 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use margin::Scratch;
 use margin::report::{ReportOptions, margin_report};
+use margin::whatif::{Trade, WhatIf};
 use methodology::VolShockKind;
-use product::{Instrument, Position};
+use product::Instrument;
 use serde::Deserialize;
 
 use crate::compute::{Group, Health, LiveState, Status};
 use crate::dto::{
-    AccountView, FiguresView, HealthList, HealthRow, MarginView, MethodologyView, RiskArrayView,
-    RiskCell, RiskUnit, WhatIfRequest, WhatIfView, finite, status_name,
+    AccountView, FiguresView, FillView, HealthList, HealthRow, MarginView, MethodologyView,
+    PreTradeView, RiskArrayView, RiskCell, RiskUnit, WhatIfRequest, WhatIfView, finite,
+    status_name,
 };
 use crate::error::{Error, ErrorBody, ErrorKind};
 use crate::state::Service;
@@ -175,7 +177,9 @@ pub async fn get_margin(
     }))
 }
 
-/// Margin before and after hypothetical trades, on the current risk arrays.
+/// Margin before and after hypothetical trades, on the current risk arrays: each trade at its
+/// price or at the mark, options' premiums paid from the balances, futures averaging their entry
+/// or realising P&L, exactly as `POST .../trades` would leave the account.
 ///
 /// # Errors
 /// The JSON error of the first refused field.
@@ -188,7 +192,33 @@ pub async fn what_if(
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<WhatIfView>, Error> {
-    let request: WhatIfRequest = parse(&body(raw)?)?;
+    let checked = pre_trade_of(&service, id, raw)?;
+    Ok(axum::Json(checked.what_if))
+}
+
+/// Whether the venue should accept hypothetical trades: accepted when equity after covers IM
+/// after in every currency (rounded as attested), or when the trades reduce no currency's excess
+/// of equity over IM; refused with the currency and figures otherwise.
+///
+/// # Errors
+/// The JSON error of the first refused field.
+#[utoipa::path(post, path = "/api/accounts/{id}/pre-trade", request_body = WhatIfRequest,
+    params(("id" = String, Path)),
+    responses((status = 200, body = PreTradeView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn pre_trade(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<PreTradeView>, Error> {
+    Ok(axum::Json(pre_trade_of(&service, id, raw)?))
+}
+
+/// The trades of a request.
+///
+/// # Errors
+/// `Invalid` naming `trades[i].instrument`, `.size` or `.price`.
+pub fn trades_of(request: &WhatIfRequest) -> Result<Vec<Trade>, Error> {
     let mut trades = Vec::with_capacity(request.trades.len());
     for (i, t) in request.trades.iter().enumerate() {
         let instrument = Instrument::parse(&t.instrument)
@@ -196,22 +226,55 @@ pub async fn what_if(
         if !t.size.is_finite() {
             return Err(Error::invalid(format!("trades[{i}].size"), "not a finite number"));
         }
-        trades.push(Position { instrument, size: t.size });
+        if t.price.is_some_and(|p| !(p.is_finite() && p > 0.0)) {
+            let why = "a price must be a finite number above 0";
+            return Err(Error::invalid(format!("trades[{i}].price"), why));
+        }
+        trades.push(Trade { instrument, size: t.size, price: t.price });
     }
+    Ok(trades)
+}
+
+/// The fills of a what-if, for the wire.
+#[must_use]
+pub fn fill_views(what_if: &WhatIf) -> Vec<FillView> {
+    (what_if.fills.iter().zip(&what_if.cash))
+        .map(|(f, cash)| FillView {
+            instrument: f.instrument.to_string(),
+            size: f.size,
+            price: f.price,
+            cash: basics::format_scaled(cash.raw()),
+            currency: cash.currency().to_string(),
+        })
+        .collect()
+}
+
+fn pre_trade_of(
+    service: &Service,
+    id: String,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<PreTradeView, Error> {
+    let request: WhatIfRequest = parse(&body(raw)?)?;
+    let trades = trades_of(&request)?;
     let published = service.published();
-    let (group, i) = published.find(&id).ok_or_else(|| not_found(&id))?;
+    let (group, _) = published.find(&id).ok_or_else(|| not_found(&id))?;
     let priced = group.priced.as_ref().map_err(|why| Error::invalid("market", why.clone()))?;
-    let account = group.book.accounts.resolved(i);
-    let result = SCRATCH.with(|scratch| {
+    let portfolio = {
+        let model = service.model();
+        model.accounts.get(&id).ok_or_else(|| not_found(&id))?.portfolio()?
+    };
+    let checked = SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
-        margin::whatif::what_if(priced, &account, &trades, &mut scratch)
+        margin::whatif::pre_trade(priced, &portfolio, &trades, &mut scratch)
     })?;
-    Ok(axum::Json(WhatIfView {
+    let what_if = WhatIfView {
         account: id,
+        fills: fill_views(&checked.what_if),
         market_seq: published.market_seq,
-        before: result.before.iter().map(FiguresView::of).collect(),
-        after: result.after.iter().map(FiguresView::of).collect(),
-    }))
+        before: checked.what_if.before.iter().map(FiguresView::of).collect(),
+        after: checked.what_if.after.iter().map(FiguresView::of).collect(),
+    };
+    Ok(PreTradeView { accepted: checked.accepted, reason: checked.reason, what_if })
 }
 
 /// The account's P&L under every scenario, with each scenario's price and vol move.

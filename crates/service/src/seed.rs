@@ -66,7 +66,11 @@ pub async fn seed(service: &Arc<Service>, sample_accounts: bool) -> Result<(), E
                 methodology: None,
                 positions: positions
                     .iter()
-                    .map(|(i, s)| PositionInput { instrument: (*i).to_owned(), size: *s })
+                    .map(|(i, s)| PositionInput {
+                        instrument: (*i).to_owned(),
+                        size: *s,
+                        entry: None,
+                    })
                     .collect(),
                 balances: balances
                     .iter()

@@ -14,7 +14,10 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::error::Error;
 
 /// Schema migrations, embedded in the binary, applied in order once each.
-const MIGRATIONS: [(i64, &str); 1] = [(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: [(i64, &str); 2] = [
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_entry_prices.sql")),
+];
 
 /// Market snapshots kept in the database; older ones are pruned (only the latest is used).
 const MARKETS_KEPT_COUNT: i64 = 64;
@@ -60,6 +63,8 @@ pub enum Op {
         instrument: String,
         /// Signed size.
         size: f64,
+        /// The price its P&L counts from.
+        entry: Option<f64>,
     },
     /// Sets a balance (exact decimal text); `None` removes it.
     Balance {
@@ -101,8 +106,8 @@ pub struct Loaded {
     pub methodologies: Vec<(String, String, String, String)>,
     /// (id, methodology hash).
     pub accounts: Vec<(String, String)>,
-    /// (account, instrument, size).
-    pub positions: Vec<(String, String, f64)>,
+    /// (account, instrument, size, entry price).
+    pub positions: Vec<(String, String, f64, Option<f64>)>,
     /// (account, currency, amount).
     pub balances: Vec<(String, String, String)>,
     /// The newest market: (seq, document).
@@ -273,12 +278,14 @@ impl Store {
                 row.try_get("methodology").map_err(fail)?,
             ));
         }
-        let q = "SELECT account, instrument, size FROM positions ORDER BY account, instrument";
+        let q = "SELECT account, instrument, size, entry FROM positions \
+                 ORDER BY account, instrument";
         for row in sqlx::query(q).fetch_all(&self.pool).await.map_err(fail)? {
             loaded.positions.push((
                 row.try_get("account").map_err(fail)?,
                 row.try_get("instrument").map_err(fail)?,
                 row.try_get("size").map_err(fail)?,
+                row.try_get("entry").map_err(fail)?,
             ));
         }
         let q = "SELECT account, currency, amount FROM balances ORDER BY account, currency";
@@ -319,18 +326,29 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(),
                 .bind(id)
                 .bind(methodology)
         }
-        Op::Position { account, instrument, size } if *size == 0.0 => {
+        Op::Position { account, instrument, size, .. } if *size == 0.0 => {
             sqlx::query("DELETE FROM positions WHERE account = $1 AND instrument = $2")
                 .bind(account)
                 .bind(instrument)
         }
-        Op::Position { account, instrument, size } => sqlx::query(
-            "INSERT INTO positions (account, instrument, size) VALUES ($1, $2, $3) \
-             ON CONFLICT (account, instrument) DO UPDATE SET size = excluded.size",
+        // A NULL is written in the SQL, not bound: the Any driver sends a bound `None::<f64>`
+        // to PostgreSQL in a binary format it refuses.
+        Op::Position { account, instrument, size, entry: None } => sqlx::query(
+            "INSERT INTO positions (account, instrument, size, entry) VALUES ($1, $2, $3, NULL) \
+             ON CONFLICT (account, instrument) DO UPDATE SET size = excluded.size, entry = NULL",
         )
         .bind(account)
         .bind(instrument)
         .bind(*size),
+        Op::Position { account, instrument, size, entry: Some(entry) } => sqlx::query(
+            "INSERT INTO positions (account, instrument, size, entry) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (account, instrument) DO UPDATE SET size = excluded.size, \
+             entry = excluded.entry",
+        )
+        .bind(account)
+        .bind(instrument)
+        .bind(*size)
+        .bind(*entry),
         Op::Balance { account, currency, amount: None } => {
             sqlx::query("DELETE FROM balances WHERE account = $1 AND currency = $2")
                 .bind(account)

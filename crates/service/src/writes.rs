@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use basics::Currency;
 use formats::deribit::{BookSummaryEntry, IndexPrice};
 use formats::market::MarketDocument;
-use product::Instrument;
+use product::{Instrument, Position};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -89,7 +89,7 @@ fn key(
 ///
 /// # Errors
 /// As [`body`] and [`key`].
-fn body_and_key(
+pub(crate) fn body_and_key(
     raw: Result<Bytes, BytesRejection>,
     headers: &HeaderMap,
     method: &Method,
@@ -128,6 +128,50 @@ fn instrument(field: &str, name: &str) -> Result<Instrument, Error> {
     Instrument::parse(name).map_err(|e| Error::invalid(field, e.to_string()))
 }
 
+/// A price: finite and positive.
+fn price(field: &str, price: f64) -> Result<f64, Error> {
+    if price.is_finite() && price > 0.0 {
+        Ok(price)
+    } else {
+        Err(Error::invalid(field, "a price must be a finite number above 0"))
+    }
+}
+
+/// Enters every future and perpetual of `record` held without an entry price at the engine's
+/// mark on the current market, so that its P&L counts from the moment it was written.
+///
+/// # Errors
+/// `Invalid` naming `positions.<instrument>.entry` when there is no market yet or the market
+/// cannot value the instrument: the entry must then be given.
+fn enter_at_mark(
+    model: &Model,
+    engine: &margin::Engine,
+    record: &mut AccountRecord,
+) -> Result<(), Error> {
+    let missing: Vec<Instrument> = (record.positions.values())
+        .filter(|p| p.entry.is_none() && !p.instrument.is_option())
+        .map(|p| p.instrument)
+        .collect();
+    let Some(&first) = missing.first() else { return Ok(()) };
+    let required = |instrument: &Instrument, why: String| {
+        let field = format!("positions.{instrument}.entry");
+        Error::invalid(field, format!("{why}: give the price its P&L counts from"))
+    };
+    let market = model.market.as_ref().ok_or_else(|| required(&first, "no market yet".into()))?;
+    let (priced, refused) = (engine.price_valuable(&market.snapshot, &missing))
+        .map_err(|e| required(&first, format!("the market cannot be priced: {e}")))?;
+    if let Some((instrument, why)) = refused.iter().next() {
+        return Err(required(instrument, format!("the current market cannot value it: {why}")));
+    }
+    for instrument in missing {
+        let mark = priced.mark(&instrument).map_err(|e| required(&instrument, e.to_string()))?;
+        if let Some(p) = record.positions.get_mut(&instrument) {
+            p.entry = Some(mark);
+        }
+    }
+    Ok(())
+}
+
 fn size(field: &str, size: f64) -> Result<f64, Error> {
     if size.is_finite() { Ok(size) } else { Err(Error::invalid(field, "not a finite number")) }
 }
@@ -142,7 +186,7 @@ fn amount(field: &str, currency: &str, text: &str) -> Result<Option<(Currency, S
     Ok((money.raw() != 0).then_some((money.currency(), exact)))
 }
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
     Answer { status, body: serde_json::to_string(value).unwrap_or_default() }
 }
 
@@ -165,7 +209,7 @@ pub fn account_view(model: &Model, id: &str, record: &AccountRecord) -> AccountV
         positions: record
             .positions
             .iter()
-            .map(|(i, s)| PositionInput { instrument: i.to_string(), size: *s })
+            .map(|(i, p)| PositionInput { instrument: i.to_string(), size: p.size, entry: p.entry })
             .collect(),
         balances: record
             .balances
@@ -175,7 +219,7 @@ pub fn account_view(model: &Model, id: &str, record: &AccountRecord) -> AccountV
     }
 }
 
-fn finish(result: Result<Answer, Error>) -> Response {
+pub(crate) fn finish(result: Result<Answer, Error>) -> Response {
     match result {
         Ok(answer) => respond(answer),
         Err(e) => e.into_response(),
@@ -222,13 +266,17 @@ pub fn plan_create(model: &Model, request: &CreateAccount) -> Result<Plan, Error
         let field = format!("positions[{i}]");
         let instrument = instrument(&format!("{field}.instrument"), &p.instrument)?;
         let size = size(&format!("{field}.size"), p.size)?;
-        if record.positions.insert(instrument, size).is_some() {
+        let entry = p.entry.map(|e| price(&format!("{field}.entry"), e)).transpose()?;
+        if record.positions.insert(instrument, Position { instrument, size, entry }).is_some() {
             return Err(Error::invalid(format!("{field}.instrument"), "listed twice"));
         }
-        let name = instrument.to_string();
-        ops.push(Op::Position { account: id.clone(), instrument: name, size });
     }
-    record.positions.retain(|_, s| *s != 0.0);
+    record.positions.retain(|_, p| p.size != 0.0);
+    enter_at_mark(model, &entry.engine, &mut record)?;
+    for p in record.positions.values() {
+        let (account, instrument) = (id.clone(), p.instrument.to_string());
+        ops.push(Op::Position { account, instrument, size: p.size, entry: p.entry });
+    }
     for (currency, value) in &request.balances {
         let field = format!("balances.{currency}");
         if let Some((code, exact)) = amount(&field, currency, &value.text())? {
@@ -248,7 +296,7 @@ pub fn plan_create(model: &Model, request: &CreateAccount) -> Result<Plan, Error
     })
 }
 
-fn existing<'a>(model: &'a Model, id: &str) -> Result<&'a AccountRecord, Error> {
+pub(crate) fn existing<'a>(model: &'a Model, id: &str) -> Result<&'a AccountRecord, Error> {
     check_id("id", id)?;
     model.accounts.get(id).ok_or_else(|| Error::new("id", ErrorKind::NotFound))
 }
@@ -275,14 +323,22 @@ pub async fn set_position(
                 let mut record = existing(model, &id)?.clone();
                 let instrument = instrument("instrument", &name)?;
                 let size = size("size", request.size)?;
+                let entry = request.entry.map(|e| price("entry", e)).transpose()?;
                 if size == 0.0 {
                     record.positions.remove(&instrument);
                 } else {
-                    record.positions.insert(instrument, size);
+                    let kept = record.positions.get(&instrument).and_then(|p| p.entry);
+                    let entry = entry.or(kept);
+                    record.positions.insert(instrument, Position { instrument, size, entry });
+                    let Some(methodology) = model.methodologies.get(&record.methodology) else {
+                        panic!("Invariant: a stored account's methodology is stored");
+                    };
+                    enter_at_mark(model, &methodology.engine, &mut record)?;
                 }
                 model.check_account(&record)?;
-                let op =
-                    Op::Position { account: id.clone(), instrument: instrument.to_string(), size };
+                let entry = record.positions.get(&instrument).and_then(|p| p.entry);
+                let instrument = instrument.to_string();
+                let op = Op::Position { account: id.clone(), instrument, size, entry };
                 Ok(account_plan(model, &id, &record, op))
             })
             .await

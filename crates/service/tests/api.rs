@@ -77,6 +77,28 @@ fn moved_market(factor: f64) -> Value {
     market
 }
 
+/// Pushes `market` and waits until the health list shows it recomputed; returns the list.
+async fn push_and_wait(a: SocketAddr, market: &Value) -> Value {
+    let pushed = call(a, "POST", "/api/markets", None, market).await;
+    assert_eq!(pushed.status, 202, "{}", pushed.body);
+    let seq = pushed.json()["seq"].clone();
+    let mut list = get(a, "/api/accounts?limit=1000").await;
+    for _ in 0..300 {
+        if list["market_seq"] == seq {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        list = get(a, "/api/accounts?limit=1000").await;
+    }
+    assert_eq!(list["market_seq"], seq, "the push was recomputed");
+    list
+}
+
+/// Account `id`'s row of a health list.
+fn row(list: &Value, id: &str) -> Value {
+    list["accounts"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap().clone()
+}
+
 fn usd(figures: &Value, key: &str) -> f64 {
     figures.as_array().unwrap()[0][key].as_f64().unwrap()
 }
@@ -111,9 +133,10 @@ async fn idempotent_writes_replay_the_first_answer_and_survive_a_restart() {
         drop(running);
         let again = start(&url).await;
         let account = get(again.address, "/api/accounts/carol").await;
+        // Created without an entry price, the perpetual was entered at the market's mark.
         assert_eq!(
             account["positions"],
-            json!([{ "instrument": "BTC-PERPETUAL", "size": -5000.0 }])
+            json!([{ "instrument": "BTC-PERPETUAL", "size": -5000.0, "entry": 95_009.5 }])
         );
         assert_eq!(account["balances"]["USDC"], "250000");
         let replay = call(again.address, "POST", "/api/accounts", Some("k-carol"), &body).await;
@@ -232,9 +255,9 @@ async fn what_if_risk_array_and_margin_agree_with_each_other_and_with_hand_value
     assert_eq!(both["before"], both["after"]);
     let one = call(a, "POST", path, None, &json!({ "trades": [trade] })).await.json();
     assert_ne!(one["before"], one["after"]);
-    let set = json!({ "size": -20 });
-    let put = "/api/accounts/hedged-book/positions/BTC-25DEC26-100000-C";
-    assert_eq!(call(a, "PUT", put, Some("apply"), &set).await.status, 200);
+    let traded = "/api/accounts/hedged-book/trades";
+    let applied = call(a, "POST", traded, Some("apply"), &json!({ "trades": [trade] })).await;
+    assert_eq!(applied.status, 200, "{}", applied.body);
     let risk = get(a, "/api/accounts/hedged-book/risk-array").await;
     assert_eq!(risk["figures"], one["after"]);
     let margin = get(a, "/api/accounts/hedged-book/margin").await;
@@ -326,11 +349,9 @@ async fn a_market_push_recomputes_everyone_and_alerts_breaches_live() {
         assert!(usd(figures, "equity") < usd(figures, "initial_margin"));
         let status = margin["account"]["status"].as_str().unwrap().to_owned();
         assert_eq!(alert.unwrap()["to"], status);
-        assert!(
-            recompute.unwrap()["im_breaches"].as_u64().unwrap()
-                + list["mm_breaches"].as_u64().unwrap()
-                >= 1
-        );
+        let recompute = recompute.unwrap();
+        let breaches = |kind: &str| recompute[kind].as_u64().unwrap();
+        assert!(breaches("im_breaches") + breaches("mm_breaches") >= 1, "{recompute}");
         socket.send(tokio_tungstenite::tungstenite::Message::Close(None)).await.ok();
 
         let metrics = call(a, "GET", "/metrics", None, &Value::Null).await.body;
@@ -497,28 +518,14 @@ async fn a_market_without_an_underlying_unprices_only_its_holders() {
         let mut market: Value = serde_json::from_str(formats::bundled::SAMPLE_MARKET_JSON).unwrap();
         market["underlyings"].as_object_mut().unwrap().remove("ETH");
         market["instruments"].as_object_mut().unwrap().retain(|name, _| !name.starts_with("ETH"));
-        let pushed = call(a, "POST", "/api/markets", None, &market).await;
-        assert_eq!(pushed.status, 202, "{}", pushed.body);
-        let seq = pushed.json()["seq"].clone();
-        let mut list = get(a, "/api/accounts?limit=1000").await;
-        for _ in 0..300 {
-            if list["market_seq"] == seq {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            list = get(a, "/api/accounts?limit=1000").await;
-        }
-        assert_eq!(list["market_seq"], seq, "the push was recomputed");
-        let row = |id: &str| {
-            list["accounts"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap().clone()
-        };
+        let list = push_and_wait(a, &market).await;
         for id in ["short-strangle", "perp-trader"] {
-            assert_ne!(row(id)["status"], "unpriced", "{id}: {}", row(id));
-            assert!(usd(&row(id)["figures"], "initial_margin") > 0.0, "{id}");
+            assert_ne!(row(&list, id)["status"], "unpriced", "{id}: {}", row(&list, id));
+            assert!(usd(&row(&list, id)["figures"], "initial_margin") > 0.0, "{id}");
         }
         for id in ["eth-puts", "hedged-book"] {
-            assert_eq!(row(id)["status"], "unpriced", "{id}");
-            let why = row(id)["error"].as_str().unwrap().to_owned();
+            assert_eq!(row(&list, id)["status"], "unpriced", "{id}");
+            let why = row(&list, id)["error"].as_str().unwrap().to_owned();
             assert!(why.starts_with("positions.ETH-"), "{id}: {why}");
         }
         running.server.abort();
@@ -545,4 +552,72 @@ async fn a_market_jump_beyond_the_bound_is_refused() {
     assert_eq!(pushed.status, 202, "{}", pushed.body);
     running.server.abort();
     running.recompute.abort();
+}
+
+/// Futures carry their P&L and trades their premium (issue 13). The sample `perp-trader` (long
+/// 2,000,000 USD of the inverse perpetual, entered at the perpetual's mark when created) loses
+/// 2e6 · (1/F₀ − 1/F₁) BTC at the moved index, about 200,000 USD, on a −10 % BTC push and falls
+/// below MM. A settlement leaves every figure as it was (it holds no BTC to pay the loss, which
+/// stays in the position). A what-if gives exactly the figures the recorded
+/// trade leaves, premium paid; the pre-trade check refuses new risk, naming the currency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn futures_carry_their_pnl_and_trades_their_premium() {
+    for url in databases("futures").await {
+        let running = start(&url).await;
+        let a = running.address;
+        let account = get(a, "/api/accounts/perp-trader").await;
+        let f0 = account["positions"][0]["entry"].as_f64().unwrap();
+        assert_eq!(f0, 95_009.5, "entered at the sample's perpetual mark");
+        let before = usd(
+            &row(&get(a, "/api/accounts?limit=1000").await, "perp-trader")["figures"],
+            "equity",
+        );
+        let list = push_and_wait(a, &moved_market(0.9)).await;
+        let moved = row(&list, "perp-trader");
+        let (f1, index) = (f0 * 0.9, 95_000.0 * 0.9);
+        let pnl = 2_000_000.0 * (1.0 / f0 - 1.0 / f1) * index;
+        let equity = usd(&moved["figures"], "equity");
+        assert!(((equity - before) - pnl).abs() < 1e-6 * pnl.abs(), "{equity} {before} {pnl}");
+        assert!((-205_000.0..-195_000.0).contains(&pnl));
+        assert_eq!(moved["status"], "mm-breach", "{moved}");
+
+        // `hedged-book` pays its perpetual's loss from its BTC; `perp-trader` holds no BTC, so
+        // its loss stays whole in the position (its entry unchanged). No figure moves.
+        let settled = call(a, "POST", "/api/settlements", None, &Value::Null).await;
+        assert_eq!(settled.status, 200, "{}", settled.body);
+        let body = settled.json();
+        let flows = body["flows"].as_array().unwrap();
+        let flow = flows.iter().find(|f| f["account"] == "hedged-book").expect(&settled.body);
+        assert_eq!((&flow["kind"], &flow["currency"]), (&json!("variation"), &json!("BTC")));
+        assert!(flow["amount"].as_str().unwrap().starts_with('-'), "{flow}");
+        let settled_list = get(a, "/api/accounts?limit=1000").await;
+        for id in ["perp-trader", "hedged-book"] {
+            let (was, now) = (row(&list, id), row(&settled_list, id));
+            let (x, y) = (usd(&was["figures"], "equity"), usd(&now["figures"], "equity"));
+            assert!((x - y).abs() < 1e-9 * x.abs(), "{id}: {x} then {y}");
+            assert_eq!(was["status"], now["status"], "{id}");
+        }
+        let entry = get(a, "/api/accounts/perp-trader").await["positions"][0]["entry"].clone();
+        assert_eq!(entry.as_f64().unwrap(), f0, "the unpaid loss stays in the position");
+
+        let trades = json!({ "trades": [
+            { "instrument": "BTC-25DEC26-120000-C", "size": 10, "price": 0.02 } ] });
+        let path = "/api/accounts/short-strangle";
+        let what_if = call(a, "POST", &format!("{path}/what-if"), None, &trades).await;
+        assert_eq!(what_if.status, 200, "{}", what_if.body);
+        let what_if = what_if.json();
+        assert_eq!(what_if["fills"][0]["cash"], "-0.2");
+        let done = call(a, "POST", &format!("{path}/trades"), Some("trade-1"), &trades).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert_eq!(done.json()["account"]["balances"]["BTC"], "5.8");
+        let list = get(a, "/api/accounts?limit=1000").await;
+        assert_eq!(row(&list, "short-strangle")["figures"], what_if["after"]);
+
+        let risky = json!({ "trades": [ { "instrument": "BTC-25DEC26-120000-C", "size": -500 } ] });
+        let check = call(a, "POST", &format!("{path}/pre-trade"), None, &risky).await.json();
+        assert_eq!(check["accepted"], false, "{check}");
+        assert!(check["reason"].as_str().unwrap().starts_with("USD: equity after"), "{check}");
+        running.server.abort();
+        running.recompute.abort();
+    }
 }

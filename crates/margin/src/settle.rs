@@ -1,0 +1,193 @@
+//! Settlement: futures' variation margin into balances at the engine's mark, and expired
+//! contracts into balances at their settlement price.
+//!
+//! A future's P&L counts in equity from its entry price whether or not it has been settled
+//! ([`crate::PricedMarket::account_into`] accrues it as cash of its settlement currency), so
+//! settling at the mark changes no figure: it moves the P&L from the position into the balance
+//! and resets the entry to the mark, as a venue's periodic settlement does. An expired option
+//! pays its intrinsic value at the settlement price the market carries for its expiry, an
+//! expired future its P&L from its entry to that price; both leave the portfolio. Every cash
+//! amount is the decimal its float prints as, rounded down to 1e-18 (towards −∞).
+//!
+//! Under a methodology that accepts no debt, variation margin never takes a balance below zero:
+//! the balance pays what it holds and the rest of the loss stays in the position (its entry
+//! moves so that its P&L is exactly the unpaid part), so equity and every figure are the same
+//! as before the settlement. An expired contract cannot keep a loss; its cash is settled whole.
+
+use basics::{Money, Rounding};
+use product::{Instrument, InstrumentKind, OptionRight, Portfolio, Position, Settlement};
+
+use crate::priced::PricedMarket;
+use crate::{Error, ErrorKind};
+
+/// Why cash moved in a settlement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowKind {
+    /// A future's P&L from its entry to the mark (the position stays, entered at the mark).
+    Variation,
+    /// An expired contract settled at its settlement price (the position is closed).
+    Expiry,
+}
+
+/// One cash movement of a settlement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Flow {
+    /// The contract settled.
+    pub instrument: Instrument,
+    /// Variation margin or expiry.
+    pub kind: FlowKind,
+    /// The size settled.
+    pub size: f64,
+    /// The price settled at: the mark, or the expiry's settlement price (USD per coin).
+    pub price: f64,
+    /// Cash credited (or debited, negative) in the settlement currency.
+    pub amount: Money,
+}
+
+/// A portfolio after settlement, and what moved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    /// Positions and balances after settlement.
+    pub portfolio: Portfolio,
+    /// The cash flows, in the portfolio's position order.
+    pub flows: Vec<Flow>,
+}
+
+impl PricedMarket {
+    /// The price this market values one unit of `instrument` at ([`crate::InstrumentInfo::mark`]).
+    ///
+    /// # Errors
+    /// `UnknownInstrument` when the instrument is not in the universe priced.
+    pub fn mark(&self, instrument: &Instrument) -> Result<f64, Error> {
+        let row = self
+            .arrays
+            .position(instrument)
+            .ok_or_else(|| Error::new(instrument.to_string(), ErrorKind::UnknownInstrument))?;
+        Ok(self.arrays.info(row).mark)
+    }
+
+    /// `portfolio` with every future and perpetual held without an entry price entered at this
+    /// market's mark: the same figures here, and a basis its P&L counts from once the market
+    /// moves (a what-if, a liquidation price, a trade).
+    ///
+    /// # Errors
+    /// `UnknownInstrument` for such a future outside the universe priced.
+    pub fn entered(&self, portfolio: &Portfolio) -> Result<Portfolio, Error> {
+        let mut positions = portfolio.positions().to_vec();
+        for p in positions.iter_mut().filter(|p| p.entry.is_none() && !p.instrument.is_option()) {
+            p.entry = Some(self.mark(&p.instrument)?);
+        }
+        let balances: Vec<Money> = portfolio.balances().values().copied().collect();
+        Ok(Portfolio::new(positions, &balances)?)
+    }
+
+    /// Settles `portfolio` on this market: each future's variation margin at the mark, each
+    /// contract expired at the valuation time at its expiry's settlement price.
+    ///
+    /// # Errors
+    /// `Expired` naming `positions.<instrument>` when the market carries no settlement price
+    /// for an expired contract; `Portfolio` naming `positions.<instrument>.entry` for an
+    /// expired future without an entry price (its P&L since the last settlement is unknown);
+    /// `UnknownInstrument` for a live future outside the universe priced; `OutOfRange` for cash
+    /// beyond the range of money.
+    pub fn settle(&self, portfolio: &Portfolio) -> Result<Settled, Error> {
+        let valuation = self.market.valuation();
+        let mut balances = portfolio.balances().clone();
+        let mut positions = Vec::with_capacity(portfolio.positions().len());
+        let mut flows = Vec::new();
+        for p in portfolio.positions() {
+            let currency = p.instrument.settlement_currency();
+            let field = || format!("positions.{}", p.instrument);
+            let held = balances.get(&currency).copied().unwrap_or(Money::zero(currency));
+            let expired = p.instrument.expiry().is_some_and(|expiry| expiry <= valuation);
+            let (kind, price, amount) = if expired {
+                let (price, cash) = self.at_expiry(p)?;
+                (FlowKind::Expiry, price, money(cash, currency, &field)?)
+            } else if p.instrument.is_option() {
+                positions.push(*p);
+                continue;
+            } else {
+                let mark = self.mark(&p.instrument)?;
+                let Some(entry) = p.entry else {
+                    positions.push(Position { entry: Some(mark), ..*p });
+                    continue;
+                };
+                let pnl = product::delta_one_pnl(&p.instrument, p.size, entry, mark);
+                let mut amount = money(pnl, currency, &field)?;
+                let mut entered = mark;
+                if !self.methodology().requirement.allow_debt
+                    && held.raw() + amount.raw() < 0
+                    && amount.is_negative()
+                {
+                    // Pays what the balance holds; the unpaid loss stays in the position.
+                    amount = Money::from_raw(-held.raw().max(0), currency);
+                    let unpaid = pnl - amount.to_f64();
+                    entered = entry_for(&p.instrument, p.size, mark, unpaid);
+                }
+                positions.push(Position { entry: Some(entered), ..*p });
+                (FlowKind::Variation, mark, amount)
+            };
+            let after = held
+                .checked_add(amount)
+                .map_err(|e| Error::new(field(), ErrorKind::OutOfRange(e.to_string())))?;
+            balances.insert(currency, after);
+            flows.push(Flow { instrument: p.instrument, kind, size: p.size, price, amount });
+        }
+        let balances: Vec<Money> = balances.into_values().collect();
+        Ok(Settled { portfolio: Portfolio::new(positions, &balances)?, flows })
+    }
+
+    /// An expired position's settlement price and its cash in the settlement currency.
+    fn at_expiry(&self, p: &Position) -> Result<(f64, f64), Error> {
+        let field = format!("positions.{}", p.instrument);
+        let Some(expiry) = p.instrument.expiry() else {
+            panic!("Invariant: only a dated contract expires");
+        };
+        let price = (self.market.underlying(p.instrument.underlying()).ok())
+            .and_then(|u| u.settlement_price(expiry))
+            .ok_or_else(|| Error::new(field.clone(), ErrorKind::Expired))?;
+        let cash = match p.instrument.kind() {
+            InstrumentKind::Option { strike, right, .. } => {
+                let intrinsic = match right {
+                    OptionRight::Call => (price - strike).max(0.0),
+                    OptionRight::Put => (strike - price).max(0.0),
+                };
+                let per_unit = match p.instrument.settlement() {
+                    Settlement::Linear => intrinsic,
+                    Settlement::Inverse => intrinsic / price,
+                };
+                p.size * per_unit
+            }
+            InstrumentKind::Future { .. } | InstrumentKind::Perpetual => {
+                let Some(entry) = p.entry else {
+                    let why = "an expired future settles from its entry price, and none is known";
+                    return Err(Error::new(
+                        format!("{field}.entry"),
+                        ErrorKind::Portfolio(why.into()),
+                    ));
+                };
+                product::delta_one_pnl(&p.instrument, p.size, entry, price)
+            }
+        };
+        Ok((price, cash))
+    }
+}
+
+/// `cash` as money, rounded down.
+fn money(
+    cash: f64,
+    currency: basics::Currency,
+    field: &dyn Fn() -> String,
+) -> Result<Money, Error> {
+    Money::from_f64_decimal(cash, currency, Rounding::Down)
+        .map_err(|e| Error::new(field(), ErrorKind::OutOfRange(e.to_string())))
+}
+
+/// The entry price from which `size` of `instrument` has P&L `pnl` at `mark`: what keeps an
+/// unpaid loss in the position.
+fn entry_for(instrument: &Instrument, size: f64, mark: f64, pnl: f64) -> f64 {
+    match instrument.settlement() {
+        Settlement::Linear => mark - pnl / size,
+        Settlement::Inverse => 1.0 / (pnl / size + 1.0 / mark),
+    }
+}
