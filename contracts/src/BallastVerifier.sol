@@ -10,8 +10,10 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 /// @dev A root is accepted when at least `threshold` distinct signers of the configured set signed
 /// its EIP-712 `MarginRoot`, with signatures ordered by strictly ascending signer address (so a
 /// repeat is caught by comparing neighbours), inside the report's validity window, and for an
-/// epoch above every accepted one (so replays and old reports fail). Every rejection reverts
-/// with `Rejected(code)`. The codes and the order of the checks are the same as in the Rust
+/// epoch above every accepted one (so replays and old reports fail). Two bounds fixed at
+/// deployment keep even a captured quorum from locking the contract: an epoch at most
+/// `maxEpochJump` above the last accepted one, a window `validUntil - asOf` at most
+/// `maxValidity` seconds. Every rejection reverts with `Rejected(code)`. The codes and the order of the checks are the same as in the Rust
 /// verifier (crates/oracle/src/verify.rs); the Rust tests run both on the same cases.
 contract BallastVerifier is EIP712 {
     /// @notice The signed report. Field order and types are part of the EIP-712 type string.
@@ -62,12 +64,16 @@ contract BallastVerifier is EIP712 {
     uint8 public constant SIGNERS_NOT_ASCENDING = 11;
     uint8 public constant UNKNOWN_EPOCH = 12;
     uint8 public constant PROOF_INVALID = 13;
+    uint8 public constant EPOCH_JUMP = 14;
+    uint8 public constant VALIDITY_TOO_LONG = 15;
 
     /// @notice A report, signature or proof was rejected; `code` says why.
     error Rejected(uint8 code);
     /// @notice The constructor's signer set is empty, too large, not strictly ascending, holds
     /// the zero address, or the threshold is outside 1..n.
     error InvalidSignerSet();
+    /// @notice A constructor bound is zero: no report could ever be accepted.
+    error InvalidBounds();
 
     /// @notice A root was accepted.
     event RootAccepted(uint64 indexed epoch, bytes32 root, uint64 validUntil, uint32 leafCount);
@@ -81,14 +87,23 @@ contract BallastVerifier is EIP712 {
     uint64 public immutable configVersion;
     /// @notice keccak256(abi.encode(signers, threshold, configVersion)); reports must name it.
     bytes32 public immutable signerSetDigest;
+    /// @notice Largest step from the last accepted epoch to a new one.
+    uint64 public immutable maxEpochJump;
+    /// @notice Longest validity window of a report, seconds.
+    uint64 public immutable maxValidity;
     /// @notice The highest accepted epoch; 0 before the first.
     uint64 public lastEpoch;
     /// @notice Accepted roots by epoch; zero when none.
     mapping(uint64 => bytes32) public rootOf;
 
-    constructor(address[] memory signers_, uint8 threshold_, uint64 configVersion_)
-        EIP712("Ballast Risk Oracle", "1")
-    {
+    constructor(
+        address[] memory signers_,
+        uint8 threshold_,
+        uint64 configVersion_,
+        uint64 maxEpochJump_,
+        uint64 maxValidity_
+    ) EIP712("Ballast Risk Oracle", "1") {
+        if (maxEpochJump_ == 0 || maxValidity_ == 0) revert InvalidBounds();
         uint256 count = signers_.length;
         if (count == 0 || count > SIGNERS_MAX || threshold_ == 0 || threshold_ > count) {
             revert InvalidSignerSet();
@@ -105,6 +120,8 @@ contract BallastVerifier is EIP712 {
         threshold = threshold_;
         configVersion = configVersion_;
         signerSetDigest = keccak256(abi.encode(signers_, threshold_, configVersion_));
+        maxEpochJump = maxEpochJump_;
+        maxValidity = maxValidity_;
     }
 
     /// @notice The signer set, ascending.
@@ -128,8 +145,11 @@ contract BallastVerifier is EIP712 {
     function submitRoot(MarginRoot calldata report, bytes[] calldata signatures) external {
         if (report.signerSetDigest != signerSetDigest) revert Rejected(SIGNER_SET_MISMATCH);
         if (report.epoch <= lastEpoch) revert Rejected(STALE_EPOCH);
+        if (report.epoch - lastEpoch > maxEpochJump) revert Rejected(EPOCH_JUMP);
         if (block.timestamp < report.asOf) revert Rejected(NOT_YET_VALID);
         if (block.timestamp > report.validUntil) revert Rejected(EXPIRED);
+        // asOf <= block.timestamp <= validUntil here, so the window is not negative.
+        if (report.validUntil - report.asOf > maxValidity) revert Rejected(VALIDITY_TOO_LONG);
         if (signatures.length < threshold) revert Rejected(TOO_FEW_SIGNATURES);
         if (signatures.length > _signers.length) revert Rejected(TOO_MANY_SIGNATURES);
         bytes32 digest = digestOf(report);

@@ -119,5 +119,6 @@ fn federation(seed: u64) -> Result<(Verifier, Vec<Signer>), Error> {
     let domain =
         oracle::Domain { chain_id: 31_337, verifying_contract: oracle::Address::repeat_byte(0xba) };
     let quorum = signers.into_iter().take(usize::from(THRESHOLD)).collect();
-    Ok((Verifier { domain, signer_set }, quorum))
+    let bounds = oracle::Bounds { epoch_jump_max: 1, validity_secs_max: 3_600 };
+    Ok((Verifier { domain, signer_set, bounds }, quorum))
 }

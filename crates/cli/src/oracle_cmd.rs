@@ -18,14 +18,17 @@ use federation::{Aggregator, AggregatorConfig, EpochInput, EpochRequest, Node, N
 use formats::portfolio::BookDocument;
 use oracle::json::write_signed_report;
 use oracle::json::{read_account_proof, read_signed_report, write_account_proof, write_leaves};
-use oracle::{Address, Domain, EpochTree, Signer, SignerSet, Verifier, verify_account};
+use oracle::{
+    Address, Bounds, Domain, EpochTree, RejectionCode, Signer, SignerSet, Verifier, verify_account,
+};
 use serde::Deserialize;
 
 use crate::input::read_text;
 use crate::profile::{load_market, load_profile};
 use epoch::{EpochSource, account_id, compute, usd_text};
 
-/// The federation a report belongs to: chain, verifier contract, signers and threshold.
+/// The federation a report belongs to: chain, verifier contract, signers and threshold, and
+/// the bounds its contract was deployed with (largest epoch jump, longest validity window).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FederationFile {
@@ -34,6 +37,8 @@ struct FederationFile {
     signers: Vec<Address>,
     threshold: u8,
     config_version: u64,
+    epoch_jump_max: u64,
+    validity_secs_max: u64,
 }
 
 fn load_verifier(path: &Path) -> Result<Verifier> {
@@ -44,8 +49,21 @@ fn load_verifier(path: &Path) -> Result<Verifier> {
     signers.sort_unstable();
     let signer_set = SignerSet::new(signers, file.threshold, file.config_version)
         .with_context(|| format!("in {}", path.display()))?;
+    let bounds = Bounds::new(file.epoch_jump_max, file.validity_secs_max)
+        .with_context(|| format!("in {}", path.display()))?;
     let domain = Domain { chain_id: file.chain_id, verifying_contract: file.verifying_contract };
-    Ok(Verifier { domain, signer_set })
+    Ok(Verifier { domain, signer_set, bounds })
+}
+
+/// The secret the aggregator and the nodes share: the file's text, trimmed.
+fn load_secret(path: &Path) -> Result<Vec<u8>> {
+    let text = read_text(Some(path))?;
+    let secret = text.trim().as_bytes().to_vec();
+    let least = federation::node::AGGREGATOR_SECRET_BYTES_MIN;
+    if secret.len() < least {
+        bail!("{}: an aggregator secret has at least {least} bytes", path.display());
+    }
+    Ok(secret)
 }
 
 /// Secret keys, one 0x-hex key per line; blank lines and `#` comments are ignored.
@@ -204,7 +222,13 @@ pub fn run_verify(args: &VerifyArgs) -> Result<()> {
     let signed = read_signed_report(&read_text(Some(&args.report))?)
         .with_context(|| format!("in {}", args.report.display()))?;
     if signed.domain != verifier.domain || signed.signer_set != verifier.signer_set {
-        bail!("report rejected: it names another deployment or signer set than the federation");
+        let code = RejectionCode::SignerSetMismatch;
+        bail!(
+            "report rejected: {} (code {}): it names another deployment or signer set than the \
+             federation file",
+            code.solidity_name(),
+            code.code()
+        );
     }
     let now = now_or(args.now)?;
     let report = &signed.report;
@@ -278,6 +302,18 @@ pub struct NodeArgs {
     /// Address to listen on (loopback).
     #[arg(long, default_value = "127.0.0.1:8645")]
     listen: SocketAddr,
+    /// File that keeps the last epoch signed across restarts (created on the first epoch).
+    #[arg(long)]
+    state: PathBuf,
+    /// File holding the secret the aggregator tags its requests with.
+    #[arg(long)]
+    aggregator_secret: PathBuf,
+    /// Largest distance, seconds, between a request's as-of time and the node's clock.
+    #[arg(long, default_value_t = 3_600)]
+    as_of_skew: u64,
+    /// Read the node's clock as this Unix time instead of the system clock (a recorded market).
+    #[arg(long)]
+    now: Option<u64>,
 }
 
 /// Arguments of `ballast oracle aggregate`.
@@ -310,6 +346,9 @@ pub struct AggregateArgs {
     /// Output folder: report.json and leaves.json (from an agreeing node).
     #[arg(long)]
     out: PathBuf,
+    /// File holding the secret shared with the nodes.
+    #[arg(long)]
+    aggregator_secret: PathBuf,
 }
 
 /// Runs `ballast oracle`.
@@ -348,7 +387,21 @@ async fn run_node(args: &NodeArgs) -> Result<()> {
             results: computed.results,
         })
     });
-    let node = Node::new(NodeConfig { signer, verifier, compute })?;
+    let now = args.now;
+    let clock: federation::node::Clock = Arc::new(move || {
+        // The node refuses every request if the clock is unreadable: 0 is before any as-of.
+        now_or(now).unwrap_or(0)
+    });
+    let config = NodeConfig {
+        signer,
+        verifier,
+        compute,
+        as_of_skew_secs_max: args.as_of_skew,
+        clock,
+        state_path: Some(args.state.clone()),
+        aggregator_secret: load_secret(&args.aggregator_secret)?,
+    };
+    let node = Node::new(config)?;
     let address = node.address();
     let handle = federation::spawn_node(node, args.listen).await?;
     println!("node {address} listening on {}", handle.url());
@@ -362,6 +415,7 @@ async fn run_aggregate(args: &AggregateArgs) -> Result<()> {
         nodes: args.nodes.clone(),
         verifier,
         answer_timeout: Duration::from_secs(args.timeout),
+        secret: load_secret(&args.aggregator_secret)?,
     };
     let mut aggregator = Aggregator::new(config, args.last_epoch)?;
     let request = EpochRequest {

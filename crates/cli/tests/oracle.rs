@@ -27,7 +27,7 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn ballast(args: &[&str], threads: Option<&str>) -> Output {
+fn ballast(args: &[impl AsRef<std::ffi::OsStr>], threads: Option<&str>) -> Output {
     let mut command = Command::new(BALLAST);
     command.args(args);
     if let Some(threads) = threads {
@@ -158,6 +158,26 @@ fn attest_is_identical_across_thread_counts_and_verifies_offline() {
     assert!(text(&verify(&report, None, &["--now", &early])).contains("NOT_YET_VALID"));
     let stale = verify(&report, None, &["--now", &now, "--last-epoch", "7"]);
     assert!(text(&stale).contains("STALE_EPOCH"), "{}", text(&stale));
+    // The same deployment with a bound of 4 epochs: epoch 7 after none is a jump it refuses.
+    // Another configuration version: the report names another signer set.
+    let federation = example("oracle/federation.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&federation).unwrap()).unwrap();
+    let with = |key: &str, value: u64, name: &str| {
+        let mut changed = json.clone();
+        changed[key] = serde_json::json!(value);
+        let path = one.join(name);
+        std::fs::write(&path, changed.to_string()).unwrap();
+        let args = ["verify", "--federation", path.to_str().unwrap(), "--report"];
+        let rest = [report.to_str().unwrap(), "--now", &now];
+        let said = ballast(&[&args[..], &rest[..]].concat(), None);
+        assert!(!said.status.success());
+        text(&said)
+    };
+    let jump = with("epoch_jump_max", 4, "bounded-federation.json");
+    assert!(jump.contains("EPOCH_JUMP (code 14)"), "{jump}");
+    let refused = with("config_version", 2, "rotated-federation.json");
+    assert!(refused.contains("SIGNER_SET_MISMATCH (code 1)"), "{refused}");
 }
 
 #[test]
@@ -180,11 +200,18 @@ impl Drop for NodeProcess {
     }
 }
 
-fn start_node(index: u32, market: &Path) -> NodeProcess {
+/// Starts node `index` of the example federation on `market`, its clock at the market's
+/// valuation time plus ten seconds, its state in `dir`.
+fn start_node(index: u32, market: &Path, dir: &Path) -> NodeProcess {
     let key = example(&format!("oracle/node-{index}.key"));
+    let now = (AS_OF_SECS + 10).to_string();
     let mut child = Command::new(BALLAST)
-        .args(["oracle", "node", "--listen", "127.0.0.1:0", "--market"])
+        .args(["oracle", "node", "--listen", "127.0.0.1:0", "--now", &now, "--market"])
         .arg(market)
+        .arg("--state")
+        .arg(dir.join(format!("node-{index}.state")))
+        .arg("--aggregator-secret")
+        .arg(example("oracle/aggregator.secret"))
         .arg("--book")
         .arg(example("oracle/book.json"))
         .arg("--federation")
@@ -201,6 +228,34 @@ fn start_node(index: u32, market: &Path) -> NodeProcess {
     NodeProcess { child, url }
 }
 
+/// `ballast oracle aggregate` of epoch `epoch` over `nodes` of the example federation, as of the
+/// example market's valuation time, ten seconds later, into `out`.
+fn aggregate_args(epoch: u64, out: &Path, nodes: &[NodeProcess]) -> Vec<String> {
+    let path = |p: PathBuf| p.to_str().unwrap().to_owned();
+    let mut args: Vec<String> = [
+        "oracle",
+        "aggregate",
+        "--federation",
+        &path(example("oracle/federation.json")),
+        "--aggregator-secret",
+        &path(example("oracle/aggregator.secret")),
+        "--epoch",
+        &epoch.to_string(),
+        "--as-of",
+        &AS_OF_SECS.to_string(),
+        "--now",
+        &(AS_OF_SECS + 10).to_string(),
+        "--out",
+        &path(out.to_path_buf()),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for node in nodes {
+        args.extend(["--node".to_owned(), node.url.clone()]);
+    }
+    args
+}
+
 #[test]
 fn federation_publishes_with_a_quorum_despite_a_node_on_other_data() {
     let dir = scratch("federation");
@@ -212,28 +267,11 @@ fn federation_publishes_with_a_quorum_despite_a_node_on_other_data() {
     let other = dir.join("other-market.json");
     std::fs::write(&other, serde_json::to_string(&market).unwrap()).unwrap();
 
-    let nodes = [start_node(1, &honest), start_node(2, &honest), start_node(3, &other)];
+    let nodes =
+        [start_node(1, &honest, &dir), start_node(2, &honest, &dir), start_node(3, &other, &dir)];
     let out = dir.join("published");
-    let as_of = AS_OF_SECS.to_string();
     let now = (AS_OF_SECS + 10).to_string();
-    let federation = example("oracle/federation.json");
-    let mut args = vec![
-        "oracle",
-        "aggregate",
-        "--federation",
-        federation.to_str().unwrap(),
-        "--epoch",
-        "3",
-        "--as-of",
-        &as_of,
-        "--now",
-        &now,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    for node in &nodes {
-        args.extend(["--node", node.url.as_str()]);
-    }
+    let mut args = aggregate_args(3, &out, &nodes);
     let published = ballast(&args, None);
     let said = text(&published);
     assert!(published.status.success(), "{said}");
@@ -244,14 +282,66 @@ fn federation_publishes_with_a_quorum_despite_a_node_on_other_data() {
 
     // Replays: the same epoch to an aggregator that already published it, and the same epoch
     // with another window to the nodes, which never sign two reports for one epoch.
-    args.extend(["--last-epoch", "3"]);
+    args.extend(["--last-epoch", "3"].map(str::to_owned));
     let replay = ballast(&args, None);
     assert!(!replay.status.success());
     assert!(text(&replay).contains("STALE_EPOCH"), "{}", text(&replay));
     args.truncate(args.len() - 2);
-    args.extend(["--valid-for", "60"]);
+    args.extend(["--valid-for", "60"].map(str::to_owned));
     let rewindowed = ballast(&args, None);
     assert!(!rewindowed.status.success(), "{}", text(&rewindowed));
+}
+
+/// The poisoned-epoch attack of issue 14 against real node processes, by plain HTTP: without
+/// the aggregator's tag every node answers 401; with it (a captured aggregator), epoch 2^64 − 1
+/// valid until 2^64 − 1 is refused with `EPOCH_JUMP` by every node. No node signed, so the
+/// honest epoch 1 is published next, and a node restarted on its state file refuses epoch 1
+/// again with another window.
+#[test]
+fn nodes_refuse_a_poisoned_epoch_and_honest_epochs_go_on() {
+    let dir = scratch("poisoned");
+    let market = example("market.json");
+    let nodes = [start_node(1, &market, &dir), start_node(2, &market, &dir)];
+    let secret = std::fs::read_to_string(example("oracle/aggregator.secret")).unwrap();
+    let poisoned = federation::EpochRequest {
+        epoch: u64::MAX,
+        as_of_secs: AS_OF_SECS,
+        valid_until_secs: u64::MAX,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = reqwest::Client::new();
+    let post = |url: &str, request: &federation::EpochRequest, tagged: bool| {
+        let body = serde_json::to_vec(request).unwrap();
+        let mut call = client.post(format!("{url}/v1/epochs")).body(body.clone());
+        if tagged {
+            let tag = federation::wire::tag(secret.trim().as_bytes(), &body);
+            call = call.header(federation::wire::AUTH_HEADER, tag);
+        }
+        runtime.block_on(async move {
+            let answer = call.send().await.unwrap();
+            (answer.status().as_u16(), answer.text().await.unwrap())
+        })
+    };
+    for node in &nodes {
+        assert_eq!(post(&node.url, &poisoned, false).0, 401);
+        let (status, body) = post(&node.url, &poisoned, true);
+        assert_eq!(status, 409, "{body}");
+        let refusal: federation::NodeRefusal = serde_json::from_str(&body).unwrap();
+        assert_eq!(refusal.code, Some(oracle::RejectionCode::EpochJump), "{body}");
+    }
+    let args = aggregate_args(1, &dir.join("published"), &nodes);
+    let published = ballast(&args, None);
+    assert!(published.status.success(), "{}", text(&published));
+    drop(nodes);
+    let restarted = start_node(1, &market, &dir);
+    let other_window = federation::EpochRequest {
+        epoch: 1,
+        as_of_secs: AS_OF_SECS,
+        valid_until_secs: AS_OF_SECS + 60,
+    };
+    let (status, body) = post(&restarted.url, &other_window, true);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("\"code\":2"), "STALE_EPOCH after a restart: {body}");
 }
 
 #[test]

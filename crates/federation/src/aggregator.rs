@@ -15,7 +15,7 @@ use oracle::signer::recover_signer;
 use oracle::{Address, B256, Bytes, RejectionCode, Report, SignedReport, Verifier};
 use tokio::task::JoinSet;
 
-use crate::wire::{EPOCHS_PATH, EpochRequest, NodeAnswer, NodeRefusal};
+use crate::wire::{AUTH_HEADER, EPOCHS_PATH, EpochRequest, NodeAnswer, NodeRefusal, tag};
 use crate::{Error, ErrorKind};
 
 /// Nodes one aggregator asks; each holds one key of the signer set.
@@ -34,6 +34,8 @@ pub struct AggregatorConfig {
     pub verifier: Verifier,
     /// How long to wait for one node's answer, computation included.
     pub answer_timeout: Duration,
+    /// The secret shared with the nodes; every request carries its tag ([`AUTH_HEADER`]).
+    pub secret: Vec<u8>,
 }
 
 /// What became of one node's answer.
@@ -62,6 +64,27 @@ pub enum NodeStatus {
     Refused(NodeRefusal),
     /// No answer: connection failure or timeout.
     Unreachable(String),
+}
+
+impl std::fmt::Display for NodeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeStatus::Agreed => f.write_str("agreed"),
+            NodeStatus::Signed { digest } => write!(f, "signed {digest}, short of a quorum"),
+            NodeStatus::Dissented { digest } => write!(f, "signed another report, {digest}"),
+            NodeStatus::Invalid { code: Some(code), reason } => {
+                write!(f, "invalid: {reason}, {code}")
+            }
+            NodeStatus::Invalid { code: None, reason } => write!(f, "invalid: {reason}"),
+            NodeStatus::Refused(NodeRefusal { code: Some(code), message }) => {
+                write!(f, "refused, {code}: {message}")
+            }
+            NodeStatus::Refused(NodeRefusal { code: None, message }) => {
+                write!(f, "refused: {message}")
+            }
+            NodeStatus::Unreachable(why) => write!(f, "unreachable: {why}"),
+        }
+    }
 }
 
 /// One node's outcome, in the order of [`AggregatorConfig::nodes`].
@@ -117,6 +140,10 @@ impl Aggregator {
         if config.answer_timeout.is_zero() {
             return Err(Error::config("answer_timeout: must be above zero"));
         }
+        if config.secret.len() < crate::node::AGGREGATOR_SECRET_BYTES_MIN {
+            let why = format!("at least {} bytes", crate::node::AGGREGATOR_SECRET_BYTES_MIN);
+            return Err(Error::config(format!("secret: {why}")));
+        }
         let client = reqwest::Client::builder()
             .timeout(config.answer_timeout)
             .build()
@@ -134,9 +161,11 @@ impl Aggregator {
     /// current time, checked against the report's window exactly as the contract will.
     ///
     /// # Errors
-    /// `Rejected(StaleEpoch)` for an epoch not above the last published one (nothing is sent);
-    /// `Config` for an empty window; `NoQuorum` or `ConflictingQuorums` when the answers do not
-    /// single out one report; `Rejected(code)` when the agreed report fails verification.
+    /// `Rejected(StaleEpoch)` for an epoch not above the last published one, `Rejected(EpochJump)`
+    /// or `Rejected(ValidityTooLong)` beyond the deployment's bounds (nothing is sent then);
+    /// `Config` for an empty window; `NoQuorum` (with every node's refusal and code) or
+    /// `ConflictingQuorums` when the answers do not single out one report; `Rejected(code)` when
+    /// the agreed report fails verification.
     pub async fn publish(
         &mut self,
         request: EpochRequest,
@@ -145,8 +174,15 @@ impl Aggregator {
         if request.epoch <= self.last_published_epoch {
             return Err(RejectionCode::StaleEpoch.into());
         }
+        let bounds = self.config.verifier.bounds;
+        if request.epoch - self.last_published_epoch > bounds.epoch_jump_max {
+            return Err(RejectionCode::EpochJump.into());
+        }
         if request.valid_until_secs < request.as_of_secs {
             return Err(Error::config("request: valid_until_secs is before as_of_secs"));
+        }
+        if request.valid_until_secs - request.as_of_secs > bounds.validity_secs_max {
+            return Err(RejectionCode::ValidityTooLong.into());
         }
         let answers = self.ask_all(request).await;
         let (mut outcomes, votes) = self.check_answers(&request, answers);
@@ -158,10 +194,15 @@ impl Aggregator {
     /// Sends the request to every node at once; answers come back in configuration order.
     async fn ask_all(&self, request: EpochRequest) -> Vec<Result<NodeAnswer, NodeStatus>> {
         let mut tasks = JoinSet::new();
+        let Ok(body) = serde_json::to_vec(&request) else {
+            panic!("Invariant: an epoch request serialises");
+        };
+        let authentication = tag(&self.config.secret, &body);
         for (index, node) in self.config.nodes.iter().enumerate() {
             let client = self.client.clone();
             let url = format!("{}{EPOCHS_PATH}", node.trim_end_matches('/'));
-            tasks.spawn(async move { (index, ask(&client, &url, &request).await) });
+            let (body, authentication) = (body.clone(), authentication.clone());
+            tasks.spawn(async move { (index, ask(&client, &url, body, &authentication).await) });
         }
         let mut answers: Vec<Result<NodeAnswer, NodeStatus>> = (0..self.config.nodes.len())
             .map(|_| Err(NodeStatus::Unreachable("no answer".into())))
@@ -319,10 +360,15 @@ fn no_quorum(
 async fn ask(
     client: &reqwest::Client,
     url: &str,
-    request: &EpochRequest,
+    body: Vec<u8>,
+    authentication: &str,
 ) -> Result<NodeAnswer, NodeStatus> {
     let unreachable = |error: reqwest::Error| NodeStatus::Unreachable(error.to_string());
-    let response = client.post(url).json(request).send().await.map_err(unreachable)?;
+    let request = (client.post(url))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(AUTH_HEADER, authentication)
+        .body(body);
+    let response = request.send().await.map_err(unreachable)?;
     let status = response.status();
     let body = read_bounded(response, ANSWER_BYTES_MAX).await?;
     if status.is_success() {

@@ -52,11 +52,15 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Oracle(error) => write!(f, "oracle: {error}"),
             ErrorKind::Compute(message) => write!(f, "margin computation failed: {message}"),
             ErrorKind::Rejected(code) => write!(f, "rejected: {code}"),
-            ErrorKind::NoQuorum { threshold, groups, .. } => {
+            ErrorKind::NoQuorum { threshold, groups, outcomes } => {
                 write!(f, "no report reached {threshold} signers; digests seen: ")?;
                 let seen: Vec<String> =
                     groups.iter().map(|(digest, count)| format!("{digest} x{count}")).collect();
-                write!(f, "[{}]", seen.join(", "))
+                write!(f, "[{}]", seen.join(", "))?;
+                for outcome in outcomes {
+                    write!(f, "; {}: {}", outcome.node, outcome.status)?;
+                }
+                Ok(())
             }
             ErrorKind::Http(what) => write!(f, "http: {what}"),
             ErrorKind::ConflictingQuorums(digests) => {

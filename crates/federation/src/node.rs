@@ -1,14 +1,25 @@
 //! An oracle node: its own key and HTTP endpoint. Given an epoch request it runs the margin
 //! computation it was built with, builds the tree, signs the report, and keeps the epoch so that
 //! consumers can fetch leaves and proofs.
+//!
+//! A node signs only what it agrees with, whoever asks: the request must carry the aggregator's
+//! authentication tag ([`crate::wire::AUTH_HEADER`]); its epoch must follow the node's own last
+//! signed epoch by at most the deployment's jump bound; its as-of time must be within the
+//! node's skew bound of the node's own clock; and its window must not be over nor longer than
+//! the deployment's validity bound. The last signed request and its digest are persisted before
+//! the signature leaves the node, so a restarted node never signs one epoch twice with
+//! different contents, nor an older one.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::{Path as FilePath, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes as Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use basics::Currency;
@@ -19,7 +30,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::wire::{
-    EPOCHS_PATH, EpochRequest, IDENTITY_PATH, NodeAnswer, NodeIdentity, NodeRefusal,
+    AUTH_HEADER, EPOCHS_PATH, EpochRequest, IDENTITY_PATH, NodeAnswer, NodeIdentity, NodeRefusal,
+    is_authentic,
 };
 use crate::{Error, ErrorKind};
 
@@ -47,15 +59,40 @@ pub struct EpochInput {
 /// agree only if it returns identical results for identical inputs.
 pub type ComputeFn = Arc<dyn Fn(&EpochRequest) -> Result<EpochInput, String> + Send + Sync>;
 
+/// The node's clock: the current time in Unix seconds (the system clock in the binary, a fixed
+/// one in tests).
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 /// Everything a node needs.
 #[derive(Clone)]
 pub struct NodeConfig {
     /// The node's key; its address must be in the signer set.
     pub signer: Signer,
-    /// The deployment and signer set the node signs for.
+    /// The deployment, signer set and bounds the node signs for: it refuses an epoch jump or a
+    /// window the deployment's contract would refuse.
     pub verifier: Verifier,
     /// The margin computation.
     pub compute: ComputeFn,
+    /// Largest distance, seconds, between a request's as-of time and the node's clock.
+    pub as_of_skew_secs_max: u64,
+    /// The node's clock.
+    pub clock: Clock,
+    /// The file that keeps the last request signed and its digest across restarts; `None`
+    /// keeps them in memory only (a node that must never be restarted: tests).
+    pub state_path: Option<PathBuf>,
+    /// The secret the aggregator authenticates its requests with (at least 16 bytes).
+    pub aggregator_secret: Vec<u8>,
+}
+
+/// Bytes of the shortest aggregator secret accepted.
+pub const AGGREGATOR_SECRET_BYTES_MIN: usize = 16;
+
+/// What a node persists: the last request it signed and the digest it signed for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LastSigned {
+    request: EpochRequest,
+    digest: B256,
 }
 
 /// A node, cheap to clone (state is shared).
@@ -68,6 +105,10 @@ struct Inner {
     signer: Signer,
     verifier: Verifier,
     compute: ComputeFn,
+    as_of_skew_secs_max: u64,
+    clock: Clock,
+    state_path: Option<PathBuf>,
+    aggregator_secret: Vec<u8>,
     /// Taken for a whole signing request: one epoch at a time, and no race between two
     /// requests for the same epoch.
     signing: tokio::sync::Mutex<()>,
@@ -78,9 +119,9 @@ struct Inner {
 
 #[derive(Default)]
 struct NodeState {
-    /// The last request signed: a node never signs two different reports for one epoch, nor
-    /// goes back to an older epoch.
-    last_request: Option<EpochRequest>,
+    /// The last request signed and its digest, as persisted: a node never signs two different
+    /// reports for one epoch, nor goes back to an older epoch.
+    last: Option<LastSigned>,
     epochs: BTreeMap<u64, Arc<SignedEpoch>>,
 }
 
@@ -90,21 +131,34 @@ struct SignedEpoch {
 }
 
 impl Node {
-    /// A node for `config`.
+    /// A node for `config`, resuming from its state file when there is one.
     ///
     /// # Errors
-    /// `Config` when the key is not in the signer set.
+    /// `Config` when the key is not in the signer set, the aggregator secret is shorter than
+    /// [`AGGREGATOR_SECRET_BYTES_MIN`], or the state file cannot be read back.
     pub fn new(config: NodeConfig) -> Result<Node, Error> {
         let address = config.signer.address();
         if !config.verifier.signer_set.contains(&address) {
             return Err(Error::config(format!("signer {address} is not in the signer set")));
         }
+        if config.aggregator_secret.len() < AGGREGATOR_SECRET_BYTES_MIN {
+            let why = format!("at least {AGGREGATOR_SECRET_BYTES_MIN} bytes");
+            return Err(Error::config(format!("aggregator_secret: {why}")));
+        }
+        let last = match &config.state_path {
+            Some(path) => read_state(path)?,
+            None => None,
+        };
         let inner = Inner {
             signer: config.signer,
             verifier: config.verifier,
             compute: config.compute,
+            as_of_skew_secs_max: config.as_of_skew_secs_max,
+            clock: config.clock,
+            state_path: config.state_path,
+            aggregator_secret: config.aggregator_secret,
             signing: tokio::sync::Mutex::new(()),
-            state: std::sync::Mutex::new(NodeState::default()),
+            state: std::sync::Mutex::new(NodeState { last, ..NodeState::default() }),
         };
         Ok(Node { inner: Arc::new(inner) })
     }
@@ -116,36 +170,76 @@ impl Node {
     }
 
     /// Computes, builds and signs epoch `request.epoch`, or returns the earlier answer when the
-    /// same request comes again (retries are safe).
+    /// same request comes again (retries are safe, across a restart too: the node recomputes and
+    /// signs again only if the digest is the one it persisted).
     ///
     /// # Errors
-    /// `Rejected(StaleEpoch)` for an epoch below the last one signed, or the same epoch with a
-    /// different window; `Compute` when the computation fails; `Oracle` for results the oracle
-    /// refuses (negative requirements, duplicate accounts, a bad window).
+    /// `Rejected(StaleEpoch)` for an epoch not above the last one signed (or the same epoch
+    /// with other contents); `Rejected(EpochJump)` beyond the deployment's jump bound;
+    /// `Rejected(NotYetValid)` or `Rejected(Expired)` for an as-of time beyond the skew bound of
+    /// the node's clock, or a window already over; `Rejected(ValidityTooLong)` beyond the
+    /// validity bound; `Compute` when the computation fails; `Oracle` for results the oracle
+    /// refuses; `Io` when the state cannot be persisted (nothing is signed then).
     pub async fn sign_epoch(&self, request: EpochRequest) -> Result<NodeAnswer, Error> {
         let _turn = self.inner.signing.lock().await;
         // Copied out in its own statement, so the state lock is released before the next one.
-        let last_request = self.state().last_request;
-        if let Some(last) = last_request {
-            if request == last
-                && let Some(signed) = self.retained(request.epoch)
-            {
+        let last = self.state().last;
+        if let Some(last) = last
+            && request == last.request
+        {
+            if let Some(signed) = self.retained(request.epoch) {
                 return Ok(signed.answer.clone());
             }
-            if request.epoch <= last.epoch {
+            // Restarted since it signed this request: the same digest, or nothing.
+            let signed = self.compute_and_sign(request).await?;
+            if signed.answer.digest != last.digest {
                 return Err(RejectionCode::StaleEpoch.into());
             }
+            return Ok(self.keep(request, signed));
         }
-        let signed = Arc::new(self.compute_and_sign(request).await?);
+        self.check(&request, last.map_or(0, |l| l.request.epoch))?;
+        let signed = self.compute_and_sign(request).await?;
+        let last = LastSigned { request, digest: signed.answer.digest };
+        if let Some(path) = &self.inner.state_path {
+            write_state(path, &last)?;
+        }
+        self.state().last = Some(last);
+        Ok(self.keep(request, signed))
+    }
+
+    /// The node's own rules for a new request, after the last epoch it signed.
+    fn check(&self, request: &EpochRequest, last_epoch: u64) -> Result<(), Error> {
+        let bounds = self.inner.verifier.bounds;
+        if request.epoch <= last_epoch {
+            return Err(RejectionCode::StaleEpoch.into());
+        }
+        if request.epoch - last_epoch > bounds.epoch_jump_max {
+            return Err(RejectionCode::EpochJump.into());
+        }
+        let now = (self.inner.clock)();
+        let skew = self.inner.as_of_skew_secs_max;
+        if request.as_of_secs > now.saturating_add(skew) {
+            return Err(RejectionCode::NotYetValid.into());
+        }
+        if now > request.as_of_secs.saturating_add(skew) || now > request.valid_until_secs {
+            return Err(RejectionCode::Expired.into());
+        }
+        if request.valid_until_secs.saturating_sub(request.as_of_secs) > bounds.validity_secs_max {
+            return Err(RejectionCode::ValidityTooLong.into());
+        }
+        Ok(())
+    }
+
+    /// Retains a signed epoch for leaf and proof requests and returns its answer.
+    fn keep(&self, request: EpochRequest, signed: SignedEpoch) -> NodeAnswer {
         let answer = signed.answer.clone();
         let mut state = self.state();
-        state.epochs.insert(request.epoch, signed);
+        state.epochs.insert(request.epoch, Arc::new(signed));
         if state.epochs.len() > EPOCHS_RETAINED_MAX {
             state.epochs.pop_first();
         }
-        state.last_request = Some(request);
         assert!(state.epochs.len() <= EPOCHS_RETAINED_MAX, "Invariant: retained epochs bounded");
-        Ok(answer)
+        answer
     }
 
     /// The shared state. A panic while it was held cannot leave it half-written (every write
@@ -196,13 +290,43 @@ impl Node {
     /// The node's address and the last epoch it signed.
     #[must_use]
     pub fn identity(&self) -> NodeIdentity {
-        let last_signed_epoch = self.state().last_request.map_or(0, |request| request.epoch);
+        let last_signed_epoch = self.state().last.map_or(0, |last| last.request.epoch);
         NodeIdentity { signer: self.address(), last_signed_epoch }
     }
 
     fn retained(&self, epoch: u64) -> Option<Arc<SignedEpoch>> {
         self.state().epochs.get(&epoch).cloned()
     }
+}
+
+/// The persisted last request, if the file exists.
+fn read_state(path: &FilePath) -> Result<Option<LastSigned>, Error> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(Error::config(format!("state {}: {error}", path.display()))),
+    };
+    let last = serde_json::from_str(&text)
+        .map_err(|error| Error::config(format!("state {}: {error}", path.display())))?;
+    Ok(Some(last))
+}
+
+/// Persists `last` durably: written to a sibling file, synced, renamed over the state file,
+/// and the folder synced, so a crash leaves the old state or the new one, never a torn file.
+fn write_state(path: &FilePath, last: &LastSigned) -> Result<(), Error> {
+    let text =
+        serde_json::to_string(last).map_err(|error| Error::config(format!("state: {error}")))?;
+    let mut staged = path.as_os_str().to_owned();
+    staged.push(".new");
+    let staged = PathBuf::from(staged);
+    let mut file = std::fs::File::create(&staged)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&staged, path)?;
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::File::open(folder)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// The node's HTTP routes:
@@ -218,10 +342,19 @@ pub fn router(node: Node) -> Router {
         .with_state(node)
 }
 
-async fn sign_handler(
-    State(node): State<Node>,
-    axum::Json(request): axum::Json<EpochRequest>,
-) -> Response {
+async fn sign_handler(State(node): State<Node>, headers: HeaderMap, body: Body) -> Response {
+    let refuse = |status: StatusCode, message: String| {
+        (status, axum::Json(NodeRefusal { code: None, message })).into_response()
+    };
+    let tag = headers.get(AUTH_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !is_authentic(&node.inner.aggregator_secret, &body, tag) {
+        let why = format!("{AUTH_HEADER}: missing or not the aggregator's tag of this body");
+        return refuse(StatusCode::UNAUTHORIZED, why);
+    }
+    let request: EpochRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => return refuse(StatusCode::BAD_REQUEST, format!("body: {error}")),
+    };
     match node.sign_epoch(request).await {
         Ok(answer) => axum::Json(answer).into_response(),
         Err(error) => {

@@ -7,6 +7,36 @@ use serde::{Deserialize, Serialize};
 pub const EPOCHS_PATH: &str = "/v1/epochs";
 /// Path of the identity endpoint: `GET` a [`NodeIdentity`].
 pub const IDENTITY_PATH: &str = "/v1/identity";
+/// Header of the aggregator's tag on an [`EpochRequest`]: HMAC-SHA256 of the exact body bytes
+/// under the secret the aggregator and the nodes share, as 64 hex digits. A node signs nothing
+/// without it, so a plain HTTP request from anyone else is refused before any work.
+pub const AUTH_HEADER: &str = "x-ballast-auth";
+
+type Tagger = hmac::Hmac<sha2::Sha256>;
+
+/// The tag of `body` under `secret`, for [`AUTH_HEADER`].
+#[must_use]
+pub fn tag(secret: &[u8], body: &[u8]) -> String {
+    use hmac::{KeyInit as _, Mac as _};
+    let Ok(mut mac) = Tagger::new_from_slice(secret) else {
+        panic!("Invariant: HMAC takes a key of any length");
+    };
+    mac.update(body);
+    alloy_primitives::hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether `tag_hex` is the tag of `body` under `secret` (compared in constant time).
+#[must_use]
+pub fn is_authentic(secret: &[u8], body: &[u8], tag_hex: &str) -> bool {
+    use hmac::{KeyInit as _, Mac as _};
+    let (Ok(tag), Ok(mut mac)) =
+        (alloy_primitives::hex::decode(tag_hex), Tagger::new_from_slice(secret))
+    else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&tag).is_ok()
+}
 
 /// The aggregator's question: compute and sign epoch `epoch` valued at `as_of_secs`, valid until
 /// `valid_until_secs`. Market data and methodology are the node's own; if its inputs differ from

@@ -17,8 +17,8 @@ use federation::{
 };
 use oracle::json::write_signed_report;
 use oracle::{
-    AccountResult, Domain, EpochHeader, EpochTree, RejectionCode, Signer, SignerSet, Verifier,
-    verify_account,
+    AccountResult, Bounds, Domain, EpochHeader, EpochTree, RejectionCode, Signer, SignerSet,
+    Verifier, verify_account,
 };
 
 /// Hardhat/Anvil development keys 0-4.
@@ -31,6 +31,12 @@ const KEYS: [&str; 5] = [
 ];
 const ACCOUNTS: u64 = 300;
 const LOOPBACK: &str = "127.0.0.1:0";
+/// The secret the test aggregators and nodes share.
+const SECRET: &[u8] = b"federation test secret, 32 bytes";
+/// The nodes' clock: a few minutes after epoch 1's as-of time (each epoch is a minute later).
+const NOW_SECS: u64 = 1_700_000_000 + 300;
+/// The nodes' bound on the distance between a request's as-of time and their clock.
+const SKEW_SECS: u64 = 3_600;
 
 fn usdc(raw: i128) -> Money {
     Money::from_raw(raw, Currency::USDC)
@@ -101,28 +107,45 @@ fn verifier(key_count: usize, threshold: u8) -> Verifier {
     Verifier {
         domain: Domain { chain_id: 31_337, verifying_contract: Address::repeat_byte(0xbb) },
         signer_set,
+        bounds: Bounds { epoch_jump_max: 16, validity_secs_max: 86_400 },
+    }
+}
+
+fn node_config(key: &str, verifier: &Verifier, compute: ComputeFn) -> NodeConfig {
+    NodeConfig {
+        signer: Signer::from_hex(key).unwrap(),
+        verifier: verifier.clone(),
+        compute,
+        as_of_skew_secs_max: SKEW_SECS,
+        clock: Arc::new(|| NOW_SECS),
+        state_path: None,
+        aggregator_secret: SECRET.to_vec(),
     }
 }
 
 async fn start(verifier: &Verifier, behaviours: &[Behaviour]) -> Vec<NodeHandle> {
     let mut handles = Vec::new();
     for (key, behaviour) in KEYS.iter().zip(behaviours) {
-        let signer = Signer::from_hex(key).unwrap();
-        let config =
-            NodeConfig { signer, verifier: verifier.clone(), compute: compute(*behaviour) };
-        let node = Node::new(config).unwrap();
+        let node = Node::new(node_config(key, verifier, compute(*behaviour))).unwrap();
         handles.push(spawn_node(node, LOOPBACK.parse().unwrap()).await.unwrap());
     }
     handles
 }
 
 fn aggregator(verifier: &Verifier, urls: Vec<String>) -> Aggregator {
-    let config = AggregatorConfig {
-        nodes: urls,
-        verifier: verifier.clone(),
-        answer_timeout: Duration::from_secs(20),
-    };
-    Aggregator::new(config, 0).unwrap()
+    aggregator_at(verifier, urls, 0)
+}
+
+/// Posts `request` to a node as the aggregator does, its body tagged with the shared secret.
+async fn post_tagged(url: &str, request: EpochRequest) -> reqwest::Response {
+    let body = serde_json::to_vec(&request).unwrap();
+    let tag = federation::wire::tag(SECRET, &body);
+    (reqwest::Client::new().post(format!("{url}/v1/epochs")))
+        .header(federation::wire::AUTH_HEADER, tag)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 fn request(epoch: u64) -> EpochRequest {
@@ -238,19 +261,17 @@ async fn stale_and_replayed_epochs_are_refused() {
         assert!(matches!(error.kind, ErrorKind::Rejected(RejectionCode::StaleEpoch)), "{error}");
     }
     // The nodes refuse on their own too: an older epoch, or the same epoch with another window.
-    let client = reqwest::Client::new();
-    let post =
-        |body: EpochRequest| client.post(format!("{}/v1/epochs", urls[0])).json(&body).send();
-    let older = post(request(1)).await.unwrap();
+    let post = |body: EpochRequest| post_tagged(&urls[0], body);
+    let older = post(request(1)).await;
     assert_eq!(older.status(), reqwest::StatusCode::CONFLICT);
     let refusal: federation::NodeRefusal = older.json().await.unwrap();
     assert_eq!(refusal.code, Some(RejectionCode::StaleEpoch));
     let mut stretched = second;
     stretched.valid_until_secs += 60;
-    assert_eq!(post(stretched).await.unwrap().status(), reqwest::StatusCode::CONFLICT);
+    assert_eq!(post(stretched).await.status(), reqwest::StatusCode::CONFLICT);
     // The same request again is answered with the same bytes: retries are safe.
-    let first: NodeAnswer = post(second).await.unwrap().json().await.unwrap();
-    let again: NodeAnswer = post(second).await.unwrap().json().await.unwrap();
+    let first: NodeAnswer = post(second).await.json().await.unwrap();
+    let again: NodeAnswer = post(second).await.json().await.unwrap();
     assert_eq!(first, again);
     stop(handles).await;
 }
@@ -278,16 +299,7 @@ async fn a_replaying_node_cannot_complete_a_quorum() {
     let mut aggregator = aggregator(&verifier, urls.clone());
     let first = request(1);
     aggregator.publish(first, first.as_of_secs).await.unwrap();
-    let client = reqwest::Client::new();
-    let recorded: NodeAnswer = client
-        .post(format!("{}/v1/epochs", urls[2]))
-        .json(&first)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let recorded: NodeAnswer = post_tagged(&urls[2], first).await.json().await.unwrap();
     let (address, task) = replaying_server(recorded).await;
     let mut nodes = urls[..2].to_vec();
     nodes.push(format!("http://{address}"));
@@ -306,6 +318,7 @@ fn aggregator_at(verifier: &Verifier, urls: Vec<String>, last_published: u64) ->
         nodes: urls,
         verifier: verifier.clone(),
         answer_timeout: Duration::from_secs(20),
+        secret: SECRET.to_vec(),
     };
     Aggregator::new(config, last_published).unwrap()
 }
@@ -355,4 +368,138 @@ async fn independent_federations_publish_identical_bytes() {
     let late = aggregator.publish(r, r.valid_until_secs + 1).await.unwrap_err();
     assert!(matches!(late.kind, ErrorKind::Rejected(RejectionCode::Expired)), "{late}");
     stop(handles).await;
+}
+
+/// The poisoned-epoch attack of issue 14, by plain HTTP against real nodes. Without the
+/// aggregator's tag (or with a tag of another body) a request is refused, 401, before any work.
+/// With it, epoch 2^64 − 1 valid until 2^64 − 1 is refused with `EPOCH_JUMP`, a window longer
+/// than the deployment's bound with `VALIDITY_TOO_LONG`, an as-of time beyond the skew bound
+/// ahead of the node's clock with `NOT_YET_VALID` and behind it with `EXPIRED`. The aggregator
+/// refuses to send the poisoned request at all. No node signed anything, so honest epoch 1 is
+/// published after all of it, and epoch 2 after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_refuse_to_sign_a_poisoned_epoch() {
+    let verifier = verifier(3, 2);
+    let handles = start(&verifier, &[Behaviour::Honest; 3]).await;
+    let urls: Vec<String> = handles.iter().map(NodeHandle::url).collect();
+    let poisoned = EpochRequest { epoch: u64::MAX, valid_until_secs: u64::MAX, ..request(1) };
+    let client = reqwest::Client::new();
+    let plain = client.post(format!("{}/v1/epochs", urls[0])).json(&poisoned).send().await;
+    assert_eq!(plain.unwrap().status(), reqwest::StatusCode::UNAUTHORIZED);
+    let body = serde_json::to_vec(&request(1)).unwrap();
+    let other_tag = federation::wire::tag(SECRET, &serde_json::to_vec(&request(2)).unwrap());
+    let forged = (client.post(format!("{}/v1/epochs", urls[0])))
+        .header(federation::wire::AUTH_HEADER, other_tag)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let bounds = verifier.bounds;
+    let cases = [
+        (poisoned, RejectionCode::EpochJump),
+        (EpochRequest { epoch: 1 + bounds.epoch_jump_max, ..request(1) }, RejectionCode::EpochJump),
+        (
+            EpochRequest {
+                valid_until_secs: request(1).as_of_secs + bounds.validity_secs_max + 1,
+                ..request(1)
+            },
+            RejectionCode::ValidityTooLong,
+        ),
+        (
+            EpochRequest {
+                as_of_secs: NOW_SECS + SKEW_SECS + 1,
+                valid_until_secs: NOW_SECS + SKEW_SECS + 60,
+                ..request(1)
+            },
+            RejectionCode::NotYetValid,
+        ),
+        (
+            EpochRequest {
+                as_of_secs: NOW_SECS - SKEW_SECS - 1,
+                valid_until_secs: NOW_SECS + 60,
+                ..request(1)
+            },
+            RejectionCode::Expired,
+        ),
+    ];
+    for url in &urls {
+        for (request, code) in cases {
+            let refused = post_tagged(url, request).await;
+            assert_eq!(refused.status(), reqwest::StatusCode::CONFLICT, "{request:?}");
+            let refusal: federation::NodeRefusal = refused.json().await.unwrap();
+            assert_eq!(refusal.code, Some(code), "{request:?}: {}", refusal.message);
+        }
+    }
+    let mut aggregator = aggregator(&verifier, urls.clone());
+    let error = aggregator.publish(poisoned, NOW_SECS).await.unwrap_err();
+    assert!(matches!(error.kind, ErrorKind::Rejected(RejectionCode::EpochJump)), "{error}");
+    for epoch in [1, 2] {
+        let honest = request(epoch);
+        let published = aggregator.publish(honest, honest.as_of_secs).await.unwrap();
+        assert_eq!(published.signed.report.epoch, epoch);
+    }
+    stop(handles).await;
+}
+
+/// When the nodes refuse, the aggregator's error names each node's refusal and code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_epoch_reports_every_nodes_code() {
+    let verifier = verifier(3, 2);
+    let handles = start(&verifier, &[Behaviour::Honest; 3]).await;
+    let urls: Vec<String> = handles.iter().map(NodeHandle::url).collect();
+    let future = EpochRequest {
+        as_of_secs: NOW_SECS + 2 * SKEW_SECS,
+        valid_until_secs: NOW_SECS + 2 * SKEW_SECS + 60,
+        ..request(1)
+    };
+    let mut aggregator = aggregator(&verifier, urls);
+    let error = aggregator.publish(future, future.as_of_secs).await.unwrap_err();
+    let ErrorKind::NoQuorum { outcomes, .. } = &error.kind else { panic!("{error}") };
+    for outcome in outcomes {
+        let NodeStatus::Refused(refusal) = &outcome.status else { panic!("{outcome:?}") };
+        assert_eq!(refusal.code, Some(RejectionCode::NotYetValid));
+    }
+    assert!(error.to_string().contains("NOT_YET_VALID (3)"), "{error}");
+    stop(handles).await;
+}
+
+/// A node persists the last request it signed before its signature leaves it. Restarted on
+/// its state file, it answers the same request with the same signature, refuses the same epoch
+/// with another window, and with other results (its inputs changed while it was down), and an
+/// older epoch; then it signs the next one. A state file it cannot read stops it at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_never_signs_one_epoch_twice() {
+    let verifier = verifier(3, 2);
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("federation-restart");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("node.state");
+    let node = |behaviour: Behaviour| {
+        let config = NodeConfig {
+            state_path: Some(state.clone()),
+            ..node_config(KEYS[0], &verifier, compute(behaviour))
+        };
+        Node::new(config).unwrap()
+    };
+    let first = node(Behaviour::Honest).sign_epoch(request(3)).await.unwrap();
+    let restarted = node(Behaviour::Honest);
+    assert_eq!(restarted.identity().last_signed_epoch, 3);
+    assert_eq!(restarted.sign_epoch(request(3)).await.unwrap(), first);
+    let stretched =
+        EpochRequest { valid_until_secs: request(3).valid_until_secs + 60, ..request(3) };
+    let refused =
+        |e: federation::Error| matches!(e.kind, ErrorKind::Rejected(RejectionCode::StaleEpoch));
+    assert!(refused(node(Behaviour::Honest).sign_epoch(stretched).await.unwrap_err()));
+    assert!(refused(node(Behaviour::Byzantine).sign_epoch(request(3)).await.unwrap_err()));
+    assert!(refused(node(Behaviour::Honest).sign_epoch(request(2)).await.unwrap_err()));
+    let next = node(Behaviour::Honest).sign_epoch(request(4)).await.unwrap();
+    assert_eq!(next.report.epoch, 4);
+    std::fs::write(&state, "not json").unwrap();
+    let config = NodeConfig {
+        state_path: Some(state),
+        ..node_config(KEYS[0], &verifier, compute(Behaviour::Honest))
+    };
+    let Err(error) = Node::new(config) else { panic!("a corrupt state file is refused") };
+    assert!(matches!(error.kind, ErrorKind::Config(_)), "{error}");
 }

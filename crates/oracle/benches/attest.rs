@@ -48,7 +48,8 @@ fn main() {
     addresses.sort();
     let signer_set = SignerSet::new(addresses, 2, 1).unwrap();
     let domain = Domain { chain_id: 1, verifying_contract: Address::repeat_byte(9) };
-    let verifier = Verifier { domain, signer_set };
+    let bounds = oracle::Bounds { epoch_jump_max: 1, validity_secs_max: 600 };
+    let verifier = Verifier { domain, signer_set, bounds };
     let mut roots = Vec::new();
     println!("{ACCOUNTS} accounts, {RUNS} runs per thread count");
     for threads in [1, 2] {

@@ -38,4 +38,4 @@ pub use error::{Error, ErrorKind};
 pub use report::{Domain, Report, SignedReport, SignerSet};
 pub use signer::{Signature, Signer};
 pub use tree::{MerkleTree, MultiProof};
-pub use verify::{Accepted, RejectionCode, Verifier, verify_account, verify_accounts};
+pub use verify::{Accepted, Bounds, RejectionCode, Verifier, verify_account, verify_accounts};

@@ -2,8 +2,14 @@
 //! rejection codes.
 //!
 //! Order matters because a bad report often breaks several rules at once and both sides must
-//! name the same one. The order is: signer-set digest, epoch, validity window, signature count,
-//! then each signature in turn (recoverable, known signer, not a repeat, ascending).
+//! name the same one. The order is: signer-set digest, epoch (not stale, not beyond the
+//! deployment's jump bound), validity window (begun, not over, not longer than the deployment's
+//! bound), signature count, then each signature in turn (recoverable, known signer, not a
+//! repeat, ascending).
+//!
+//! The two bounds are what keeps even a captured quorum from locking a deployment: without
+//! them, one report for epoch 2^64 − 1 valid until 2^64 − 1 would make every honest epoch
+//! stale for ever.
 
 use std::fmt;
 
@@ -53,11 +59,15 @@ pub enum RejectionCode {
     UnknownEpoch = 12,
     /// The leaf and proof do not lead to the accepted root: a tampered leaf or a bad proof.
     ProofInvalid = 13,
+    /// The epoch is further above the last accepted one than the deployment allows.
+    EpochJump = 14,
+    /// The validity window (`validUntil − asOf`) is longer than the deployment allows.
+    ValidityTooLong = 15,
 }
 
 impl RejectionCode {
     /// Every code, in numeric order.
-    pub const ALL: [RejectionCode; 13] = [
+    pub const ALL: [RejectionCode; 15] = [
         RejectionCode::SignerSetMismatch,
         RejectionCode::StaleEpoch,
         RejectionCode::NotYetValid,
@@ -71,6 +81,8 @@ impl RejectionCode {
         RejectionCode::SignersNotAscending,
         RejectionCode::UnknownEpoch,
         RejectionCode::ProofInvalid,
+        RejectionCode::EpochJump,
+        RejectionCode::ValidityTooLong,
     ];
 
     /// The stable number.
@@ -102,6 +114,8 @@ impl RejectionCode {
             RejectionCode::SignersNotAscending => "SIGNERS_NOT_ASCENDING",
             RejectionCode::UnknownEpoch => "UNKNOWN_EPOCH",
             RejectionCode::ProofInvalid => "PROOF_INVALID",
+            RejectionCode::EpochJump => "EPOCH_JUMP",
+            RejectionCode::ValidityTooLong => "VALIDITY_TOO_LONG",
         }
     }
 }
@@ -136,6 +150,35 @@ pub struct Verifier {
     pub domain: Domain,
     /// Signers, threshold and config version.
     pub signer_set: SignerSet,
+    /// How far a report may move the deployment: epoch jump and window length.
+    pub bounds: Bounds,
+}
+
+/// What a deployment lets one report do, fixed at deployment like the signer set
+/// (`BallastVerifier`'s `maxEpochJump` and `maxValidity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Largest step from the last accepted epoch to a new one (1: no epoch may be skipped).
+    pub epoch_jump_max: u64,
+    /// Longest validity window, `validUntil − asOf`, in seconds.
+    pub validity_secs_max: u64,
+}
+
+impl Bounds {
+    /// Bounds of a deployment.
+    ///
+    /// # Errors
+    /// `OutOfRange` for a zero bound (no report could ever be accepted), as the contract's
+    /// constructor refuses it.
+    pub fn new(epoch_jump_max: u64, validity_secs_max: u64) -> Result<Bounds, crate::Error> {
+        if epoch_jump_max == 0 {
+            return Err(crate::Error::range("epoch_jump_max", "must be at least 1, got 0"));
+        }
+        if validity_secs_max == 0 {
+            return Err(crate::Error::range("validity_secs_max", "must be at least 1, got 0"));
+        }
+        Ok(Bounds { epoch_jump_max, validity_secs_max })
+    }
 }
 
 /// A report that passed [`Verifier::verify_report`].
@@ -167,11 +210,18 @@ impl Verifier {
         if report.epoch <= last_accepted_epoch {
             return Err(RejectionCode::StaleEpoch);
         }
+        if report.epoch - last_accepted_epoch > self.bounds.epoch_jump_max {
+            return Err(RejectionCode::EpochJump);
+        }
         if now_secs < report.as_of_secs {
             return Err(RejectionCode::NotYetValid);
         }
         if now_secs > report.valid_until_secs {
             return Err(RejectionCode::Expired);
+        }
+        // as_of ≤ now ≤ valid_until here, so the window is not negative.
+        if report.valid_until_secs - report.as_of_secs > self.bounds.validity_secs_max {
+            return Err(RejectionCode::ValidityTooLong);
         }
         if signatures.len() < usize::from(set.threshold()) {
             return Err(RejectionCode::TooFewSignatures);

@@ -13,10 +13,10 @@ use common::chain::{
     CHAIN_ID, Chain, account_leaf, describe_gas, digestOfCall, domainSeparatorCall, lastEpochCall,
     margin_root, rootOfCall, signerSetDigestCall, submit_call, verify_call, verifyAccountsCall,
 };
-use common::{dev_signers, header, synthetic_results};
+use common::{BOUNDS, dev_signers, header, synthetic_results};
 use oracle::RejectionCode as R;
 use oracle::{
-    Domain, EpochTree, RejectionCode, Report, Signer, SignerSet, Verifier, verify_account,
+    Bounds, Domain, EpochTree, RejectionCode, Report, Signer, SignerSet, Verifier, verify_account,
 };
 
 /// A deployed verifier, the Rust twin configured identically, and the keys.
@@ -36,9 +36,10 @@ impl Setup {
         let addresses = keys.iter().map(Signer::address).collect();
         let set = SignerSet::new(addresses, 3, 7).unwrap();
         let mut chain = Chain::new(header(1).as_of_secs);
-        let contract = chain.deploy(&set).unwrap();
+        let contract = chain.deploy(&set, BOUNDS).unwrap();
         let domain = Domain { chain_id: CHAIN_ID, verifying_contract: contract };
-        Setup { chain, contract, verifier: Verifier { domain, signer_set: set }, keys }
+        let verifier = Verifier { domain, signer_set: set, bounds: BOUNDS };
+        Setup { chain, contract, verifier, keys }
     }
 
     fn sign(&self, report: &Report, order: &[usize]) -> Vec<Bytes> {
@@ -293,6 +294,55 @@ fn rust_and_contract_reject_reports_changed_after_signing() {
     }
 }
 
+/// The poisoned report of issue 14: a quorum's valid signatures on epoch 2^64 − 1, valid until
+/// 2^64 − 1, would have made every honest epoch stale for ever. Both verifiers refuse it with
+/// `EPOCH_JUMP`, and a window a second longer than the bound with `VALIDITY_TOO_LONG`; a jump
+/// of exactly the bound and a window of exactly the bound pass; the honest next epoch is
+/// accepted after all of them. A zero bound cannot be deployed, on either side.
+#[test]
+fn a_captured_quorum_cannot_lock_the_verifier() {
+    let mut setup = Setup::new();
+    let first = epoch_tree(1, 10).report(&setup.verifier.signer_set);
+    let signatures = setup.sign(&first, &[0, 1, 2]);
+    setup.submit(&first, &signatures);
+    let honest = epoch_tree(2, 10).report(&setup.verifier.signer_set);
+    let now = honest.as_of_secs + 1;
+    let variant = |change: &dyn Fn(&mut Report)| {
+        let mut report = honest;
+        change(&mut report);
+        report
+    };
+    let poisoned = variant(&|r| (r.epoch, r.valid_until_secs) = (u64::MAX, u64::MAX));
+    let too_long = variant(&|r| r.valid_until_secs = r.as_of_secs + BOUNDS.validity_secs_max + 1);
+    let widest = variant(&|r| r.valid_until_secs = r.as_of_secs + BOUNDS.validity_secs_max);
+    let furthest = variant(&|r| r.epoch = 1 + BOUNDS.epoch_jump_max);
+    let cases = [
+        ("poisoned", poisoned, Some(R::EpochJump)),
+        (
+            "one epoch beyond the bound",
+            variant(&|r| r.epoch = 2 + BOUNDS.epoch_jump_max),
+            Some(R::EpochJump),
+        ),
+        ("window beyond the bound", too_long, Some(R::ValidityTooLong)),
+        ("window at the bound", widest, None),
+        ("jump at the bound", furthest, None),
+    ];
+    for (name, report, expected) in cases {
+        let signatures = setup.sign(&report, &[0, 1, 2]);
+        let code = expected.map(RejectionCode::code);
+        assert_eq!(setup.both(&report, &signatures, now), (code, code), "{name}");
+    }
+    let signatures = setup.sign(&honest, &[1, 2, 3]);
+    setup.submit(&honest, &signatures);
+    assert_eq!(setup.last_epoch(), 2, "honest epochs go on");
+    let set = setup.verifier.signer_set.clone();
+    for (jump, validity) in [(0, 600), (1, 0)] {
+        let bounds = Bounds { epoch_jump_max: jump, validity_secs_max: validity };
+        assert!(setup.chain.deploy(&set, bounds).is_err(), "{bounds:?}");
+        assert!(Bounds::new(jump, validity).is_err(), "{bounds:?}");
+    }
+}
+
 #[test]
 fn contract_and_rust_refuse_the_same_signer_sets() {
     let keys = dev_signers(3);
@@ -313,7 +363,7 @@ fn contract_and_rust_refuse_the_same_signer_sets() {
     let mut chain = Chain::new(1);
     for (name, signers, threshold, valid) in cases {
         let rust = SignerSet::new(signers.clone(), threshold, 1).is_ok();
-        let evm = chain.deploy_raw(signers, threshold, 1).is_ok();
+        let evm = chain.deploy_raw(signers, threshold, 1, BOUNDS).is_ok();
         assert_eq!((rust, evm), (valid, valid), "{name}");
     }
 }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::{SolCall, SolError, SolType, sol, sol_data};
-use oracle::{Report, SignerSet};
+use oracle::{Bounds, Report, SignerSet};
 use revm::context::TxEnv;
 use revm::context_interface::result::{ExecutionResult, Output};
 use revm::database::{CacheDB, EmptyDB};
@@ -125,9 +125,10 @@ impl Chain {
             .unwrap()
     }
 
-    /// Deploys `BallastVerifier(signers, threshold, configVersion)`.
-    pub fn deploy(&mut self, set: &SignerSet) -> Result<Address, Outcome> {
-        self.deploy_raw(set.signers().to_vec(), set.threshold(), set.config_version())
+    /// Deploys `BallastVerifier(signers, threshold, configVersion, maxEpochJump, maxValidity)`.
+    pub fn deploy(&mut self, set: &SignerSet, bounds: Bounds) -> Result<Address, Outcome> {
+        let (signers, threshold) = (set.signers().to_vec(), set.threshold());
+        self.deploy_raw(signers, threshold, set.config_version(), bounds)
     }
 
     pub fn deploy_raw(
@@ -135,10 +136,18 @@ impl Chain {
         signers: Vec<Address>,
         threshold: u8,
         version: u64,
+        bounds: Bounds,
     ) -> Result<Address, Outcome> {
-        type Args = (sol_data::Array<sol_data::Address>, sol_data::Uint<8>, sol_data::Uint<64>);
+        type Args = (
+            sol_data::Array<sol_data::Address>,
+            sol_data::Uint<8>,
+            sol_data::Uint<64>,
+            sol_data::Uint<64>,
+            sol_data::Uint<64>,
+        );
         let mut code = verifier_bytecode().to_vec();
-        code.extend(Args::abi_encode_params(&(signers, threshold, version)));
+        let (jump, validity) = (bounds.epoch_jump_max, bounds.validity_secs_max);
+        code.extend(Args::abi_encode_params(&(signers, threshold, version, jump, validity)));
         let tx = self.tx(TxKind::Create, code.into());
         let result = self.evm.transact_commit(tx).unwrap();
         match result {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use basics::{Currency, Money};
-use oracle::{AccountResult, B256, Domain, EpochHeader, Signer, SignerSet, Verifier};
+use oracle::{AccountResult, B256, Bounds, Domain, EpochHeader, Signer, SignerSet, Verifier};
 
 /// Well-known development keys (Hardhat/Anvil accounts 0-4); their addresses are published.
 pub const DEV_KEYS: [&str; 5] = [
@@ -76,8 +76,11 @@ pub fn signer_set_of(signers: &[Signer], threshold: u8) -> SignerSet {
     SignerSet::new(addresses, threshold, 7).unwrap()
 }
 
+/// The bounds the tests deploy with: sixteen epochs of slack, a day of validity.
+pub const BOUNDS: Bounds = Bounds { epoch_jump_max: 16, validity_secs_max: 86_400 };
+
 pub fn verifier(signers: &[Signer], threshold: u8, domain: Domain) -> Verifier {
-    Verifier { domain, signer_set: signer_set_of(signers, threshold) }
+    Verifier { domain, signer_set: signer_set_of(signers, threshold), bounds: BOUNDS }
 }
 
 /// The repository's `contracts/` folder.
