@@ -158,8 +158,18 @@ fn attest_is_identical_across_thread_counts_and_verifies_offline() {
     assert!(text(&verify(&report, None, &["--now", &early])).contains("NOT_YET_VALID"));
     let stale = verify(&report, None, &["--now", &now, "--last-epoch", "7"]);
     assert!(text(&stale).contains("STALE_EPOCH"), "{}", text(&stale));
-    // The same deployment with a bound of 4 epochs: epoch 7 after none is a jump it refuses.
-    // Another configuration version: the report names another signer set.
+}
+
+/// A federation file that does not match the deployment a report was signed for refuses it
+/// with the contract's code: the same deployment with a bound of 4 epochs refuses epoch 7
+/// after none (`EPOCH_JUMP`); another configuration version names another signer set.
+#[test]
+fn a_federation_file_of_other_bounds_or_version_refuses_the_report() {
+    let one = scratch("federation-files");
+    let output = attest(&one, &[1, 2], None);
+    assert!(output.status.success(), "{}", text(&output));
+    let report = one.join("report.json");
+    let now = (AS_OF_SECS + 60).to_string();
     let federation = example("oracle/federation.json");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&federation).unwrap()).unwrap();
