@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// Threads for recomputation and what-ifs (rayon); all cores when absent.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// File holding the first admin key (`bk_<16 hex>_<64 hex>`) for a database without keys;
+    /// without it a new key is made and printed once.
+    #[arg(long)]
+    pub admin_key_file: Option<std::path::PathBuf>,
 }
 
 /// Runs the service until the process is stopped.
@@ -35,16 +39,26 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        let admin_key = match &args.admin_key_file {
+            Some(path) => Some(crate::input::read_text(Some(path))?.trim().to_owned()),
+            None => None,
+        };
         let config = service::Config {
             listen: args.listen,
             database: args.database.clone(),
             sample_accounts: !args.no_sample_accounts,
+            admin_key,
         };
         let running = service::start(&config).await.context("starting the service")?;
-        // The first line is read by scripts and tests to find the port.
+        // The first line is read by scripts and tests to find the port, the second (on a first
+        // start) to find the admin key.
         println!("Ballast service listening on http://{}/ (database {})", running.address, {
             &args.database
         });
+        if let Some(key) = &running.admin_key {
+            println!("admin key (shown once; only its hash is stored): {key}");
+            println!("dashboard, signed in: http://{}/#key={key}", running.address);
+        }
         tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
         running.server.abort();
         Ok(())

@@ -33,12 +33,19 @@ fn dashboard_shows_the_heatmap_and_updates_live() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    stdout.read_line(&mut line).unwrap();
     let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    // A first start prints the admin key it made, once.
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let key = line.split_whitespace().last().unwrap().to_owned();
+    assert!(key.starts_with("bk_"), "no admin key printed: {line:?}");
     let output = Command::new("node")
         .arg(script_dir.join("dashboard.mjs"))
         .arg(&url)
+        .arg(&key)
         .arg(dir.join("dashboard.png"))
         .env("CHROMIUM", &chromium)
         .output()

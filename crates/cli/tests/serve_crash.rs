@@ -18,12 +18,20 @@ use service::client::Client;
 const WRITERS: usize = 4;
 /// Acknowledged writes to see before the kill.
 const ACKED_BEFORE_KILL: usize = 60;
+/// The admin key the test provisions (a test value, public).
+const KEY: &str =
+    "bk_00000000000c0ffe_1111111111111111111111111111111111111111111111111111111111111111";
 
-/// Starts `ballast serve` on `database` and reads the address it prints.
+/// Starts `ballast serve` on `database`, with [`KEY`] as its first admin key, and reads the
+/// address it prints.
 fn serve(database: &str) -> (Child, SocketAddr) {
+    let key_file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ballast-crash.key");
+    std::fs::write(&key_file, KEY).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ballast"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
         .arg("--no-sample-accounts")
+        .arg("--admin-key-file")
+        .arg(&key_file)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -43,7 +51,8 @@ fn write(i: usize) -> Value {
 }
 
 async fn stream(address: SocketAddr, writer: usize, acked: Arc<Mutex<Vec<(usize, String)>>>) {
-    let Ok(mut client) = Client::connect(address).await else { return };
+    let Ok(client) = Client::connect(address).await else { return };
+    let mut client = client.authorized(KEY);
     for i in (writer..).step_by(WRITERS) {
         let key = format!("crash-key-{i}");
         let body = write(i).to_string();
@@ -71,7 +80,7 @@ async fn crash_and_recover(database: &str) {
     }
     let acked = acked.lock().unwrap().clone();
     let (mut child, address) = serve(database);
-    let mut client = Client::connect(address).await.unwrap();
+    let mut client = Client::connect(address).await.unwrap().authorized(KEY);
     for (i, first_answer) in &acked {
         let account = client.get(&format!("/api/accounts/crash-{i}")).await.unwrap();
         assert_eq!(account.status, 200, "acknowledged write {i} lost");

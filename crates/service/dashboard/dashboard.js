@@ -11,8 +11,37 @@ const fmt = (x, digits = 0) =>
         minimumFractionDigits: digits });
 const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(1) + " %");
 
+// The API key: taken once from the address's fragment (`#key=...`, never sent to the server),
+// then kept for this tab only; the sign-in form sets it too.
+const KEY_STORE = "ballast.key";
+function takeKeyFromFragment() {
+  const match = /(?:^|&)key=([^&]+)/.exec(location.hash.slice(1));
+  if (match) {
+    sessionStorage.setItem(KEY_STORE, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+}
+const apiKey = () => sessionStorage.getItem(KEY_STORE);
+
+function showSignIn(reason) {
+  const form = document.getElementById("sign-in");
+  form.hidden = false;
+  document.getElementById("sign-in-reason").textContent = reason;
+  form.onsubmit = (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(KEY_STORE, document.getElementById("sign-in-key").value.trim());
+    form.hidden = true;
+    start();
+  };
+}
+
 async function getJson(path) {
-  const response = await fetch(path);
+  const key = apiKey();
+  const response = await fetch(path, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+  if (response.status === 401 || response.status === 403) {
+    showSignIn(response.status === 401 ? "Sign in with an API key." :
+      "This key may not see that; sign in with another.");
+  }
   if (!response.ok) throw new Error(path + ": " + response.status);
   return response.json();
 }
@@ -183,7 +212,8 @@ function alert(message) {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws`);
+  const socket = new WebSocket(`${scheme}://${location.host}/ws`,
+    ["ballast", `bearer.${apiKey()}`]);
   state.socket = socket;
   const status = document.getElementById("connection");
   socket.onopen = () => {
@@ -214,6 +244,10 @@ function connect() {
 }
 
 async function start() {
+  if (!apiKey()) {
+    showSignIn("Sign in with an API key.");
+    return;
+  }
   try {
     const market = await getJson("/api/markets/latest");
     document.getElementById("market").textContent = `market: ${market.valuation_time}`;
@@ -224,4 +258,14 @@ async function start() {
   connect();
 }
 
+takeKeyFromFragment();
 start();
+// A key given later in the fragment (a link followed in an open tab) signs in too.
+window.addEventListener("hashchange", () => {
+  const before = apiKey();
+  takeKeyFromFragment();
+  if (apiKey() && apiKey() !== before) {
+    document.getElementById("sign-in").hidden = true;
+    start();
+  }
+});

@@ -67,6 +67,11 @@ fn options() -> Options {
     o
 }
 
+/// The admin key the load run provisions and authenticates every request with (a public
+/// test value): what-ifs and writes pay for authentication as a client's would.
+const KEY: &str =
+    "bk_000000000000100a_4444444444444444444444444444444444444444444444444444444444444444";
+
 /// A small deterministic generator (xorshift64*): the load is the same on every run.
 struct Rng(u64);
 
@@ -125,7 +130,7 @@ async fn what_ifs(
     names: Arc<Vec<String>>,
     until: Instant,
 ) -> Vec<f64> {
-    let mut client = Client::connect(address).await.unwrap();
+    let mut client = Client::connect(address).await.unwrap().authorized(KEY);
     let mut rng = Rng(seed);
     let mut latencies = Vec::new();
     let start = Instant::now();
@@ -157,7 +162,7 @@ async fn push_markets(
     base: market::MarketSnapshot,
     until: Instant,
 ) -> usize {
-    let mut client = Client::connect(address).await.unwrap();
+    let mut client = Client::connect(address).await.unwrap().authorized(KEY);
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / o.push_hz));
     let mut pushes = 0;
     while Instant::now() < until {
@@ -179,7 +184,7 @@ async fn push_markets(
 /// accounts, account creations), latencies in seconds from request to acknowledgement (the
 /// new margin is published before the answer).
 async fn writes(address: SocketAddr, o: &Options) -> (Vec<f64>, Vec<f64>) {
-    let mut client = Client::connect(address).await.unwrap();
+    let mut client = Client::connect(address).await.unwrap().authorized(KEY);
     let mut rng = Rng(0x5EED_0001);
     let (mut updates, mut creations) = (Vec::new(), Vec::new());
     for n in 0..o.writes {
@@ -217,7 +222,7 @@ async fn seed(
 ) {
     let seeded = service::start(config).await.unwrap();
     let hash = seeded.service.model().methodologies.values().next().unwrap().hash.clone();
-    let mut client = Client::connect(seeded.address).await.unwrap();
+    let mut client = Client::connect(seeded.address).await.unwrap().authorized(KEY);
     let reply =
         client.request("POST", "/api/markets", &[], market_json(market).as_bytes()).await.unwrap();
     assert_eq!(reply.status, 202, "{}", reply.body);
@@ -225,6 +230,17 @@ async fn seed(
     seeded.recompute.abort();
     drop(seeded);
     fill(&config.database, o, instruments, &hash).await;
+}
+
+/// The live feed of every account, signed in with [`KEY`].
+async fn feed(
+    address: SocketAddr,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = format!("ws://{address}/ws").into_client_request().unwrap();
+    let protocols = format!("ballast, bearer.{KEY}").parse().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", protocols);
+    tokio_tungstenite::connect_async(request).await.unwrap().0
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -241,6 +257,7 @@ async fn main() {
         listen: "127.0.0.1:0".parse().unwrap(),
         database,
         sample_accounts: false,
+        admin_key: Some(KEY.to_owned()),
     };
     let started = Instant::now();
     seed(&config, &o, &market, &instruments).await;
@@ -254,8 +271,7 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
     let recomputes = Arc::new(Mutex::new(Vec::new()));
-    let (mut socket, _) =
-        tokio_tungstenite::connect_async(format!("ws://{address}/ws")).await.unwrap();
+    let mut socket = feed(address).await;
     let seen = Arc::clone(&recomputes);
     let listener = tokio::spawn(async move {
         while let Some(Ok(message)) = socket.next().await {

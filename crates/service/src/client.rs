@@ -15,6 +15,8 @@ const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub struct Client {
     stream: BufReader<TcpStream>,
     host: String,
+    /// Sent as `Authorization: Bearer <key>` with every request, when set.
+    key: Option<String>,
 }
 
 /// A response: status and body text.
@@ -46,7 +48,13 @@ impl Client {
     pub async fn connect(address: SocketAddr) -> io::Result<Client> {
         let stream = TcpStream::connect(address).await?;
         stream.set_nodelay(true)?;
-        Ok(Client { stream: BufReader::new(stream), host: address.to_string() })
+        Ok(Client { stream: BufReader::new(stream), host: address.to_string(), key: None })
+    }
+
+    /// The same connection, sending `key` with every request.
+    #[must_use]
+    pub fn authorized(self, key: &str) -> Client {
+        Client { key: Some(key.to_owned()), ..self }
     }
 
     /// Sends one request and reads its response.
@@ -67,6 +75,11 @@ impl Client {
         );
         if !body.is_empty() {
             head.push_str("Content-Type: application/json\r\n");
+        }
+        if let Some(key) = &self.key {
+            head.push_str("Authorization: Bearer ");
+            head.push_str(key);
+            head.push_str("\r\n");
         }
         for (name, value) in headers {
             head.push_str(name);

@@ -399,3 +399,46 @@ pub struct SettlementView {
     /// Accounts that could not be settled, with the reason (their state is unchanged).
     pub refused: BTreeMap<String, String>,
 }
+
+/// `POST /api/keys`: a new API key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// `viewer`, `account`, `operator`, `risk-admin` or `admin`.
+    pub role: String,
+    /// For the `account` role: the accounts it may see (at least one).
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Seconds from now after which the key is refused; no expiry when absent.
+    #[serde(default)]
+    pub expires_in_secs: Option<u64>,
+    /// Who holds it, for people reading the key list.
+    #[serde(default)]
+    pub label: String,
+}
+
+/// A stored API key, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KeyView {
+    /// Key id (the public part of the key).
+    pub id: String,
+    /// Its role.
+    pub role: String,
+    /// The accounts an `account` key may see.
+    pub accounts: Vec<String>,
+    /// Unix seconds of expiry.
+    pub expires_at_secs: Option<u64>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+    /// Who holds it.
+    pub label: String,
+}
+
+/// `POST /api/keys`: the key, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedKey {
+    /// The whole key, `bk_<id>_<secret>`: only its hash is stored, so it is never shown again.
+    pub key: String,
+    /// The stored record.
+    pub record: KeyView,
+}

@@ -36,18 +36,31 @@ pub enum ErrorKind {
     },
     /// The database failed; nothing was acknowledged (500 or, at startup, a refusal to start).
     Storage(String),
+    /// No key, or a key that is malformed, unknown, revoked or expired (401).
+    Unauthorized(String),
+    /// A valid key whose role may not do this (403).
+    Forbidden(String),
+    /// A write whose body is not declared JSON (415): a browser page on another origin can send
+    /// `text/plain` without asking first, never `application/json`.
+    UnsupportedMediaType,
 }
 
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ErrorKind::Malformed(why) => write!(f, "malformed: {why}"),
-            ErrorKind::Invalid(why) | ErrorKind::Conflict(why) => f.write_str(why),
+            ErrorKind::Invalid(why)
+            | ErrorKind::Conflict(why)
+            | ErrorKind::Unauthorized(why)
+            | ErrorKind::Forbidden(why) => f.write_str(why),
             ErrorKind::NotFound => f.write_str("not found"),
             ErrorKind::TooLarge { limit_bytes } => {
                 write!(f, "body larger than {limit_bytes} bytes")
             }
             ErrorKind::Storage(why) => write!(f, "storage: {why}"),
+            ErrorKind::UnsupportedMediaType => {
+                f.write_str("a write's body must be application/json")
+            }
         }
     }
 }
@@ -78,6 +91,9 @@ impl Error {
             ErrorKind::Conflict(_) => StatusCode::CONFLICT,
             ErrorKind::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden(_) => StatusCode::FORBIDDEN,
+            ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 

@@ -16,10 +16,13 @@
 //! a replayed idempotency key returns the first answer and changes nothing; a refused request
 //! (4xx) changes nothing.
 
+pub mod access;
+pub mod auth;
 pub mod client;
 pub mod compute;
 pub mod dto;
 pub mod error;
+pub mod keys;
 pub mod live;
 pub mod metrics;
 pub mod model;
@@ -54,6 +57,9 @@ pub struct Config {
     pub database: String,
     /// Whether to add the sample accounts to an empty database.
     pub sample_accounts: bool,
+    /// The first admin key of a database without keys (`bk_<id>_<secret>`); a new one is made
+    /// and returned in [`Running::admin_key`] when absent.
+    pub admin_key: Option<String>,
 }
 
 /// A started service.
@@ -66,6 +72,9 @@ pub struct Running {
     pub server: JoinHandle<()>,
     /// The recompute task.
     pub recompute: JoinHandle<()>,
+    /// The admin key made on this start, for the operator to read once (`None` when the
+    /// database had keys, or the key was given in [`Config::admin_key`]).
+    pub admin_key: Option<String>,
 }
 
 /// Opens the database, loads the state, seeds an empty database (bundled methodology, sample
@@ -79,6 +88,8 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
     let store = store::Store::open(&config.database).await?;
     let service = Service::load(store).await?;
     seed::seed(&service, config.sample_accounts).await?;
+    let created = keys::first_admin_key(&service, config.admin_key.as_deref()).await?;
+    let admin_key = created.filter(|_| config.admin_key.is_none());
     let recompute = tokio::spawn(recompute_loop(Arc::clone(&service)));
     let listener = TcpListener::bind(config.listen)
         .await
@@ -90,7 +101,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
             eprintln!("error: server stopped: {e}");
         }
     });
-    Ok(Running { address, service, server, recompute })
+    Ok(Running { address, service, server, recompute, admin_key })
 }
 
 /// Recomputes on every market push; pushes that arrive during a recompute are coalesced into
@@ -136,6 +147,9 @@ async fn recompute_loop(service: Arc<Service>) {
         reads::pre_trade,
         trading::record_trades,
         trading::settle_all,
+        keys::create_key,
+        keys::list_keys,
+        keys::revoke_key,
         reads::risk_array,
         reads::list_methodologies,
         reads::get_methodology,
@@ -168,6 +182,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/accounts/{id}/pre-trade", post(reads::pre_trade))
         .route("/api/accounts/{id}/trades", post(trading::record_trades))
         .route("/api/settlements", post(trading::settle_all))
+        .route("/api/keys", get(keys::list_keys).post(keys::create_key))
+        .route("/api/keys/{id}", axum::routing::delete(keys::revoke_key))
         .route("/api/accounts/{id}/risk-array", get(reads::risk_array))
         .route("/api/markets", post(writes::push_market))
         .route("/api/markets/deribit", post(writes::push_deribit_market))
@@ -176,6 +192,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/methodologies/{reference}", get(reads::get_methodology))
         .route("/ws", get(live::upgrade))
         .fallback(|| async { Error::new("path", ErrorKind::NotFound).into_response() })
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&service), access::guard))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(writes::BODY_BYTES_MAX))
         .with_state(service)

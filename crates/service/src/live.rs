@@ -4,18 +4,27 @@
 //! subscribed account and an `alert` per status change (IM or MM breach, or back to healthy),
 //! at most [`ALERTS_PER_EVENT_MAX`] per event. A client subscribes by sending
 //! `{"subscribe": ["alice", "bob"]}` (or `["*"]` for all accounts) or with `?accounts=a,b`.
+//!
+//! The upgrade is refused from a page of another origin, and needs a key (offered as the
+//! subprotocol `bearer.<key>` beside `ballast`, since a browser cannot set headers on a
+//! WebSocket). A key follows only accounts it may read: `*` and every account's alerts are for
+//! the risk roles; an `account` key's subscription keeps its own accounts, a viewer's none.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::extract::{Extension, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::access::{WS_PROTOCOL, same_origin};
+use crate::auth::Principal;
 use crate::compute::{Alert, LiveState};
+use crate::error::{Error, ErrorKind};
 use crate::reads::health_row;
 use crate::state::{Event, Service};
 
@@ -37,18 +46,28 @@ pub struct Subscription {
 /// Upgrades to the live feed.
 pub async fn upgrade(
     State(service): State<Arc<Service>>,
+    Extension(principal): Extension<Principal>,
     Query(subscription): Query<Subscription>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let accounts: BTreeSet<String> = subscription
-        .accounts
-        .unwrap_or_default()
-        .split(',')
-        .filter(|s| !s.is_empty())
+    if !same_origin(&headers) {
+        let why = "a WebSocket is opened only from the service's own pages".to_owned();
+        return Error::new("Origin", ErrorKind::Forbidden(why)).into_response();
+    }
+    let requested = subscription.accounts.unwrap_or_default();
+    let accounts = allowed(&principal, requested.split(',').map(str::to_owned));
+    let ws = ws.protocols([WS_PROTOCOL]);
+    ws.on_upgrade(move |socket| feed(service, socket, principal, accounts))
+}
+
+/// The part of a subscription `principal` may follow.
+fn allowed(principal: &Principal, requested: impl Iterator<Item = String>) -> BTreeSet<String> {
+    let every = principal.role.reads_every_account();
+    requested
+        .filter(|id| !id.is_empty() && (every || (id != "*" && principal.reads_account(id))))
         .take(SUBSCRIPTIONS_MAX)
-        .map(str::to_owned)
-        .collect();
-    ws.on_upgrade(move |socket| feed(service, socket, accounts))
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -56,7 +75,13 @@ struct ClientMessage {
     subscribe: Vec<String>,
 }
 
-async fn feed(service: Arc<Service>, mut socket: WebSocket, mut accounts: BTreeSet<String>) {
+async fn feed(
+    service: Arc<Service>,
+    mut socket: WebSocket,
+    principal: Principal,
+    mut accounts: BTreeSet<String>,
+) {
+    let every = principal.role.reads_every_account();
     let mut events = service.subscribe();
     let published = service.published();
     let hello = json!({
@@ -72,7 +97,7 @@ async fn feed(service: Arc<Service>, mut socket: WebSocket, mut accounts: BTreeS
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     if let Ok(m) = serde_json::from_str::<ClientMessage>(&text) {
-                        accounts = m.subscribe.into_iter().take(SUBSCRIPTIONS_MAX).collect();
+                        accounts = allowed(&principal, m.subscribe.into_iter());
                     }
                 }
                 Some(Ok(_)) => {}
@@ -80,7 +105,7 @@ async fn feed(service: Arc<Service>, mut socket: WebSocket, mut accounts: BTreeS
             },
             event = events.recv() => {
                 let messages = match event {
-                    Ok(event) => messages(&event, &accounts),
+                    Ok(event) => messages(&event, &accounts, every),
                     Err(RecvError::Lagged(missed)) => {
                         vec![json!({ "type": "lagged", "missed": missed }).to_string()]
                     }
@@ -96,9 +121,10 @@ async fn feed(service: Arc<Service>, mut socket: WebSocket, mut accounts: BTreeS
     }
 }
 
-/// The messages of one event for a client following `accounts`.
+/// The messages of one event for a client following `accounts`; every account's alerts when
+/// `all_alerts` (the risk roles), else only those of the accounts followed.
 #[must_use]
-pub fn messages(event: &Event, accounts: &BTreeSet<String>) -> Vec<String> {
+pub fn messages(event: &Event, accounts: &BTreeSet<String>, all_alerts: bool) -> Vec<String> {
     let mut out = Vec::new();
     let (published, alerts, changed) = match event {
         Event::Recomputed { published, seconds, lag_seconds, alerts } => {
@@ -148,7 +174,9 @@ pub fn messages(event: &Event, accounts: &BTreeSet<String>) -> Vec<String> {
             out.push(message.to_string());
         }
     }
-    out.extend(alerts.iter().take(ALERTS_PER_EVENT_MAX).map(alert_message));
+    let alerts: Vec<&Alert> =
+        alerts.iter().filter(|a| all_alerts || accounts.contains(&a.account)).collect();
+    out.extend(alerts.iter().take(ALERTS_PER_EVENT_MAX).map(|a| alert_message(a)));
     if alerts.len() > ALERTS_PER_EVENT_MAX {
         let count = alerts.len() - ALERTS_PER_EVENT_MAX;
         out.push(json!({ "type": "alerts-truncated", "count": count }).to_string());

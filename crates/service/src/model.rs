@@ -14,6 +14,7 @@ use margin::Engine;
 use market::MarketSnapshot;
 use product::{Instrument, Portfolio, Position};
 
+use crate::auth::{KeyRecord, Role};
 use crate::error::Error;
 use crate::store::{Loaded, Op};
 
@@ -103,6 +104,8 @@ pub struct Model {
     pub accounts: rpds::RedBlackTreeMapSync<String, AccountRecord>,
     /// The newest market.
     pub market: Option<MarketEntry>,
+    /// API keys by id (revoked ones kept: a revoked id is never reused).
+    pub keys: BTreeMap<String, KeyRecord>,
 }
 
 impl Model {
@@ -131,6 +134,11 @@ impl Model {
             if let Some(record) = accounts.get_mut(&account) {
                 record.positions.insert(instrument, Position { instrument, size, entry });
             }
+        }
+        for (id, secret_hash, role, accounts, expires_at, revoked, label) in loaded.keys {
+            let role = Role::parse("role", &role).map_err(|e| corrupt("api_keys", e))?;
+            let record = key_record(id, secret_hash, role, &accounts, expires_at, label);
+            model.keys.insert(record.id.clone(), KeyRecord { revoked: revoked != 0, ..record });
         }
         for (account, currency, amount) in loaded.balances {
             let money = parse_money(&currency, &amount).map_err(|e| corrupt("balances", e))?;
@@ -229,7 +237,29 @@ impl Model {
                     }
                 }
                 Op::Market { .. } => {}
+                Op::Key { .. } | Op::RevokeKey { .. } => self.apply_key(op),
             }
+        }
+    }
+
+    /// Applies a committed key operation.
+    fn apply_key(&mut self, op: &Op) {
+        match op {
+            Op::Key { id, secret_hash, role, accounts, expires_at, label } => {
+                let Ok(role) = Role::parse("role", role) else {
+                    panic!("Invariant: a committed key has a valid role ({role})");
+                };
+                let (hash, label) = (secret_hash.clone(), label.clone());
+                let record = key_record(id.clone(), hash, role, accounts, *expires_at, label);
+                self.keys.insert(id.clone(), record);
+            }
+            Op::RevokeKey { id } => {
+                let Some(record) = self.keys.get_mut(id) else {
+                    panic!("Invariant: a committed revocation names a stored key ({id})");
+                };
+                record.revoked = true;
+            }
+            _ => panic!("Invariant: apply_key is given key operations only"),
         }
     }
 
@@ -269,4 +299,24 @@ pub fn parse_money(currency: &str, amount: &str) -> Result<Money, Error> {
     let code: Currency =
         currency.parse().map_err(|e: basics::Error| Error::invalid("currency", e.to_string()))?;
     Money::parse(amount, code, Rounding::Down).map_err(|e| Error::invalid("amount", e.to_string()))
+}
+
+/// A key record from its stored columns (expiry 0: never; accounts comma separated).
+fn key_record(
+    id: String,
+    secret_hash: String,
+    role: Role,
+    accounts: &str,
+    expires_at: i64,
+    label: String,
+) -> KeyRecord {
+    KeyRecord {
+        id,
+        secret_hash,
+        role,
+        accounts: accounts.split(',').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
+        expires_at_secs: u64::try_from(expires_at).ok().filter(|at| *at > 0),
+        revoked: false,
+        label,
+    }
 }

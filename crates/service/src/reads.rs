@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use margin::Scratch;
@@ -16,6 +16,7 @@ use methodology::VolShockKind;
 use product::Instrument;
 use serde::Deserialize;
 
+use crate::auth::Principal;
 use crate::compute::{Group, Health, LiveState, Status};
 use crate::dto::{
     AccountView, FiguresView, FillView, HealthList, HealthRow, MarginView, MethodologyView,
@@ -85,20 +86,30 @@ pub struct Page {
 
 /// Accounts ordered by health (equity / MM), weakest first; unpriced accounts come first.
 ///
+/// The counts cover every account; the rows only those the key may see (every account for the
+/// risk roles, its own for an `account` key, none for a `viewer`: margin calls are private).
+///
 /// # Errors
 /// `Malformed` for a bad `offset` or `limit`.
 #[utoipa::path(get, path = "/api/accounts", params(Page),
-    responses((status = 200, body = HealthList)))]
+    responses((status = 200, body = HealthList), (status = 401, body = ErrorBody)))]
 pub async fn list_accounts(
     State(service): State<Arc<Service>>,
+    Extension(principal): Extension<Principal>,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<axum::Json<HealthList>, Error> {
     let Query(page) = page.map_err(|e| Error::new("query", ErrorKind::Malformed(e.body_text())))?;
     let published = service.published();
-    Ok(axum::Json(health_list(&published, page.offset, page.limit)))
+    let visible = |id: &str| principal.reads_account(id);
+    Ok(axum::Json(health_list(&published, page.offset, page.limit, &visible)))
 }
 
-fn health_list(published: &LiveState, offset: usize, limit: Option<usize>) -> HealthList {
+fn health_list(
+    published: &LiveState,
+    offset: usize,
+    limit: Option<usize>,
+    visible: &dyn Fn(&str) -> bool,
+) -> HealthList {
     let limit = limit.unwrap_or(PAGE_ACCOUNTS_DEFAULT).min(PAGE_ACCOUNTS_MAX);
     let groups: Vec<&Arc<Group>> = published.groups.values().collect();
     let mut order: Vec<(f64, usize, usize)> = Vec::new();
@@ -110,13 +121,16 @@ fn health_list(published: &LiveState, offset: usize, limit: Option<usize>) -> He
                 Status::MmBreach => mm += 1,
                 _ => {}
             }
+            if !visible(&group.book.ids[i]) {
+                continue;
+            }
             let key = if *status == Status::Unpriced { f64::NEG_INFINITY } else { *ratio };
             order.push((key, g, i));
         }
     }
-    let total = order.len();
-    let end = offset.saturating_add(limit).min(total);
-    if end < total {
+    let total = groups.iter().map(|g| g.health.len()).sum();
+    let end = offset.saturating_add(limit).min(order.len());
+    if end < order.len() {
         order.select_nth_unstable_by(end, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         order.truncate(end);
     }

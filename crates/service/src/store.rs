@@ -14,9 +14,10 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::error::Error;
 
 /// Schema migrations, embedded in the binary, applied in order once each.
-const MIGRATIONS: [(i64, &str); 2] = [
+const MIGRATIONS: [(i64, &str); 3] = [
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_entry_prices.sql")),
+    (3, include_str!("../migrations/0003_api_keys.sql")),
 ];
 
 /// Market snapshots kept in the database; older ones are pruned (only the latest is used).
@@ -75,6 +76,26 @@ pub enum Op {
         /// Amount.
         amount: Option<String>,
     },
+    /// Stores an API key (its secret's hash only).
+    Key {
+        /// Key id.
+        id: String,
+        /// SHA3-256 of the secret, hex.
+        secret_hash: String,
+        /// Role name.
+        role: String,
+        /// Accounts an `account` key may see, comma separated.
+        accounts: String,
+        /// Unix seconds of expiry; 0 for never.
+        expires_at: i64,
+        /// Who holds it.
+        label: String,
+    },
+    /// Revokes an API key.
+    RevokeKey {
+        /// Key id.
+        id: String,
+    },
     /// Stores a market snapshot as the newest.
     Market {
         /// Sequence number (increasing).
@@ -112,6 +133,8 @@ pub struct Loaded {
     pub balances: Vec<(String, String, String)>,
     /// The newest market: (seq, document).
     pub market: Option<(i64, String)>,
+    /// API keys: (id, secret hash, role, accounts, expires at, revoked, label).
+    pub keys: Vec<(String, String, String, String, i64, i64, String)>,
 }
 
 /// The database.
@@ -296,6 +319,19 @@ impl Store {
                 row.try_get("amount").map_err(fail)?,
             ));
         }
+        let q = "SELECT id, secret_hash, role, accounts, expires_at, revoked, label \
+                 FROM api_keys ORDER BY id";
+        for row in sqlx::query(q).fetch_all(&self.pool).await.map_err(fail)? {
+            loaded.keys.push((
+                row.try_get("id").map_err(fail)?,
+                row.try_get("secret_hash").map_err(fail)?,
+                row.try_get("role").map_err(fail)?,
+                row.try_get("accounts").map_err(fail)?,
+                row.try_get("expires_at").map_err(fail)?,
+                row.try_get("revoked").map_err(fail)?,
+                row.try_get("label").map_err(fail)?,
+            ));
+        }
         let q = "SELECT seq, document FROM markets ORDER BY seq DESC LIMIT 1";
         if let Some(row) = sqlx::query(q).fetch_optional(&self.pool).await.map_err(fail)? {
             loaded.market =
@@ -310,6 +346,9 @@ fn is_code(line: &str) -> bool {
     let line = line.trim();
     !line.is_empty() && !line.starts_with("--")
 }
+
+/// A query with its arguments bound.
+type Bound<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(), sqlx::Error> {
     let query = match op {
@@ -361,6 +400,7 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(),
         .bind(account)
         .bind(currency)
         .bind(amount),
+        Op::Key { .. } | Op::RevokeKey { .. } => key_query(op),
         Op::Market { seq, valuation, document } => {
             sqlx::query("DELETE FROM markets WHERE seq <= $1")
                 .bind(seq - MARKETS_KEPT_COUNT)
@@ -373,6 +413,25 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(),
         }
     };
     query.execute(&mut **tx).await.map(|_| ())
+}
+
+fn key_query(op: &Op) -> Bound<'_> {
+    match op {
+        Op::Key { id, secret_hash, role, accounts, expires_at, label } => sqlx::query(
+            "INSERT INTO api_keys (id, secret_hash, role, accounts, expires_at, revoked, label) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6)",
+        )
+        .bind(id)
+        .bind(secret_hash)
+        .bind(role)
+        .bind(accounts)
+        .bind(*expires_at)
+        .bind(label),
+        Op::RevokeKey { id } => {
+            sqlx::query("UPDATE api_keys SET revoked = 1 WHERE id = $1").bind(id)
+        }
+        _ => panic!("Invariant: key_query is given key operations only"),
+    }
 }
 
 /// Creates (or re-creates, empty) the PostgreSQL database `name` on the server of `admin_url`

@@ -14,6 +14,10 @@ use service::{Config, Running};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
+/// The admin key every test service starts with (a public test value).
+const ADMIN: &str =
+    "bk_00000000000000ad_2222222222222222222222222222222222222222222222222222222222222222";
+
 /// A fresh database URL of each available backend.
 async fn databases(test: &str) -> Vec<String> {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -41,6 +45,7 @@ async fn start(database: &str) -> Running {
         listen: "127.0.0.1:0".parse().unwrap(),
         database: database.to_owned(),
         sample_accounts: true,
+        admin_key: Some(ADMIN.to_owned()),
     };
     service::start(&config).await.unwrap()
 }
@@ -52,10 +57,35 @@ async fn call(
     key: Option<&str>,
     body: &Value,
 ) -> Reply {
-    let mut client = Client::connect(address).await.unwrap();
+    call_as(address, Some(ADMIN), method, path, key, body).await
+}
+
+/// A request with API key `api_key` (none when `None`) and idempotency key `key`.
+async fn call_as(
+    address: SocketAddr,
+    api_key: Option<&str>,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> Reply {
+    let client = Client::connect(address).await.unwrap();
+    let mut client = match api_key {
+        Some(api_key) => client.authorized(api_key),
+        None => client,
+    };
     let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
     let text = if body.is_null() { String::new() } else { body.to_string() };
     client.request(method, path, &headers, text.as_bytes()).await.unwrap()
+}
+
+/// A WebSocket request for `url` offering `key` as the `bearer.` subprotocol, as browsers do.
+fn ws_request(url: &str, key: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = url.into_client_request().unwrap();
+    let protocols = format!("ballast, bearer.{key}").parse().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", protocols);
+    request
 }
 
 async fn get(address: SocketAddr, path: &str) -> Value {
@@ -194,7 +224,7 @@ async fn bad_input_gets_a_located_4xx_and_changes_nothing() {
         for (i, (method, path, body, status, field)) in cases.into_iter().enumerate() {
             let key = format!("bad-{i}");
             let reply = if let Some(text) = body.as_str() {
-                let mut client = Client::connect(a).await.unwrap();
+                let mut client = Client::connect(a).await.unwrap().authorized(ADMIN);
                 let headers = [("Idempotency-Key", key.as_str())];
                 client.request(method, &path, &headers, text.as_bytes()).await.unwrap()
             } else {
@@ -208,7 +238,7 @@ async fn bad_input_gets_a_located_4xx_and_changes_nothing() {
         let page = call(a, "GET", "/api/accounts?limit=many", None, &Value::Null).await;
         assert_eq!((page.status, page.json()["error"]["field"].as_str()), (400, Some("query")));
         let huge = vec![b' '; service::writes::BODY_BYTES_MAX + 1];
-        let mut client = Client::connect(a).await.unwrap();
+        let mut client = Client::connect(a).await.unwrap().authorized(ADMIN);
         let reply = client.request("POST", "/api/markets", &[], &huge).await.unwrap();
         assert_eq!(reply.status, 413, "{}", reply.body);
         assert_eq!(reply.json()["error"]["field"], "body");
@@ -324,7 +354,8 @@ async fn a_market_push_recomputes_everyone_and_alerts_breaches_live() {
         assert!(healths.windows(2).all(|w| w[0] <= w[1]), "ordered by health: {healths:?}");
 
         let url_ws = format!("ws://{a}/ws?accounts=fragile");
-        let (mut socket, _) = tokio_tungstenite::connect_async(url_ws).await.unwrap();
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(ws_request(&url_ws, ADMIN)).await.unwrap();
         let hello: Value =
             serde_json::from_str(&socket.next().await.unwrap().unwrap().into_text().unwrap())
                 .unwrap();
@@ -403,7 +434,7 @@ async fn a_deribit_book_summary_becomes_the_market_and_survives_a_restart() {
     let url = databases("deribit").await.remove(0);
     let running = start(&url).await;
     let book = include_str!("../../../examples/deribit/book_summary_btc.json");
-    let mut client = Client::connect(running.address).await.unwrap();
+    let mut client = Client::connect(running.address).await.unwrap().authorized(ADMIN);
     // The recorded book is from 2024, before the sample market: time would go back, so the
     // push is refused unless forced with a reason.
     let refused = client.request("POST", "/api/markets/deribit", &[], book.as_bytes()).await;
