@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::tidy::Violation;
 
 /// Each crate with the workspace crates it may depend on (normal dependencies).
-pub const ALLOWED: [(&str, &[&str]); 16] = [
+pub const ALLOWED: [(&str, &[&str]); 17] = [
     ("basics", &[]),
     ("product", &["basics"]),
     ("market", &["basics", "product"]),
@@ -23,6 +23,7 @@ pub const ALLOWED: [(&str, &[&str]); 16] = [
     ("span", &["pricing"]),
     ("margin", &["basics", "product", "market", "pricing", "methodology"]),
     ("oracle", &["basics"]),
+    ("backtest", &["basics"]),
     ("formats", &["basics", "product", "market", "pricing", "methodology", "margin"]),
     ("epoch", &["basics", "product", "market", "methodology", "margin", "formats", "oracle"]),
     (

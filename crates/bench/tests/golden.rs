@@ -129,6 +129,7 @@ fn the_example_books_epoch_roots_are_pinned() {
             methodology: *methodology,
             methodology_hash,
             accounts: accounts.clone(),
+            salt_secret: None,
         };
         let computed = epoch::compute(&source).unwrap();
         let tree = oracle::EpochTree::build(&computed.header(1, 3_600), &computed.results).unwrap();

@@ -96,6 +96,11 @@ pub struct SourceArgs {
     /// Methodology: a bundled name or a TOML file.
     #[arg(long, default_value = "ballast-pm")]
     methodology: String,
+    /// File of the federation's salting secret: each leaf then commits to its account's salted
+    /// id, so the published leaves reveal no one's distance to liquidation (every node of the
+    /// federation needs the same secret).
+    #[arg(long)]
+    salt_secret: Option<PathBuf>,
 }
 
 fn load_source(args: &SourceArgs) -> Result<EpochSource> {
@@ -109,7 +114,11 @@ fn load_source(args: &SourceArgs) -> Result<EpochSource> {
     let accounts = BookDocument::from_json(&text)
         .and_then(|d| d.to_accounts())
         .with_context(|| format!("in {}", args.book.display()))?;
-    Ok(EpochSource { market, methodology: *methodology, methodology_hash, accounts })
+    let salt_secret = match &args.salt_secret {
+        Some(path) => Some(load_secret(path)?),
+        None => None,
+    };
+    Ok(EpochSource { market, methodology: *methodology, methodology_hash, accounts, salt_secret })
 }
 
 /// Arguments of `ballast attest`.
@@ -158,6 +167,9 @@ pub fn run_attest(args: &AttestArgs) -> Result<()> {
             write(&file, &write_account_proof(&tree, &key.account)?)?;
         }
     }
+    if computed.keys.iter().any(|k| k.salt.is_some()) {
+        write_salts(&args.out, &computed.keys)?;
+    }
     let mut out = String::new();
     let _ = writeln!(out, "epoch {} root {}", args.epoch, tree.root());
     let _ =
@@ -166,6 +178,24 @@ pub fn run_attest(args: &AttestArgs) -> Result<()> {
     let _ = writeln!(out, "methodology {} {}", source.methodology.name, computed.methodology_hash);
     let _ = writeln!(out, "written to {}", args.out.display());
     print!("{out}");
+    Ok(())
+}
+
+/// One file per account, `salts/<id>.json`, `{"id", "salt", "account"}`: what each holder is
+/// given to find and check its own leaf.
+fn write_salts(out: &Path, keys: &[epoch::AccountKey]) -> Result<()> {
+    let salts = out.join("salts");
+    std::fs::create_dir_all(&salts)
+        .with_context(|| format!("cannot create {}", salts.display()))?;
+    for key in keys {
+        let Some(salt) = key.salt else { continue };
+        let text = serde_json::json!({
+            "id": key.id,
+            "salt": salt.to_string(),
+            "account": key.account.to_string(),
+        });
+        write(&salts.join(format!("{}.json", proof_file_stem(&key.id))), &text.to_string())?;
+    }
     Ok(())
 }
 
@@ -208,6 +238,9 @@ pub struct VerifyArgs {
     /// The account id the proof must be for.
     #[arg(long)]
     account: Option<String>,
+    /// The account's salt (0x and 64 hex digits), for a federation that salts its leaves.
+    #[arg(long, requires = "account")]
+    salt: Option<oracle::B256>,
     /// Last epoch already accepted (the report must be newer).
     #[arg(long, default_value_t = 0)]
     last_epoch: u64,
@@ -248,10 +281,14 @@ pub fn run_verify(args: &VerifyArgs) -> Result<()> {
     let file = read_account_proof(&read_text(Some(path))?)
         .with_context(|| format!("in {}", path.display()))?;
     let leaf = &file.proof.leaf;
-    if let Some(id) = &args.account
-        && account_id(id) != leaf.account()
-    {
-        bail!("proof rejected: it is for account {}, not {id:?}", leaf.account());
+    if let Some(id) = &args.account {
+        let expected = match &args.salt {
+            Some(salt) => oracle::salted_account_id(salt, id),
+            None => account_id(id),
+        };
+        if expected != leaf.account() {
+            bail!("proof rejected: it is for account {}, not {id:?}", leaf.account());
+        }
     }
     if leaf.epoch() != report.epoch {
         bail!("proof rejected: it is for epoch {}, the report for {}", leaf.epoch(), report.epoch);

@@ -190,6 +190,60 @@ fn a_federation_file_of_other_bounds_or_version_refuses_the_report() {
     assert!(refused.contains("SIGNER_SET_MISMATCH (code 1)"), "{refused}");
 }
 
+/// Salted leaves (margin-call privacy): with `--salt-secret` each leaf commits to its account's
+/// salted id. The published leaves hold neither alice's plain id nor anything a reader without
+/// the salts can compute; alice's proof verifies with her salt (from `salts/alice.json`), and
+/// without it the proof is not alice's.
+#[test]
+fn salted_leaves_hide_whose_margin_they_hold() {
+    let dir = scratch("salted");
+    let keys = dir.join("keys");
+    let texts: Vec<String> = [1, 2]
+        .iter()
+        .map(|i| std::fs::read_to_string(example(&format!("oracle/node-{i}.key"))).unwrap())
+        .collect();
+    std::fs::write(&keys, texts.concat()).unwrap();
+    let secret = dir.join("salt.secret");
+    std::fs::write(&secret, "the federation's salting secret\n").unwrap();
+    let (market, book, federation) =
+        (example("market.json"), example("oracle/book.json"), example("oracle/federation.json"));
+    let out = dir.join("out");
+    let args = [
+        "attest",
+        "--market",
+        market.to_str().unwrap(),
+        "--book",
+        book.to_str().unwrap(),
+        "--salt-secret",
+        secret.to_str().unwrap(),
+        "--epoch",
+        "7",
+        "--federation",
+        federation.to_str().unwrap(),
+        "--keys",
+        keys.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let run = ballast(&args, None);
+    assert!(run.status.success(), "{}", text(&run));
+    let leaves = std::fs::read_to_string(out.join("leaves.json")).unwrap();
+    let plain = oracle::keccak256(b"alice").to_string();
+    assert!(!leaves.contains(&plain[2..]), "the plain id of alice is published");
+    let salt: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("salts/alice.json")).unwrap())
+            .unwrap();
+    let salt = salt["salt"].as_str().unwrap().to_owned();
+    let (report, proof) = (out.join("report.json"), out.join("proofs/alice.json"));
+    let now = (AS_OF_SECS + 60).to_string();
+    let salted = ["--account", "alice", "--salt", salt.as_str(), "--now", now.as_str()];
+    let ok = verify(&report, Some(&proof), &salted);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let unsalted = verify(&report, Some(&proof), &["--account", "alice", "--now", &now]);
+    assert!(!unsalted.status.success());
+    assert!(text(&unsalted).contains("not \"alice\""), "{}", text(&unsalted));
+}
+
 #[test]
 fn too_few_keys_are_refused() {
     let output = attest(&scratch("few"), &[1], None);

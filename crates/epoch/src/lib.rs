@@ -3,7 +3,10 @@
 //!
 //! The definitions here are part of what the oracle attests, so they are fixed and documented in
 //! `docs/formats.md`:
-//! - account id: keccak-256 of the account's id string (UTF-8);
+//! - account id: keccak-256 of the account's id string (UTF-8), or, for a federation that salts
+//!   its leaves, [`oracle::salted_account_id`] of the id and its [`oracle::account_salt`] under
+//!   the federation's salting secret (the holder is given its salt; nobody else can tell whose
+//!   leaf is whose);
 //! - portfolio hash: [`formats::portfolio::portfolio_hash`];
 //! - market hash: [`formats::market::market_hash`]; methodology hash: the profile's hash;
 //! - amounts in USD 1e-18 units: IM and MM rounded up, mark-to-market (equity) rounded down
@@ -114,8 +117,10 @@ impl From<margin::Error> for Error {
 pub struct AccountKey {
     /// The id as the book names it.
     pub id: String,
-    /// keccak-256 of the id.
+    /// The leaf's account field: keccak-256 of the id, or of its salt and the id.
     pub account: B256,
+    /// The account's salt, when the federation salts its leaves.
+    pub salt: Option<B256>,
     /// Hash of the canonical portfolio.
     pub portfolio_hash: B256,
 }
@@ -127,7 +132,19 @@ impl AccountKey {
         AccountKey {
             id: id.to_owned(),
             account: account_id(id),
+            salt: None,
             portfolio_hash: B256::from(formats::portfolio::portfolio_hash(portfolio)),
+        }
+    }
+
+    /// The key of account `id` holding `portfolio`, its leaf salted under `secret`.
+    #[must_use]
+    pub fn salted(id: &str, portfolio: &Portfolio, secret: &[u8]) -> AccountKey {
+        let salt = oracle::account_salt(secret, id);
+        AccountKey {
+            account: oracle::salted_account_id(&salt, id),
+            salt: Some(salt),
+            ..AccountKey::new(id, portfolio)
         }
     }
 }
@@ -149,6 +166,8 @@ pub struct EpochSource {
     pub methodology_hash: B256,
     /// The accounts by id.
     pub accounts: BTreeMap<String, Portfolio>,
+    /// The federation's salting secret, when its leaves are salted (see [`AccountKey::salted`]).
+    pub salt_secret: Option<Vec<u8>>,
 }
 
 /// The computed epoch, before the tree is built.
@@ -206,8 +225,12 @@ pub fn compute(source: &EpochSource) -> Result<ComputedEpoch, Error> {
             .map_err(|e| Error { account: Some(id.clone()), kind: ErrorKind::Margin(e) })?;
         book.push(&resolved);
     }
-    let keys: Vec<AccountKey> =
-        source.accounts.par_iter().map(|(id, p)| AccountKey::new(id, p)).collect();
+    let keys: Vec<AccountKey> = (source.accounts.par_iter())
+        .map(|(id, p)| match &source.salt_secret {
+            Some(secret) => AccountKey::salted(id, p, secret),
+            None => AccountKey::new(id, p),
+        })
+        .collect();
     let refresh = priced.refresh(&book);
     let results = quantise(&priced, &refresh, &keys)?;
     Ok(ComputedEpoch {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::B256;
+use alloy_primitives::{B256, keccak256};
 use basics::{Currency, Money};
 use rayon::prelude::*;
 
@@ -313,4 +313,26 @@ impl EpochTree {
             .binary_search_by_key(account, |leaf| leaf.account)
             .map_err(|_| Error::new("account", ErrorKind::NotFound(format!("account {account}"))))
     }
+}
+
+/// Domain prefix of an account's salt, so that no other keccak-256 in the protocol can collide
+/// with one.
+const SALT_DOMAIN: &[u8] = b"ballast.account-salt.v1";
+
+/// The salt of account `id` under a federation's salting secret: keccak-256 of the domain,
+/// the secret's length (8 bytes, big-endian), the secret and the id. Nodes that share the secret
+/// derive the same salts, so their leaves agree; the account holder is given its own salt.
+#[must_use]
+pub fn account_salt(secret: &[u8], id: &str) -> B256 {
+    let length = (secret.len() as u64).to_be_bytes();
+    keccak256([SALT_DOMAIN, &length, secret, id.as_bytes()].concat())
+}
+
+/// The leaf's account field of `id` salted with `salt`: keccak-256 of the salt then the id.
+/// Unlike the plain keccak-256 of the id, it cannot be found by hashing candidate ids: the
+/// published leaves say nothing of whose margin they hold, and the holder, who has the salt,
+/// recomputes its own. The contract checks proofs of either kind alike.
+#[must_use]
+pub fn salted_account_id(salt: &B256, id: &str) -> B256 {
+    keccak256([salt.as_slice(), id.as_bytes()].concat())
 }

@@ -33,7 +33,10 @@ pub mod verify;
 
 pub use alloy_primitives::{Address, B256, Bytes, keccak256};
 pub use attest::attest;
-pub use epoch::{AccountMultiProof, AccountProof, AccountResult, EpochHeader, EpochTree, Leaf};
+pub use epoch::{
+    AccountMultiProof, AccountProof, AccountResult, EpochHeader, EpochTree, Leaf, account_salt,
+    salted_account_id,
+};
 pub use error::{Error, ErrorKind};
 pub use report::{Domain, Report, SignedReport, SignerSet};
 pub use signer::{Signature, Signer};

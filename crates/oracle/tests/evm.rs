@@ -294,6 +294,38 @@ fn rust_and_contract_reject_reports_changed_after_signing() {
     }
 }
 
+/// Salted leaves (issue 14, margin-call privacy): each account field is keccak-256 of the
+/// account's salt and id. The contract proves them like any other leaf; whoever holds only the
+/// published leaves and a list of candidate ids (their plain keccak-256, or a salt under a
+/// guessed secret) finds none of them; the holder recomputes its own from its salt.
+#[test]
+fn salted_leaves_verify_on_chain_and_reveal_no_account() {
+    let mut setup = Setup::new();
+    let secret = b"federation salting secret";
+    let ids: Vec<String> = (0..200).map(|i| format!("account-{i}")).collect();
+    let mut results = synthetic_results(ids.len(), 9);
+    for (result, id) in results.iter_mut().zip(&ids) {
+        result.account = oracle::salted_account_id(&oracle::account_salt(secret, id), id);
+    }
+    let tree = EpochTree::build(&header(1), &results).unwrap();
+    let report = tree.report(&setup.verifier.signer_set);
+    let signatures = setup.sign(&report, &[0, 1, 2]);
+    setup.submit(&report, &signatures);
+    let published: std::collections::BTreeSet<B256> =
+        tree.leaves().iter().map(oracle::Leaf::account).collect();
+    for id in &ids {
+        let plain = oracle::keccak256(id.as_bytes());
+        let guessed = oracle::salted_account_id(&oracle::account_salt(b"a guess", id), id);
+        assert!(!published.contains(&plain) && !published.contains(&guessed), "{id}");
+    }
+    for id in ids.iter().step_by(37) {
+        let mine = oracle::salted_account_id(&oracle::account_salt(secret, id), id);
+        let found = tree.account_proof(&mine).unwrap();
+        let outcome = setup.chain.call(setup.contract, verify_call(&found.leaf, &found.proof));
+        assert!(outcome.success, "verifyAccount rejected a salted leaf: {outcome:?}");
+    }
+}
+
 /// The poisoned report of issue 14: a quorum's valid signatures on epoch 2^64 − 1, valid until
 /// 2^64 − 1, would have made every honest epoch stale for ever. Both verifiers refuse it with
 /// `EPOCH_JUMP`, and a window a second longer than the bound with `VALIDITY_TOO_LONG`; a jump
