@@ -5,6 +5,7 @@
 //! arrive here as typed errors naming the field at fault and are printed as one line, with a
 //! non-zero exit code.
 
+mod audit_cmd;
 mod bench;
 mod compare;
 mod conformance;
@@ -55,6 +56,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve the HTTP + WebSocket API and the live dashboard (SQLite or PostgreSQL).
     Serve(serve::ServeArgs),
+    /// Check the service's hash-chained audit log.
+    Audit(audit_cmd::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Oracle(args) => oracle_cmd::run_oracle(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Audit(args) => audit_cmd::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,6 +48,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             database: args.database.clone(),
             sample_accounts: !args.no_sample_accounts,
             admin_key,
+            read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
         };
         let running = service::start(&config).await.context("starting the service")?;
         // The first line is read by scripts and tests to find the port, the second (on a first

@@ -106,6 +106,14 @@ async fn crash_and_recover(database: &str) {
     assert!(list["total"].as_u64().unwrap() as usize >= acked.len());
     child.kill().unwrap();
     child.wait().unwrap();
+    // The audit log survived the kill too: its chain is whole.
+    let audit = Command::new(env!("CARGO_BIN_EXE_ballast"))
+        .args(["audit", "verify", "--database", database])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success(), "{said}{}", String::from_utf8_lossy(&audit.stderr));
+    assert!(said.starts_with("audit log intact: "), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -243,22 +243,33 @@ async fn feed(
     tokio_tungstenite::connect_async(request).await.unwrap().0
 }
 
+/// The run's own folder in the temporary folder.
+fn scratch_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ballast-load-{}", std::process::id()))
+}
+
+/// The service's configuration: a fresh SQLite database in the temporary folder, [`KEY`] as
+/// its admin key.
+fn config() -> service::Config {
+    let dir = scratch_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    service::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: format!("sqlite://{}", dir.join("load.db").display()),
+        sample_accounts: false,
+        admin_key: Some(KEY.to_owned()),
+        read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let o = Arc::new(options());
     if let Some(threads) = o.threads {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().unwrap();
     }
-    let dir = std::env::temp_dir().join(format!("ballast-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let database = format!("sqlite://{}", dir.join("load.db").display());
     let (market, instruments) = bench::synthetic::exchange(o.instruments);
-    let config = service::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database,
-        sample_accounts: false,
-        admin_key: Some(KEY.to_owned()),
-    };
+    let config = config();
     let started = Instant::now();
     seed(&config, &o, &market, &instruments).await;
     let running = service::start(&config).await.unwrap();
@@ -312,7 +323,7 @@ async fn main() {
     report_writes(writes(address, &o).await);
     background.abort();
     running.server.abort();
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(scratch_dir());
 }
 
 fn report_writes((mut updates, mut creations): (Vec<f64>, Vec<f64>)) {

@@ -239,7 +239,8 @@ pub fn secret_hash(secret: &str) -> String {
     hex(&Sha3_256::digest(secret.as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::with_capacity(2 * bytes.len()), |mut out, b| {
         let _ = write!(out, "{b:02x}");

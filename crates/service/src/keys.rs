@@ -6,10 +6,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
+use crate::audit::Note;
+use crate::auth::Principal;
 use crate::auth::{KEY_ACCOUNTS_MAX, KEYS_MAX, KeyRecord, Role, new_key_text, split_key};
 use crate::dto::{CreateKey, CreatedKey, KeyView};
 use crate::error::{Error, ErrorBody, ErrorKind};
@@ -42,6 +44,7 @@ pub fn key_view(record: &KeyRecord) -> KeyView {
         (status = 422, body = ErrorBody)))]
 pub async fn create_key(
     State(service): State<Arc<Service>>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     method: Method,
     uri: Uri,
@@ -51,7 +54,10 @@ pub async fn create_key(
         let (bytes, key) = body_and_key(raw, &headers, &method, &uri, false)?;
         let request: CreateKey = parse(&bytes)?;
         let (id, text) = new_key_text()?;
-        service.write(key, |model| plan_key(model, &request, &id, &text, now_secs())).await
+        let subject = format!("{id}: {} {}", request.role, request.accounts.join(","));
+        let note = Note::of(&principal.key, "key.create", subject, &bytes);
+        let plan = |model: &Model| plan_key(model, &request, &id, &text, now_secs());
+        service.write_noted(key, Some(note), plan).await
     };
     finish(run.await)
 }
@@ -137,8 +143,13 @@ pub async fn list_keys(State(service): State<Arc<Service>>) -> axum::Json<Vec<Ke
 #[utoipa::path(delete, path = "/api/keys/{id}", params(("id" = String, Path)),
     responses((status = 200, body = KeyView), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn revoke_key(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
-    let run = service.write(None, |model| {
+pub async fn revoke_key(
+    State(service): State<Arc<Service>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    let note = Note::of(&principal.key, "key.revoke", id.clone(), b"");
+    let run = service.write_noted(None, Some(note), |model| {
         let record = model.keys.get(&id).ok_or_else(|| Error::new("id", ErrorKind::NotFound))?;
         let revoked = KeyRecord { revoked: true, ..record.clone() };
         Ok(Plan {
@@ -176,6 +187,8 @@ pub async fn first_admin_key(
         expires_in_secs: None,
         label: "first admin".into(),
     };
-    service.write(None, |model| plan_key(model, &request, &id, &text, now_secs())).await?;
+    let note = Note::of("start", "key.create", format!("{id}: admin, the first"), b"");
+    let plan = |model: &Model| plan_key(model, &request, &id, &text, now_secs());
+    service.write_noted(None, Some(note), plan).await?;
     Ok(Some(text))
 }

@@ -17,6 +17,7 @@
 //! (4xx) changes nothing.
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod compute;
@@ -35,6 +36,7 @@ pub mod writes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -60,7 +62,15 @@ pub struct Config {
     /// The first admin key of a database without keys (`bk_<id>_<secret>`); a new one is made
     /// and returned in [`Running::admin_key`] when absent.
     pub admin_key: Option<String>,
+    /// How long a client may take to send a request's headers, and then its body: a slow or
+    /// half-sent request is dropped, not held ([`HEADER_READ_TIMEOUT_DEFAULT`]).
+    pub read_timeout: Duration,
 }
+
+/// The default of [`Config::read_timeout`].
+pub const HEADER_READ_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+/// Connections served at once; more are closed at once, so a flood cannot exhaust memory.
+pub const CONNECTIONS_MAX: usize = 10_000;
 
 /// A started service.
 pub struct Running {
@@ -95,13 +105,38 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         .await
         .map_err(|e| Error::invalid("listen", e.to_string()))?;
     let address = listener.local_addr().map_err(|e| Error::invalid("listen", e.to_string()))?;
-    let app = router(Arc::clone(&service));
-    let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            eprintln!("error: server stopped: {e}");
-        }
-    });
+    let app = router(Arc::clone(&service))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.read_timeout));
+    let server = tokio::spawn(serve_connections(listener, app, config.read_timeout));
     Ok(Running { address, service, server, recompute, admin_key })
+}
+
+/// Serves `app` on `listener`, one task per connection and at most [`CONNECTIONS_MAX`] at once:
+/// HTTP/1.1 with WebSocket upgrades, and a client that has not sent its headers within
+/// `header_timeout` is disconnected (300 half-sent requests must not hold 300 connections).
+async fn serve_connections(listener: TcpListener, app: Router, header_timeout: Duration) {
+    let connections = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, say: wait instead of spinning.
+                eprintln!("error: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else { continue };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+            let io = hyper_util::rt::TokioIo::new(stream);
+            // A connection's own failure (a reset, a timeout) concerns that client alone.
+            let _ = builder.serve_connection(io, service).with_upgrades().await;
+            drop(permit);
+        });
+    }
 }
 
 /// Recomputes on every market push; pushes that arrive during a recompute are coalesced into

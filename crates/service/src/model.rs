@@ -106,6 +106,9 @@ pub struct Model {
     pub market: Option<MarketEntry>,
     /// API keys by id (revoked ones kept: a revoked id is never reused).
     pub keys: BTreeMap<String, KeyRecord>,
+    /// The audit log's last entry, (seq, hash): what the next entry links to; `None` while the
+    /// log is empty.
+    pub audit_head: Option<(i64, String)>,
 }
 
 impl Model {
@@ -135,6 +138,7 @@ impl Model {
                 record.positions.insert(instrument, Position { instrument, size, entry });
             }
         }
+        model.audit_head = loaded.audit_head;
         for (id, secret_hash, role, accounts, expires_at, revoked, label) in loaded.keys {
             let role = Role::parse("role", &role).map_err(|e| corrupt("api_keys", e))?;
             let record = key_record(id, secret_hash, role, &accounts, expires_at, label);
@@ -238,6 +242,7 @@ impl Model {
                 }
                 Op::Market { .. } => {}
                 Op::Key { .. } | Op::RevokeKey { .. } => self.apply_key(op),
+                Op::Audit(entry) => self.audit_head = Some((entry.seq, entry.hash.clone())),
             }
         }
     }

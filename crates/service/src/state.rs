@@ -8,12 +8,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
 use sha3::{Digest, Sha3_256};
 use tokio::sync::{Mutex, broadcast, watch};
 
+use crate::audit::Note;
 use crate::compute::{self, Alert, LiveState};
 use crate::error::{Error, ErrorKind};
 use crate::model::{MarketEntry, MethodologyEntry, Model};
@@ -176,6 +177,20 @@ impl Service {
         key: Option<(String, String)>,
         plan: impl FnOnce(&Model) -> Result<Plan, Error>,
     ) -> Result<Answer, Error> {
+        self.write_noted(key, None, plan).await
+    }
+
+    /// [`Service::write`], recording the change in the audit log (in the same transaction) when
+    /// `note` is given.
+    ///
+    /// # Errors
+    /// As [`Service::write`].
+    pub async fn write_noted(
+        self: &Arc<Self>,
+        key: Option<(String, String)>,
+        note: Option<Note>,
+        plan: impl FnOnce(&Model) -> Result<Plan, Error>,
+    ) -> Result<Answer, Error> {
         let _serial = self.writer.lock().await;
         if let Some((key, request)) = &key
             && let Some(receipt) = self.store.replay(key).await?
@@ -187,12 +202,22 @@ impl Service {
             let status = StatusCode::from_u16(receipt.status).unwrap_or(StatusCode::OK);
             return Ok(Answer { status, body: receipt.response });
         }
-        let plan = plan(&self.model())?;
+        let now = i64::try_from(unix_secs()).unwrap_or(i64::MAX);
+        let mut plan = plan(&self.model())?;
+        if let Some(note) = note {
+            let model = self.model();
+            let (seq, hash) = match &model.audit_head {
+                Some((seq, hash)) => (*seq, hash.as_str()),
+                None => (0, crate::audit::GENESIS),
+            };
+            plan.ops.push(Op::Audit(crate::audit::Entry::next(seq, hash, now, note)));
+        }
         let receipt = key.map(|(key, request)| Receipt {
             key,
             request,
             status: plan.answer.status.as_u16(),
             response: plan.answer.body.clone(),
+            created_at: now,
         });
         self.store.commit(&plan.ops, receipt.as_ref()).await?;
         self.model.write().unwrap_or_else(PoisonError::into_inner).apply(
@@ -262,6 +287,11 @@ impl Service {
         let _ = self.events.send(Event::Recomputed { published, seconds, lag_seconds, alerts });
         Ok(())
     }
+}
+
+/// The system clock in Unix seconds (0 before 1970): receipts' and audit entries' time.
+fn unix_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Fingerprint of a request: SHA3-256 of method, path and body, hex.

@@ -14,11 +14,16 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::error::Error;
 
 /// Schema migrations, embedded in the binary, applied in order once each.
-const MIGRATIONS: [(i64, &str); 3] = [
+const MIGRATIONS: [(i64, &str); 4] = [
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_entry_prices.sql")),
     (3, include_str!("../migrations/0003_api_keys.sql")),
+    (4, include_str!("../migrations/0004_audit_log.sql")),
 ];
+
+/// How long an idempotency receipt is kept, seconds: a replay within a day finds its first
+/// answer; older receipts are pruned, so their table does not grow without bound.
+pub const RECEIPTS_KEPT_SECS: i64 = 24 * 3_600;
 
 /// Market snapshots kept in the database; older ones are pruned (only the latest is used).
 const MARKETS_KEPT_COUNT: i64 = 64;
@@ -96,6 +101,8 @@ pub enum Op {
         /// Key id.
         id: String,
     },
+    /// Appends an entry to the audit log.
+    Audit(crate::audit::Entry),
     /// Stores a market snapshot as the newest.
     Market {
         /// Sequence number (increasing).
@@ -118,6 +125,8 @@ pub struct Receipt {
     pub status: u16,
     /// Body of the answer.
     pub response: String,
+    /// Unix seconds of the write (receipts older than [`RECEIPTS_KEPT_SECS`] are pruned).
+    pub created_at: i64,
 }
 
 /// Everything stored, as read at startup.
@@ -135,6 +144,8 @@ pub struct Loaded {
     pub market: Option<(i64, String)>,
     /// API keys: (id, secret hash, role, accounts, expires at, revoked, label).
     pub keys: Vec<(String, String, String, String, i64, i64, String)>,
+    /// The audit log's last entry: (seq, hash).
+    pub audit_head: Option<(i64, String)>,
 }
 
 /// The database.
@@ -237,7 +248,8 @@ impl Store {
     /// # Errors
     /// `Storage` when the query fails.
     pub async fn replay(&self, key: &str) -> Result<Option<Receipt>, Error> {
-        let row = sqlx::query("SELECT request, status, response FROM idempotency WHERE key = $1")
+        let q = "SELECT request, status, response, created_at FROM idempotency WHERE key = $1";
+        let row = sqlx::query(q)
             .bind(key)
             .fetch_optional(&self.pool)
             .await
@@ -250,6 +262,7 @@ impl Store {
             request: row.try_get("request").map_err(get)?,
             status: u16::try_from(status).unwrap_or(500),
             response: row.try_get("response").map_err(get)?,
+            created_at: row.try_get("created_at").map_err(get)?,
         }))
     }
 
@@ -265,17 +278,51 @@ impl Store {
         }
         if let Some(r) = receipt {
             sqlx::query(
-                "INSERT INTO idempotency (key, request, status, response) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO idempotency (key, request, status, response, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(&r.key)
             .bind(&r.request)
             .bind(i64::from(r.status))
             .bind(&r.response)
+            .bind(r.created_at)
             .execute(&mut *tx)
             .await
             .map_err(fail)?;
+            sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
+                .bind(r.created_at - RECEIPTS_KEPT_SECS)
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
         }
         tx.commit().await.map_err(fail)
+    }
+
+    /// The whole audit log, oldest first, for `ballast audit verify`.
+    ///
+    /// # Errors
+    /// `Storage` when the query fails.
+    pub async fn audit_log(&self) -> Result<Vec<crate::audit::Entry>, Error> {
+        let fail = |e: sqlx::Error| Error::storage("audit_log", e);
+        let q = "SELECT seq, at, actor, action, subject, digest, prev, hash FROM audit_log \
+                 ORDER BY seq";
+        let mut entries = Vec::new();
+        for row in sqlx::query(q).fetch_all(&self.pool).await.map_err(fail)? {
+            let note = crate::audit::Note {
+                actor: row.try_get("actor").map_err(fail)?,
+                action: row.try_get("action").map_err(fail)?,
+                subject: row.try_get("subject").map_err(fail)?,
+                digest: row.try_get("digest").map_err(fail)?,
+            };
+            entries.push(crate::audit::Entry {
+                seq: row.try_get("seq").map_err(fail)?,
+                at: row.try_get("at").map_err(fail)?,
+                note,
+                prev: row.try_get("prev").map_err(fail)?,
+                hash: row.try_get("hash").map_err(fail)?,
+            });
+        }
+        Ok(entries)
     }
 
     /// Reads everything stored.
@@ -331,6 +378,11 @@ impl Store {
                 row.try_get("revoked").map_err(fail)?,
                 row.try_get("label").map_err(fail)?,
             ));
+        }
+        let q = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+        if let Some(row) = sqlx::query(q).fetch_optional(&self.pool).await.map_err(fail)? {
+            loaded.audit_head =
+                Some((row.try_get("seq").map_err(fail)?, row.try_get("hash").map_err(fail)?));
         }
         let q = "SELECT seq, document FROM markets ORDER BY seq DESC LIMIT 1";
         if let Some(row) = sqlx::query(q).fetch_optional(&self.pool).await.map_err(fail)? {
@@ -400,7 +452,7 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(),
         .bind(account)
         .bind(currency)
         .bind(amount),
-        Op::Key { .. } | Op::RevokeKey { .. } => key_query(op),
+        Op::Key { .. } | Op::RevokeKey { .. } | Op::Audit(_) => key_query(op),
         Op::Market { seq, valuation, document } => {
             sqlx::query("DELETE FROM markets WHERE seq <= $1")
                 .bind(seq - MARKETS_KEPT_COUNT)
@@ -415,8 +467,21 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(),
     query.execute(&mut **tx).await.map(|_| ())
 }
 
+/// The queries of the access and audit operations.
 fn key_query(op: &Op) -> Bound<'_> {
     match op {
+        Op::Audit(entry) => sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, digest, prev, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(entry.seq)
+        .bind(entry.at)
+        .bind(&entry.note.actor)
+        .bind(&entry.note.action)
+        .bind(&entry.note.subject)
+        .bind(&entry.note.digest)
+        .bind(&entry.prev)
+        .bind(&entry.hash),
         Op::Key { id, secret_hash, role, accounts, expires_at, label } => sqlx::query(
             "INSERT INTO api_keys (id, secret_hash, role, accounts, expires_at, revoked, label) \
              VALUES ($1, $2, $3, $4, $5, 0, $6)",
@@ -430,7 +495,7 @@ fn key_query(op: &Op) -> Bound<'_> {
         Op::RevokeKey { id } => {
             sqlx::query("UPDATE api_keys SET revoked = 1 WHERE id = $1").bind(id)
         }
-        _ => panic!("Invariant: key_query is given key operations only"),
+        _ => panic!("Invariant: key_query is given key and audit operations only"),
     }
 }
 

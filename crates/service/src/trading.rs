@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use margin::Scratch;
@@ -17,6 +17,8 @@ use margin::settle::FlowKind;
 use margin::whatif::Trade;
 use product::{Instrument, Portfolio};
 
+use crate::audit::Note;
+use crate::auth::Principal;
 use crate::dto::{SettlementFlowView, SettlementView, TradesView, WhatIfRequest};
 use crate::error::{Error, ErrorBody};
 use crate::model::{AccountRecord, Model};
@@ -94,14 +96,16 @@ pub fn plan_trades(model: &Model, id: &str, trades: &[Trade]) -> Result<Plan, Er
     responses((status = 200, body = SettlementView), (status = 422, body = ErrorBody)))]
 pub async fn settle_all(
     State(service): State<Arc<Service>>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     method: Method,
     uri: Uri,
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
     let run = async {
-        let (_, key) = body_and_key(raw, &headers, &method, &uri, false)?;
-        service.write(key, plan_settlement).await
+        let (bytes, key) = body_and_key(raw, &headers, &method, &uri, false)?;
+        let note = Note::of(&principal.key, "settlement", "every account".into(), &bytes);
+        service.write_noted(key, Some(note), plan_settlement).await
     };
     finish(run.await)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use basics::Currency;
@@ -15,6 +15,8 @@ use product::{Instrument, Position};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::audit::Note;
+use crate::auth::Principal;
 use crate::dto::{
     AccountView, CreateAccount, MarketAccepted, MethodologyUpload, MethodologyView, PositionInput,
     SetBalance, SetPosition,
@@ -407,6 +409,7 @@ fn account_plan(model: &Model, id: &str, record: &AccountRecord, op: Op) -> Plan
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn push_market(
     State(service): State<Arc<Service>>,
+    Extension(principal): Extension<Principal>,
     Query(force): Query<Force>,
     headers: HeaderMap,
     method: Method,
@@ -417,9 +420,21 @@ pub async fn push_market(
         let (bytes, key) = body_and_key(raw, &headers, &method, &uri, false)?;
         let text = body_text(&bytes)?;
         let parsed = parse_market(text)?;
-        service.write(key, |model| checked_market_plan(model, &parsed, &force)).await
+        let note = market_note(&principal, &parsed, &force, &bytes);
+        (service.write_noted(key, Some(note), |model| checked_market_plan(model, &parsed, &force)))
+            .await
     };
     finish(run.await)
+}
+
+/// The audit note of a market push: its valuation time, and the reason of a forced one.
+fn market_note(principal: &Principal, parsed: &ParsedMarket, force: &Force, body: &[u8]) -> Note {
+    let valuation = &parsed.valuation_time;
+    let subject = match (&force.reason, force.force) {
+        (Some(reason), true) => format!("valuation {valuation}, forced: {reason}"),
+        _ => format!("valuation {valuation}"),
+    };
+    Note::of(&principal.key, "market", subject, body)
 }
 
 /// A validated market: the snapshot and its canonical document.
@@ -463,8 +478,10 @@ pub struct DeribitIndex {
     request_body(content = Object, description = "Deribit book summary result"),
     responses((status = 202, body = MarketAccepted), (status = 400, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[allow(clippy::too_many_arguments, reason = "axum extractors, one per part of the request")]
 pub async fn push_deribit_market(
     State(service): State<Arc<Service>>,
+    Extension(principal): Extension<Principal>,
     Query(index): Query<DeribitIndex>,
     Query(force): Query<Force>,
     headers: HeaderMap,
@@ -481,7 +498,9 @@ pub async fn push_deribit_market(
             .map(|index_price| IndexPrice { index_price, estimated_delivery_price: None });
         let book = formats::deribit::snapshot_from_book(&entries, index.as_ref(), None)?;
         let parsed = canonical(&book.snapshot)?;
-        service.write(key, |model| checked_market_plan(model, &parsed, &force)).await
+        let note = market_note(&principal, &parsed, &force, &bytes);
+        (service.write_noted(key, Some(note), |model| checked_market_plan(model, &parsed, &force)))
+            .await
     };
     finish(run.await)
 }
@@ -606,6 +625,7 @@ pub fn market_plan(model: &Model, market: &ParsedMarket) -> Plan {
         (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_methodology(
     State(service): State<Arc<Service>>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     method: Method,
     uri: Uri,
@@ -618,7 +638,9 @@ pub async fn add_methodology(
             MethodologyEntry::parse(&request.toml)
                 .map_err(|e| Error::new(format!("toml.{}", e.field), e.kind))?,
         );
-        service.write(key, |model| Ok(methodology_plan(model, &entry))).await
+        let subject = format!("{} {}", entry.label(), entry.hash);
+        let note = Note::of(&principal.key, "methodology", subject, &bytes);
+        service.write_noted(key, Some(note), |model| Ok(methodology_plan(model, &entry))).await
     };
     finish(run.await)
 }

@@ -22,6 +22,10 @@ const ADMIN: &str =
     "bk_00000000000000ad_3333333333333333333333333333333333333333333333333333333333333333";
 
 async fn start(test: &str) -> Running {
+    start_with(test, service::HEADER_READ_TIMEOUT_DEFAULT).await
+}
+
+async fn start_with(test: &str, read_timeout: std::time::Duration) -> Running {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("access-{test}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -30,6 +34,7 @@ async fn start(test: &str) -> Running {
         database: format!("sqlite://{}", dir.join("ballast.db").display()),
         sample_accounts: true,
         admin_key: Some(ADMIN.to_owned()),
+        read_timeout,
     };
     service::start(&config).await.unwrap()
 }
@@ -236,4 +241,40 @@ async fn raw_reply(a: SocketAddr, request: &str) -> String {
     let mut buffer = vec![0; 4096];
     let read = stream.read(&mut buffer).await.unwrap();
     String::from_utf8_lossy(&buffer[..read]).into_owned()
+}
+
+/// Slow clients (issue 14): 300 connections that send half a request and then nothing are all
+/// closed by the server once the read timeout passes (1 s here), and a complete request on a
+/// fresh connection is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_are_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let running = start_with("slow", std::time::Duration::from_secs(1)).await;
+    let a = running.address;
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(a).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let mut closed = 0;
+    for stream in &mut held {
+        let mut buffer = [0_u8; 512];
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut buffer));
+        // Closed: end of stream, a reset, or hyper's 408 before closing.
+        match read.await {
+            Ok(Ok(0) | Err(_)) => closed += 1,
+            Ok(Ok(n)) if String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 408") => {
+                closed += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(closed, 300, "every half-sent request is dropped");
+    let ok = raw_reply(a, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    running.server.abort();
+    running.recompute.abort();
 }

@@ -46,6 +46,7 @@ async fn start(database: &str) -> Running {
         database: database.to_owned(),
         sample_accounts: true,
         admin_key: Some(ADMIN.to_owned()),
+        read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
     };
     service::start(&config).await.unwrap()
 }
