@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// without it a new key is made and printed once.
     #[arg(long)]
     pub admin_key_file: Option<std::path::PathBuf>,
+    /// Requests per second each API key may make on average (bursts of twice as many).
+    #[arg(long, default_value_t = service::REQUESTS_PER_SEC_PER_KEY_DEFAULT)]
+    pub rate_limit: u32,
 }
 
 /// Runs the service until the process is stopped.
@@ -49,6 +52,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             sample_accounts: !args.no_sample_accounts,
             admin_key,
             read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
+            requests_per_sec_per_key: args.rate_limit,
         };
         let running = service::start(&config).await.context("starting the service")?;
         // The first line is read by scripts and tests to find the port, the second (on a first

@@ -32,6 +32,8 @@ fn serve(database: &str) -> (Child, SocketAddr) {
         .arg("--no-sample-accounts")
         .arg("--admin-key-file")
         .arg(&key_file)
+        // The writers stream as fast as the disk allows: no rate limit to meet.
+        .args(["--rate-limit", "1000000"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -259,6 +259,7 @@ fn config() -> service::Config {
         sample_accounts: false,
         admin_key: Some(KEY.to_owned()),
         read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
+        requests_per_sec_per_key: 1_000_000,
     }
 }
 

@@ -7,8 +7,9 @@
 //! `application/json`, and it cannot read or forge a key. A forced market push needs a risk
 //! role on top of the book's.
 
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
@@ -24,10 +25,46 @@ pub const WS_PROTOCOL: &str = "ballast";
 /// Prefix of the subprotocol that carries a key.
 pub const WS_KEY_PREFIX: &str = "bearer.";
 
+/// Requests per second each key may make, on average, with bursts of twice as many: a token
+/// bucket per key, so one client cannot take the service from the others.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_sec: f64,
+    burst: f64,
+    /// Tokens and the time they were counted, by key id; bounded by the keys stored.
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// A limiter of `per_sec` requests per second per key (bursts of `2 × per_sec`).
+    #[must_use]
+    pub fn new(per_sec: u32) -> RateLimiter {
+        let per_sec = f64::from(per_sec.max(1));
+        RateLimiter { per_sec, burst: 2.0 * per_sec, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether `key` may make one more request at `now`; takes its token if so.
+    pub fn admit(&self, key: &str, now: Instant) -> bool {
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let (tokens, at) = buckets.entry(key.to_owned()).or_insert((self.burst, now));
+        let refilled = *tokens + now.saturating_duration_since(*at).as_secs_f64() * self.per_sec;
+        *at = now;
+        *tokens = refilled.min(self.burst);
+        if *tokens < 1.0 {
+            return false;
+        }
+        *tokens -= 1.0;
+        true
+    }
+}
+
+/// What the gate needs: the service (its keys) and the rate limiter.
+pub type GateState = (Arc<Service>, Arc<RateLimiter>);
+
 /// Admits `request` if its key may use its route, and passes the [`Principal`] on to the
-/// handler in the request's extensions; answers 401, 403 or 415 otherwise.
+/// handler in the request's extensions; answers 401, 403, 415 or 429 otherwise.
 pub async fn guard(
-    State(service): State<Arc<Service>>,
+    State((service, limiter)): State<GateState>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -40,7 +77,15 @@ pub async fn guard(
     if permission == Permission::Public {
         return next.run(request).await;
     }
-    match admit(&service, &request, &route, permission) {
+    let admitted = admit(&service, &request, &route, permission).and_then(|principal| {
+        if limiter.admit(&principal.key, Instant::now()) {
+            Ok(principal)
+        } else {
+            let why = "more requests than this key's rate allows: slow down".to_owned();
+            Err(Error::new("Authorization", ErrorKind::TooManyRequests(why)))
+        }
+    });
+    match admitted {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await

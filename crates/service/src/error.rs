@@ -40,6 +40,8 @@ pub enum ErrorKind {
     Unauthorized(String),
     /// A valid key whose role may not do this (403).
     Forbidden(String),
+    /// A key over its request rate (429).
+    TooManyRequests(String),
     /// A write whose body is not declared JSON (415): a browser page on another origin can send
     /// `text/plain` without asking first, never `application/json`.
     UnsupportedMediaType,
@@ -52,7 +54,8 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Invalid(why)
             | ErrorKind::Conflict(why)
             | ErrorKind::Unauthorized(why)
-            | ErrorKind::Forbidden(why) => f.write_str(why),
+            | ErrorKind::Forbidden(why)
+            | ErrorKind::TooManyRequests(why) => f.write_str(why),
             ErrorKind::NotFound => f.write_str("not found"),
             ErrorKind::TooLarge { limit_bytes } => {
                 write!(f, "body larger than {limit_bytes} bytes")
@@ -94,6 +97,7 @@ impl Error {
             ErrorKind::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ErrorKind::Forbidden(_) => StatusCode::FORBIDDEN,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 

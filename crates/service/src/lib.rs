@@ -65,7 +65,13 @@ pub struct Config {
     /// How long a client may take to send a request's headers, and then its body: a slow or
     /// half-sent request is dropped, not held ([`HEADER_READ_TIMEOUT_DEFAULT`]).
     pub read_timeout: Duration,
+    /// Requests per second each key may make on average (bursts of twice as many); more are
+    /// answered 429 ([`REQUESTS_PER_SEC_PER_KEY_DEFAULT`]).
+    pub requests_per_sec_per_key: u32,
 }
+
+/// The default of [`Config::requests_per_sec_per_key`].
+pub const REQUESTS_PER_SEC_PER_KEY_DEFAULT: u32 = 1_000;
 
 /// The default of [`Config::read_timeout`].
 pub const HEADER_READ_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
@@ -105,7 +111,8 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         .await
         .map_err(|e| Error::invalid("listen", e.to_string()))?;
     let address = listener.local_addr().map_err(|e| Error::invalid("listen", e.to_string()))?;
-    let app = router(Arc::clone(&service))
+    let limiter = Arc::new(access::RateLimiter::new(config.requests_per_sec_per_key));
+    let app = router(Arc::clone(&service), limiter)
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.read_timeout));
     let server = tokio::spawn(serve_connections(listener, app, config.read_timeout));
     Ok(Running { address, service, server, recompute, admin_key })
@@ -194,7 +201,7 @@ async fn recompute_loop(service: Arc<Service>) {
 pub struct ApiDoc;
 
 /// The routes.
-pub fn router(service: Arc<Service>) -> Router {
+pub fn router(service: Arc<Service>, limiter: Arc<access::RateLimiter>) -> Router {
     Router::new()
         .route("/", get(|| async { asset("text/html", include_str!("../dashboard/index.html")) }))
         .route(
@@ -227,7 +234,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/methodologies/{reference}", get(reads::get_methodology))
         .route("/ws", get(live::upgrade))
         .fallback(|| async { Error::new("path", ErrorKind::NotFound).into_response() })
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(&service), access::guard))
+        .layer(axum::middleware::from_fn_with_state((Arc::clone(&service), limiter), access::guard))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(writes::BODY_BYTES_MAX))
         .with_state(service)

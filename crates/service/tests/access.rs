@@ -22,10 +22,14 @@ const ADMIN: &str =
     "bk_00000000000000ad_3333333333333333333333333333333333333333333333333333333333333333";
 
 async fn start(test: &str) -> Running {
-    start_with(test, service::HEADER_READ_TIMEOUT_DEFAULT).await
+    start_with(test, service::HEADER_READ_TIMEOUT_DEFAULT, 100_000).await
 }
 
-async fn start_with(test: &str, read_timeout: std::time::Duration) -> Running {
+async fn start_with(
+    test: &str,
+    read_timeout: std::time::Duration,
+    requests_per_sec_per_key: u32,
+) -> Running {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("access-{test}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -35,6 +39,7 @@ async fn start_with(test: &str, read_timeout: std::time::Duration) -> Running {
         sample_accounts: true,
         admin_key: Some(ADMIN.to_owned()),
         read_timeout,
+        requests_per_sec_per_key,
     };
     service::start(&config).await.unwrap()
 }
@@ -249,7 +254,7 @@ async fn raw_reply(a: SocketAddr, request: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_sent_requests_are_dropped() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let running = start_with("slow", std::time::Duration::from_secs(1)).await;
+    let running = start_with("slow", std::time::Duration::from_secs(1), 100_000).await;
     let a = running.address;
     let mut held = Vec::new();
     for _ in 0..300 {
@@ -275,6 +280,25 @@ async fn half_sent_requests_are_dropped() {
     assert_eq!(closed, 300, "every half-sent request is dropped");
     let ok = raw_reply(a, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    running.server.abort();
+    running.recompute.abort();
+}
+
+/// Per-key rate limits: at 5 requests a second (bursts of 10), a key's 30 quick requests are
+/// answered 429 past its burst, while another key is served as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_over_its_rate_is_slowed_down_alone() {
+    let running = start_with("rate", service::HEADER_READ_TIMEOUT_DEFAULT, 5).await;
+    let a = running.address;
+    let (other, _) = key(a, "viewer", &[]).await;
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(call(a, Some(ADMIN), "GET", "/api/markets/latest", "").await.status);
+    }
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!((15..=29).contains(&limited), "{statuses:?}");
+    assert_eq!(statuses[0], 200);
+    assert_eq!(call(a, Some(&other), "GET", "/api/markets/latest", "").await.status, 200);
     running.server.abort();
     running.recompute.abort();
 }

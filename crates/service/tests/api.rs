@@ -47,6 +47,7 @@ async fn start(database: &str) -> Running {
         sample_accounts: true,
         admin_key: Some(ADMIN.to_owned()),
         read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
+        requests_per_sec_per_key: 100_000,
     };
     service::start(&config).await.unwrap()
 }

@@ -24,6 +24,7 @@ async fn every_change_is_chained_and_tampering_is_named() {
         sample_accounts: true,
         admin_key: Some(ADMIN.to_owned()),
         read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
+        requests_per_sec_per_key: 100_000,
     };
     let running = service::start(&config).await.unwrap();
     let mut client = Client::connect(running.address).await.unwrap().authorized(ADMIN);
