@@ -200,7 +200,9 @@ pub fn required(method: &Method, route: &str) -> Permission {
         {
             Permission::Book
         }
+        "/api/accounts/{id}" if *method == Method::DELETE => Permission::Book,
         "/api/methodologies" if *method == Method::POST => Permission::Methodology,
+        "/api/accounts/{id}/methodology" if *method == Method::PUT => Permission::Methodology,
         _ => Permission::Keys,
     }
 }
@@ -323,7 +325,8 @@ mod tests {
         assert!(!write.granted_to(Role::RiskAdmin));
         let methodology = required(&Method::POST, "/api/methodologies");
         assert!(methodology.granted_to(Role::RiskAdmin) && !methodology.granted_to(Role::Operator));
-        assert_eq!(required(&Method::DELETE, "/api/accounts/{id}"), Permission::Keys);
+        assert_eq!(required(&Method::DELETE, "/api/accounts/{id}"), Permission::Book);
+        assert_eq!(required(&Method::PATCH, "/api/accounts/{id}"), Permission::Keys);
         assert_eq!(required(&Method::GET, "/unknown"), Permission::Keys);
         assert_eq!(required(&Method::GET, "/healthz"), Permission::Public);
     }

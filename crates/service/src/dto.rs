@@ -442,3 +442,11 @@ pub struct CreatedKey {
     /// The stored record.
     pub record: KeyView,
 }
+
+/// `PUT /api/accounts/{id}/methodology`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetMethodology {
+    /// A stored methodology: hash, `name@version` or a unique name.
+    pub methodology: String,
+}

@@ -179,6 +179,8 @@ async fn recompute_loop(service: Arc<Service>) {
         writes::create_account,
         writes::set_position,
         writes::set_balance,
+        writes::delete_account,
+        writes::set_methodology,
         writes::push_market,
         writes::push_deribit_market,
         writes::add_methodology,
@@ -216,7 +218,8 @@ pub fn router(service: Arc<Service>, limiter: Arc<access::RateLimiter>) -> Route
         .route("/metrics", get(|| async { metrics::render() }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/accounts", get(reads::list_accounts).post(writes::create_account))
-        .route("/api/accounts/{id}", get(reads::get_account))
+        .route("/api/accounts/{id}", get(reads::get_account).delete(writes::delete_account))
+        .route("/api/accounts/{id}/methodology", put(writes::set_methodology))
         .route("/api/accounts/{id}/positions/{instrument}", put(writes::set_position))
         .route("/api/accounts/{id}/balances/{currency}", put(writes::set_balance))
         .route("/api/accounts/{id}/margin", get(reads::get_margin))

@@ -241,15 +241,28 @@ impl Model {
                     }
                 }
                 Op::Market { .. } => {}
-                Op::Key { .. } | Op::RevokeKey { .. } => self.apply_key(op),
+                Op::Key { .. }
+                | Op::RevokeKey { .. }
+                | Op::DeleteAccount { .. }
+                | Op::AccountMethodology { .. } => self.apply_other(op),
                 Op::Audit(entry) => self.audit_head = Some((entry.seq, entry.hash.clone())),
             }
         }
     }
 
-    /// Applies a committed key operation.
-    fn apply_key(&mut self, op: &Op) {
+    /// Applies a committed key or account operation.
+    fn apply_other(&mut self, op: &Op) {
         match op {
+            Op::DeleteAccount { id } => {
+                let removed = self.accounts.remove_mut(id);
+                assert!(removed, "Invariant: a committed deletion names a stored account ({id})");
+            }
+            Op::AccountMethodology { id, methodology } => {
+                let Some(record) = self.accounts.get_mut(id) else {
+                    panic!("Invariant: a committed methodology change names a stored account");
+                };
+                record.methodology.clone_from(methodology);
+            }
             Op::Key { id, secret_hash, role, accounts, expires_at, label } => {
                 let Ok(role) = Role::parse("role", role) else {
                     panic!("Invariant: a committed key has a valid role ({role})");
@@ -264,7 +277,7 @@ impl Model {
                 };
                 record.revoked = true;
             }
-            _ => panic!("Invariant: apply_key is given key operations only"),
+            _ => panic!("Invariant: apply_other is given key and account operations only"),
         }
     }
 

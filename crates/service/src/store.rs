@@ -103,6 +103,18 @@ pub enum Op {
     },
     /// Appends an entry to the audit log.
     Audit(crate::audit::Entry),
+    /// Deletes an account with its positions and balances.
+    DeleteAccount {
+        /// Account id.
+        id: String,
+    },
+    /// Moves an account to another methodology.
+    AccountMethodology {
+        /// Account id.
+        id: String,
+        /// Hash of the methodology.
+        methodology: String,
+    },
     /// Stores a market snapshot as the newest.
     Market {
         /// Sequence number (increasing).
@@ -404,6 +416,9 @@ type Bound<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(), sqlx::Error> {
     let query = match op {
+        Op::DeleteAccount { .. } | Op::AccountMethodology { .. } => {
+            return account_op(tx, op).await;
+        }
         Op::Methodology { hash, name, version, toml } => sqlx::query(
             "INSERT INTO methodologies (hash, name, version, toml) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (hash) DO NOTHING",
@@ -465,6 +480,28 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(),
         }
     };
     query.execute(&mut **tx).await.map(|_| ())
+}
+
+/// Deleting an account (its positions and balances first) or moving it to a methodology.
+async fn account_op(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(), sqlx::Error> {
+    match op {
+        Op::DeleteAccount { id } => {
+            for table in ["positions", "balances"] {
+                let q = format!("DELETE FROM {table} WHERE account = $1");
+                sqlx::query(&q).bind(id).execute(&mut **tx).await?;
+            }
+            sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&mut **tx).await?;
+        }
+        Op::AccountMethodology { id, methodology } => {
+            sqlx::query("UPDATE accounts SET methodology = $2 WHERE id = $1")
+                .bind(id)
+                .bind(methodology)
+                .execute(&mut **tx)
+                .await?;
+        }
+        _ => panic!("Invariant: account_op is given account operations only"),
+    }
+    Ok(())
 }
 
 /// The queries of the access and audit operations.

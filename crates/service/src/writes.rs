@@ -19,7 +19,7 @@ use crate::audit::Note;
 use crate::auth::Principal;
 use crate::dto::{
     AccountView, CreateAccount, MarketAccepted, MethodologyUpload, MethodologyView, PositionInput,
-    SetBalance, SetPosition,
+    SetBalance, SetMethodology, SetPosition,
 };
 use crate::error::{Error, ErrorBody, ErrorKind};
 use crate::model::{AccountRecord, MarketEntry, MethodologyEntry, Model, parse_money};
@@ -348,6 +348,65 @@ pub async fn set_position(
     finish(run.await)
 }
 
+/// Deletes an account, its positions and its balances.
+#[utoipa::path(delete, path = "/api/accounts/{id}", params(("id" = String, Path),
+        ("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 200, body = AccountView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn delete_account(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    method: Method,
+    uri: Uri,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let run = async {
+        let (_, key) = body_and_key(raw, &headers, &method, &uri, true)?;
+        service
+            .write(key, |model| {
+                let record = existing(model, &id)?;
+                Ok(regroup_plan(model, &id, record, Op::DeleteAccount { id: id.clone() }))
+            })
+            .await
+    };
+    finish(run.await)
+}
+
+/// Moves an account to another stored methodology; refused, with nothing changed, when the
+/// account cannot be margined under it.
+#[utoipa::path(put, path = "/api/accounts/{id}/methodology", request_body = SetMethodology,
+    params(("id" = String, Path),
+        ("Idempotency-Key" = String, Header, description = "Required")),
+    responses((status = 200, body = AccountView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_methodology(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    method: Method,
+    uri: Uri,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let run = async {
+        let (bytes, key) = body_and_key(raw, &headers, &method, &uri, true)?;
+        let request: SetMethodology = parse(&bytes)?;
+        service
+            .write(key, |model| {
+                let entry = model.find_methodology("methodology", &request.methodology)?;
+                let record = AccountRecord {
+                    methodology: entry.hash.clone(),
+                    ..existing(model, &id)?.clone()
+                };
+                model.check_account(&record)?;
+                let op = Op::AccountMethodology { id: id.clone(), methodology: entry.hash.clone() };
+                Ok(regroup_plan(model, &id, &record, op))
+            })
+            .await
+    };
+    finish(run.await)
+}
+
 /// Sets a collateral balance (0 removes it; negative amounts are refused).
 #[utoipa::path(put, path = "/api/accounts/{id}/balances/{currency}", request_body = SetBalance,
     params(("id" = String, Path), ("currency" = String, Path),
@@ -389,6 +448,12 @@ pub async fn set_balance(
             .await
     };
     finish(run.await)
+}
+
+/// The plan of a change that moves an account between methodology groups, or out of its own:
+/// every group is rebuilt.
+fn regroup_plan(model: &Model, id: &str, record: &AccountRecord, op: Op) -> Plan {
+    Plan { scope: Scope::Methodologies, ..account_plan(model, id, record, op) }
 }
 
 fn account_plan(model: &Model, id: &str, record: &AccountRecord, op: Op) -> Plan {

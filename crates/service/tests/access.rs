@@ -104,6 +104,8 @@ fn allowed(method: &str, path: &str) -> Option<&'static [&'static str]> {
         {
             BOOK
         }
+        "/api/accounts/{id}" if method == "DELETE" => BOOK,
+        "/api/accounts/{id}/methodology" if method == "PUT" => METHODOLOGY,
         "/api/methodologies" if method == "POST" => METHODOLOGY,
         "/api/keys" if read || method == "POST" => KEYS,
         "/api/keys/{id}" if method == "DELETE" => KEYS,

@@ -654,3 +654,47 @@ async fn futures_carry_their_pnl_and_trades_their_premium() {
         running.recompute.abort();
     }
 }
+
+/// An account can be moved to another stored methodology (the figures then follow it) and
+/// deleted with its positions and balances; both survive a restart; an unknown methodology is
+/// refused naming the field, and a deleted account is gone from the list and the reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_change_methodology_and_are_deleted() {
+    for url in databases("lifecycle").await {
+        let running = start(&url).await;
+        let a = running.address;
+        let toml = formats::bundled::bundled_text("deribit-pm").unwrap();
+        let added = call(a, "POST", "/api/methodologies", None, &json!({ "toml": toml })).await;
+        assert!(added.status == 201 || added.status == 200, "{}", added.body);
+        let path = "/api/accounts/short-strangle/methodology";
+        let unknown = call(a, "PUT", path, Some("m0"), &json!({ "methodology": "nope" })).await;
+        assert_eq!(
+            (unknown.status, unknown.json()["error"]["field"].clone()),
+            (422, json!("methodology"))
+        );
+        let moved = call(a, "PUT", path, Some("m1"), &json!({ "methodology": "deribit-pm" })).await;
+        assert_eq!(moved.status, 200, "{}", moved.body);
+        assert!(moved.json()["methodology_label"].as_str().unwrap().starts_with("deribit-pm@"));
+        let gone = call(a, "DELETE", "/api/accounts/eth-puts", Some("d1"), &Value::Null).await;
+        assert_eq!(gone.status, 200, "{}", gone.body);
+        assert_eq!(call(a, "GET", "/api/accounts/eth-puts", None, &Value::Null).await.status, 404);
+        let list = get(a, "/api/accounts?limit=1000").await;
+        let ids: Vec<&str> = list["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert!(!ids.contains(&"eth-puts") && ids.contains(&"short-strangle"), "{ids:?}");
+        running.server.abort();
+        running.recompute.abort();
+        drop(running);
+        let again = start(&url).await;
+        let account = get(again.address, "/api/accounts/short-strangle").await;
+        assert!(account["methodology_label"].as_str().unwrap().starts_with("deribit-pm@"));
+        let reread = call(again.address, "GET", "/api/accounts/eth-puts", None, &Value::Null).await;
+        assert_eq!(reread.status, 404);
+        again.server.abort();
+        again.recompute.abort();
+    }
+}
