@@ -92,18 +92,9 @@ fn traded(
         fills.push(Fill { instrument: trade.instrument, size: trade.size, price });
     }
     let filled = priced.entered(portfolio)?.with_fills(&fills)?;
-    let mut account = ResolvedAccount::default();
     let mut before = Vec::new();
-    let balances =
-        |p: &Portfolio| p.balances().iter().map(|(c, m)| (*c, m.to_f64())).collect::<Vec<_>>();
-    priced.resolve_into(
-        portfolio.positions().iter().copied(),
-        balances(portfolio),
-        &mut account,
-    )?;
-    priced.account_into(account.slices(), scratch, None, &mut before)?;
-    let traded = &filled.portfolio;
-    priced.resolve_into(traded.positions().iter().copied(), balances(traded), &mut account)?;
+    priced.account_into(priced.resolve(portfolio)?.slices(), scratch, None, &mut before)?;
+    let account = priced.resolve(&filled.portfolio)?;
     let mut after = Vec::new();
     let after = priced.account_into(account.slices(), scratch, None, &mut after).map(|()| after);
     let what_if =

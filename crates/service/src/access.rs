@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
@@ -101,7 +101,7 @@ fn admit(
     permission: Permission,
 ) -> Result<Principal, Error> {
     let key = presented_key(request.headers(), route == "/ws")?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::state::unix_secs();
     let principal = {
         let model = service.model();
         authenticate(|id| model.keys.get(id), &key, now)?

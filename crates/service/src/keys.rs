@@ -2,7 +2,6 @@
 //! admin key of an empty database.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -16,7 +15,7 @@ use crate::auth::{KEY_ACCOUNTS_MAX, KEYS_MAX, KeyRecord, Role, new_key_text, spl
 use crate::dto::{CreateKey, CreatedKey, KeyView};
 use crate::error::{Error, ErrorBody, ErrorKind};
 use crate::model::Model;
-use crate::state::{Plan, Scope, Service};
+use crate::state::{Plan, Scope, Service, unix_secs};
 use crate::store::Op;
 use crate::writes::{body_and_key, check_id, finish, json, parse};
 
@@ -56,14 +55,10 @@ pub async fn create_key(
         let (id, text) = new_key_text()?;
         let subject = format!("{id}: {} {}", request.role, request.accounts.join(","));
         let note = Note::of(&principal.key, "key.create", subject, &bytes);
-        let plan = |model: &Model| plan_key(model, &request, &id, &text, now_secs());
+        let plan = |model: &Model| plan_key(model, &request, &id, &text, unix_secs());
         service.write_noted(key, Some(note), plan).await
     };
     finish(run.await)
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The plan that stores key `text` (id `id`) as `request` asks.
@@ -188,7 +183,7 @@ pub async fn first_admin_key(
         label: "first admin".into(),
     };
     let note = Note::of("start", "key.create", format!("{id}: admin, the first"), b"");
-    let plan = |model: &Model| plan_key(model, &request, &id, &text, now_secs());
+    let plan = |model: &Model| plan_key(model, &request, &id, &text, unix_secs());
     service.write_noted(None, Some(note), plan).await?;
     Ok(Some(text))
 }

@@ -13,7 +13,6 @@ use margin::Scratch;
 use margin::report::{ReportOptions, margin_report};
 use margin::whatif::{Trade, WhatIf};
 use methodology::VolShockKind;
-use product::Instrument;
 use serde::Deserialize;
 
 use crate::auth::Principal;
@@ -25,7 +24,7 @@ use crate::dto::{
 };
 use crate::error::{Error, ErrorBody, ErrorKind};
 use crate::state::Service;
-use crate::writes::{account_view, body, check_id, parse};
+use crate::writes::{account_view, body, check_id, instrument, parse, price, size};
 
 /// Largest page of the health list.
 const PAGE_ACCOUNTS_MAX: usize = 1_000;
@@ -235,16 +234,10 @@ pub async fn pre_trade(
 pub fn trades_of(request: &WhatIfRequest) -> Result<Vec<Trade>, Error> {
     let mut trades = Vec::with_capacity(request.trades.len());
     for (i, t) in request.trades.iter().enumerate() {
-        let instrument = Instrument::parse(&t.instrument)
-            .map_err(|e| Error::invalid(format!("trades[{i}].instrument"), e.to_string()))?;
-        if !t.size.is_finite() {
-            return Err(Error::invalid(format!("trades[{i}].size"), "not a finite number"));
-        }
-        if t.price.is_some_and(|p| !(p.is_finite() && p > 0.0)) {
-            let why = "a price must be a finite number above 0";
-            return Err(Error::invalid(format!("trades[{i}].price"), why));
-        }
-        trades.push(Trade { instrument, size: t.size, price: t.price });
+        let instrument = instrument(&format!("trades[{i}].instrument"), &t.instrument)?;
+        let size = size(&format!("trades[{i}].size"), t.size)?;
+        let price = t.price.map(|p| price(&format!("trades[{i}].price"), p)).transpose()?;
+        trades.push(Trade { instrument, size, price });
     }
     Ok(trades)
 }

@@ -289,8 +289,9 @@ impl Service {
     }
 }
 
-/// The system clock in Unix seconds (0 before 1970): receipts' and audit entries' time.
-fn unix_secs() -> u64 {
+/// The system clock in Unix seconds (0 before 1970): the time of receipts, audit entries, key
+/// expiries and their checks.
+pub(crate) fn unix_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
@@ -303,9 +304,5 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     hasher.update(path.as_bytes());
     hasher.update(b"\n");
     hasher.update(body);
-    hasher.finalize().iter().fold(String::new(), |mut hex, b| {
-        hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-        hex.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
-        hex
-    })
+    crate::auth::hex(&hasher.finalize())
 }

@@ -126,12 +126,12 @@ pub fn check_id(field: &str, id: &str) -> Result<(), Error> {
     }
 }
 
-fn instrument(field: &str, name: &str) -> Result<Instrument, Error> {
+pub(crate) fn instrument(field: &str, name: &str) -> Result<Instrument, Error> {
     Instrument::parse(name).map_err(|e| Error::invalid(field, e.to_string()))
 }
 
 /// A price: finite and positive.
-fn price(field: &str, price: f64) -> Result<f64, Error> {
+pub(crate) fn price(field: &str, price: f64) -> Result<f64, Error> {
     if price.is_finite() && price > 0.0 {
         Ok(price)
     } else {
@@ -174,7 +174,7 @@ fn enter_at_mark(
     Ok(())
 }
 
-fn size(field: &str, size: f64) -> Result<f64, Error> {
+pub(crate) fn size(field: &str, size: f64) -> Result<f64, Error> {
     if size.is_finite() { Ok(size) } else { Err(Error::invalid(field, "not a finite number")) }
 }
 
