@@ -27,6 +27,13 @@ pub struct ServeArgs {
     /// Requests per second each API key may make on average (bursts of twice as many).
     #[arg(long, default_value_t = service::REQUESTS_PER_SEC_PER_KEY_DEFAULT)]
     pub rate_limit: u32,
+    /// Serve HTTPS and WSS with this PEM certificate chain (server certificate first); needs
+    /// `--tls-key`.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Runs the service until the process is stopped.
@@ -46,6 +53,16 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             Some(path) => Some(crate::input::read_text(Some(path))?.trim().to_owned()),
             None => None,
         };
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(service::tls::TlsPem {
+                cert_chain: std::fs::read(cert)
+                    .with_context(|| format!("reading --tls-cert {}", cert.display()))?,
+                private_key: std::fs::read(key)
+                    .with_context(|| format!("reading --tls-key {}", key.display()))?,
+            }),
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let config = service::Config {
             listen: args.listen,
             database: args.database.clone(),
@@ -53,16 +70,17 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             admin_key,
             read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
             requests_per_sec_per_key: args.rate_limit,
+            tls,
         };
         let running = service::start(&config).await.context("starting the service")?;
         // The first line is read by scripts and tests to find the port, the second (on a first
         // start) to find the admin key.
-        println!("Ballast service listening on http://{}/ (database {})", running.address, {
+        println!("Ballast service listening on {scheme}://{}/ (database {})", running.address, {
             &args.database
         });
         if let Some(key) = &running.admin_key {
             println!("admin key (shown once; only its hash is stored): {key}");
-            println!("dashboard, signed in: http://{}/#key={key}", running.address);
+            println!("dashboard, signed in: {scheme}://{}/#key={key}", running.address);
         }
         tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
         running.server.abort();

@@ -1,6 +1,9 @@
 //! Browser test of the dashboard: `ballast serve` on a fresh SQLite database, then headless
 //! Chromium driven by playwright-core (`crates/service/browser-test/dashboard.mjs`) loads the
-//! page, sees an account's heatmap, pushes a market through the API and sees the live update.
+//! page and checks what a risk manager relies on (the heatmap and its live update, coin
+//! figures, MM breaches below 1, unpriced accounts with their reason, the worst scenario in
+//! words, positions, what-if, search, the layout at 1280 px and 375 px); the screenshots it
+//! takes stay in the target's tmp dir and their paths are printed.
 //! `scripts/test` installs Chromium and the npm package; without them the test says so loudly,
 //! and fails under CI (`CI` set), where they must be present.
 
@@ -42,11 +45,14 @@ fn dashboard_shows_the_heatmap_and_updates_live() {
     stdout.read_line(&mut line).unwrap();
     let key = line.split_whitespace().last().unwrap().to_owned();
     assert!(key.starts_with("bk_"), "no admin key printed: {line:?}");
+    // The screenshots (1280 px and 375 px wide) outlive the run, for review.
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
     let output = Command::new("node")
         .arg(script_dir.join("dashboard.mjs"))
         .arg(&url)
         .arg(&key)
-        .arg(dir.join("dashboard.png"))
+        .arg(&screenshots)
         .env("CHROMIUM", &chromium)
         .output()
         .unwrap();
@@ -56,6 +62,7 @@ fn dashboard_shows_the_heatmap_and_updates_live() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "browser test failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("seen live"), "{stdout}");
+    assert!(stdout.contains("dashboard-375.png"), "{stdout}");
     println!("{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }

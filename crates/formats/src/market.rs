@@ -206,6 +206,27 @@ impl FeedsDocument {
         })
     }
 
+    /// These feeds as an update over `current` (see [`MarketDocument::over`]): entries keyed
+    /// by an `updated` underlying are replaced as a whole, those keyed by a currency overlaid.
+    fn over(&self, current: &FeedsDocument, updated: &dyn Fn(&str) -> bool) -> FeedsDocument {
+        FeedsDocument {
+            expiry_rates: overlaid(&current.expiry_rates, &self.expiry_rates),
+            expiry_forwards: replaced(&current.expiry_forwards, &self.expiry_forwards, updated),
+            index_confidence: replaced(&current.index_confidence, &self.index_confidence, updated),
+            perpetual_confidence: replaced(
+                &current.perpetual_confidence,
+                &self.perpetual_confidence,
+                updated,
+            ),
+            expiry_confidence: replaced(
+                &current.expiry_confidence,
+                &self.expiry_confidence,
+                updated,
+            ),
+            currency_confidence: overlaid(&current.currency_confidence, &self.currency_confidence),
+        }
+    }
+
     /// The document form of domain feeds.
     #[must_use]
     pub fn from_domain(feeds: &FeedData) -> FeedsDocument {
@@ -237,6 +258,31 @@ impl MarketDocument {
     /// `Syntax` for malformed JSON or unknown fields.
     pub fn from_json(text: &str) -> Result<MarketDocument, Error> {
         crate::from_json(text)
+    }
+
+    /// This document applied as an update over `current`: the underlyings it carries replace
+    /// theirs (index, forwards, smiles, their quoted instruments and their feeds), the others
+    /// are kept as they were, currencies' prices and rates are overlaid, and the valuation
+    /// time is this document's. So a venue can push one underlying at a time without blanking
+    /// the others; kept data is read again at the new valuation time when the result is
+    /// validated.
+    #[must_use]
+    pub fn over(&self, current: &MarketDocument) -> MarketDocument {
+        let updated = |code: &str| self.underlyings.contains_key(code);
+        let kept_underlying = |name: &String| {
+            Instrument::parse(name).map_or(true, |i| !updated(i.underlying().as_str()))
+        };
+        let mut instruments = current.instruments.clone();
+        instruments.retain(|name, _| kept_underlying(name));
+        instruments.extend(self.instruments.clone());
+        MarketDocument {
+            valuation_time: self.valuation_time.clone(),
+            underlyings: replaced(&current.underlyings, &self.underlyings, &updated),
+            usd_prices: overlaid(&current.usd_prices, &self.usd_prices),
+            rates: overlaid(&current.rates, &self.rates),
+            instruments,
+            feeds: self.feeds.over(&current.feeds, &updated),
+        }
     }
 
     /// Validates the document into a snapshot.
@@ -393,6 +439,28 @@ impl QuoteDocument {
     }
 }
 
+/// `current` with `update`'s entries written over it.
+fn overlaid<V: Clone>(
+    current: &BTreeMap<String, V>,
+    update: &BTreeMap<String, V>,
+) -> BTreeMap<String, V> {
+    let mut out = current.clone();
+    out.extend(update.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out
+}
+
+/// `current` without the entries of an `updated` underlying, then `update`'s.
+fn replaced<V: Clone>(
+    current: &BTreeMap<String, V>,
+    update: &BTreeMap<String, V>,
+    updated: &dyn Fn(&str) -> bool,
+) -> BTreeMap<String, V> {
+    let mut out: BTreeMap<String, V> =
+        current.iter().filter(|(k, _)| !updated(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    out.extend(update.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,5 +542,35 @@ mod tests {
         let bad_expiry = SAMPLE.replace("29NOV24\": 95210.0", "29NOV2024\": 95210.0");
         let err = MarketDocument::from_json(&bad_expiry).unwrap().to_snapshot().unwrap_err();
         assert_eq!(err.location, "underlyings.BTC.forwards.29NOV2024");
+    }
+
+    /// A push of one underlying replaces that underlying whole (an instrument it no longer
+    /// quotes is gone) and keeps every other one as it was, at the push's valuation time.
+    #[test]
+    fn an_update_replaces_its_underlyings_and_keeps_the_others() {
+        let current = MarketDocument::from_json(crate::bundled::SAMPLE_MARKET_JSON).unwrap();
+        let mut update = current.clone();
+        update.valuation_time = "2026-11-20T09:00:00Z".into();
+        update.underlyings.retain(|code, _| code == "BTC");
+        update.instruments.retain(|name, _| name.starts_with("BTC-"));
+        let dropped = update.instruments.keys().next().unwrap().clone();
+        update.instruments.remove(&dropped);
+        update.underlyings.get_mut("BTC").unwrap().index *= 1.01;
+        update.usd_prices.insert("USDC".into(), 0.999);
+        let merged = update.over(&current);
+        assert_eq!(merged.valuation_time, update.valuation_time);
+        assert_eq!(merged.underlyings["ETH"], current.underlyings["ETH"]);
+        assert_eq!(merged.underlyings["BTC"], update.underlyings["BTC"]);
+        let eth = |d: &MarketDocument| {
+            d.instruments.keys().filter(|n| n.starts_with("ETH")).cloned().collect::<Vec<_>>()
+        };
+        assert!(!eth(&current).is_empty());
+        assert_eq!(eth(&merged), eth(&current));
+        assert!(!merged.instruments.contains_key(&dropped), "{dropped} is no longer quoted");
+        assert_eq!(merged.usd_prices["USDC"], 0.999);
+        let snapshot = merged.to_snapshot().unwrap();
+        assert_eq!(snapshot.underlyings().len(), 2);
+        // Over itself, a document is itself.
+        assert_eq!(current.over(&current), current);
     }
 }

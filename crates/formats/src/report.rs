@@ -32,6 +32,9 @@ pub struct ReportDocument {
     /// Liquidation moves, when computed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub liquidation: Vec<LiquidationDocument>,
+    /// The positions' Greeks per underlying.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub greeks: BTreeMap<String, GreeksDocument>,
 }
 
 /// Figures of one currency.
@@ -103,6 +106,23 @@ pub struct PositionDocument {
     /// Standard IM in USD.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub standard_im: Option<f64>,
+    /// Exposure to the underlying's index, in its coins.
+    #[serde(default)]
+    pub delta_coins: f64,
+    /// USD per vol point of implied volatility.
+    #[serde(default)]
+    pub vega_usd_per_vol_point: f64,
+}
+
+/// The positions' Greeks summed per underlying.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GreeksDocument {
+    /// Exposure to the index, in coins of the underlying.
+    pub delta_coins: f64,
+    /// The same in USD at the index.
+    pub delta_usd: f64,
+    /// USD per vol point of implied volatility.
+    pub vega_usd_per_vol_point: f64,
 }
 
 /// A scenario, described.
@@ -250,6 +270,8 @@ impl ReportDocument {
                     marginal_im: p.marginal_im,
                     marginal_mm: p.marginal_mm,
                     standard_im: p.standard_im,
+                    delta_coins: p.delta_coins,
+                    vega_usd_per_vol_point: p.vega_usd_per_vol_point,
                 })
                 .collect(),
             units,
@@ -265,6 +287,16 @@ impl ReportDocument {
                 })
                 .collect(),
             greek_approximation,
+            greeks: (r.greeks.iter())
+                .map(|(underlying, g)| {
+                    let greeks = GreeksDocument {
+                        delta_coins: g.delta_coins,
+                        delta_usd: g.delta_usd,
+                        vega_usd_per_vol_point: g.vega_usd_per_vol_point,
+                    };
+                    (underlying.to_string(), greeks)
+                })
+                .collect(),
             baseline: r.baseline.as_ref().map(|b| BaselineDocument {
                 methodology: b.methodology.clone(),
                 initial_margin: b.initial_margin,

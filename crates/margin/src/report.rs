@@ -100,6 +100,11 @@ pub struct PositionLine {
     pub marginal_mm: Option<f64>,
     /// Standard (per-position) IM in USD, when a baseline is given.
     pub standard_im: Option<f64>,
+    /// Exposure to the underlying's index, in its coins (∂ USD value / ∂ index of the whole
+    /// position, an option at its own implied volatility): the coins a hedge would sell.
+    pub delta_coins: f64,
+    /// ∂ USD value / ∂ implied volatility of the whole position, per vol point (0.01).
+    pub vega_usd_per_vol_point: f64,
 }
 
 /// The baseline comparison in USD.
@@ -153,6 +158,8 @@ pub struct MarginReport {
     pub liquidation: Vec<LiquidationPoint>,
     /// The instrument of every risk-array row referred to by `detail`.
     pub rows: Vec<Instrument>,
+    /// The positions' Greeks per underlying.
+    pub greeks: BTreeMap<Currency, Greeks>,
 }
 
 impl MarginReport {
@@ -181,6 +188,20 @@ pub fn add_on_name(kind: &AddOnKind) -> &'static str {
     }
 }
 
+/// The positions' Greeks summed over one underlying.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Greeks {
+    /// Exposure to the index, in coins of the underlying.
+    pub delta_coins: f64,
+    /// The same in USD at the index.
+    pub delta_usd: f64,
+    /// USD per vol point of implied volatility.
+    pub vega_usd_per_vol_point: f64,
+}
+
+/// One vol point: implied volatility is a fraction (0.5 is 50 %), vega is quoted per point.
+const VOL_POINT: f64 = 0.01;
+
 /// Computes the full report of `portfolio` on a priced market whose universe holds every
 /// instrument of the portfolio (the same figures whatever else the universe holds).
 ///
@@ -200,11 +221,13 @@ pub fn margin_report(
     let marginal = if options.marginal { marginal_margin(priced, &account)? } else { Vec::new() };
     let standard = options.baseline.as_ref().map(|b| b.lines(arrays, &account)).unwrap_or_default();
     let mut positions = Vec::with_capacity(portfolio.positions().len());
+    let mut greeks: BTreeMap<Currency, Greeks> = BTreeMap::new();
     for p in portfolio.positions() {
         let Some(row) = arrays.position(&p.instrument) else {
             panic!("Invariant: a resolved portfolio's instruments have rows");
         };
-        let (size, mark) = (p.size, arrays.info(row).mark);
+        let info = arrays.info(row);
+        let (size, mark) = (p.size, info.mark);
         let unrealised_pnl = p.entry.map(|entry| {
             if p.instrument.is_option() {
                 size * (mark - entry)
@@ -223,7 +246,13 @@ pub fn margin_report(
             marginal_im: marginal.iter().find(|m| m.0 == row).map(|m| m.1),
             marginal_mm: marginal.iter().find(|m| m.0 == row).map(|m| m.2),
             standard_im: standard.iter().find(|l| l.row == row).map(|l| l.initial_margin),
+            delta_coins: size * info.delta_coins,
+            vega_usd_per_vol_point: size * info.vega_usd * VOL_POINT,
         });
+        let sum = greeks.entry(p.instrument.underlying()).or_default();
+        sum.delta_coins += size * info.delta_coins;
+        sum.delta_usd += size * info.delta_coins * info.index;
+        sum.vega_usd_per_vol_point += size * info.vega_usd * VOL_POINT;
     }
     let greek = if options.greek_approximation {
         let (figures, detail) = priced.greek_approximation()?.account(&account)?;
@@ -251,6 +280,7 @@ pub fn margin_report(
         baseline,
         liquidation,
         rows: arrays.instruments().to_vec(),
+        greeks,
     })
 }
 

@@ -566,3 +566,48 @@ fn usd_figures_sum_the_lines_at_their_prices() {
         lines.iter().max_by(|a, b| (a.scan_loss * price(a)).total_cmp(&(b.scan_loss * price(b))));
     assert_eq!(usd.worst, largest.unwrap().worst);
 }
+
+/// The report's Greeks are the derivatives they claim to be. By put-call parity a call less a
+/// put of one strike and expiry is a forward, whatever the volatility or its skew, so the two
+/// positions' deltas must differ by a central difference of that forward's USD value under
+/// ±0.1 % index moves; a long option's vega is positive and a short one's negative; an inverse
+/// perpetual of S USD has a delta of S / mark coins (its mark moves with the index); the
+/// per-underlying sums are the positions'.
+#[test]
+fn report_greeks_are_derivatives() {
+    let engine = Engine::new(testkit::ballast_pm()).unwrap();
+    let market = testkit::sample_market();
+    let (call, put) = ("BTC-25DEC26-100000-C", "BTC-25DEC26-100000-P");
+    let book =
+        portfolio(&[(call, 1.0), (put, -1.0), ("BTC-PERPETUAL", 50_000.0)], &[usd("1000000")]);
+    let options = ReportOptions::default();
+    let base = report(&engine, &market, &book, &options);
+    let index = market.underlying(Currency::BTC).unwrap().index();
+    let line = |r: &margin::report::MarginReport, name: &str| {
+        *r.positions.iter().find(|p| p.instrument.to_string() == name).unwrap()
+    };
+    // The USD value of (call − put): the book holds the call long and the put short.
+    let forward_usd = |spot_move: f64| {
+        let moved = Arc::new(market.with_spot_move(Currency::BTC, spot_move).unwrap());
+        let r = report(&engine, &moved, &book, &options);
+        [call, put]
+            .iter()
+            .map(|n| line(&r, n))
+            .map(|p| p.value * moved.usd_price(p.currency).unwrap())
+            .sum::<f64>()
+    };
+    let h = 1e-3;
+    let difference = (forward_usd(h) - forward_usd(-h)) / (2.0 * h * index);
+    let (c, p) = (line(&base, call), line(&base, put));
+    let parity = c.delta_coins + p.delta_coins;
+    assert!((parity - difference).abs() < 1e-6 * difference, "{parity} against {difference}");
+    assert!(c.vega_usd_per_vol_point > 0.0 && p.vega_usd_per_vol_point < 0.0, "{c:?} {p:?}");
+    let perp = line(&base, "BTC-PERPETUAL");
+    assert!((perp.delta_coins - 50_000.0 / perp.mark).abs() < 1e-9 * perp.delta_coins, "{perp:?}");
+    let btc = base.greeks[&Currency::BTC];
+    let sum =
+        |f: fn(&margin::report::PositionLine) -> f64| base.positions.iter().map(f).sum::<f64>();
+    assert_eq!(btc.delta_coins, sum(|p| p.delta_coins));
+    assert_eq!(btc.vega_usd_per_vol_point, sum(|p| p.vega_usd_per_vol_point));
+    assert!((btc.delta_usd - btc.delta_coins * index).abs() < 1e-9 * btc.delta_usd.abs());
+}

@@ -5,15 +5,20 @@
 use std::io;
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// Longest response body accepted, bytes.
 const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
 
+/// A byte stream a [`Client`] can run over: a TCP socket, or a TLS stream over one.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
 /// One connection.
 pub struct Client {
-    stream: BufReader<TcpStream>,
+    stream: BufReader<Box<dyn Stream>>,
     host: String,
     /// Sent as `Authorization: Bearer <key>` with every request, when set.
     key: Option<String>,
@@ -48,7 +53,12 @@ impl Client {
     pub async fn connect(address: SocketAddr) -> io::Result<Client> {
         let stream = TcpStream::connect(address).await?;
         stream.set_nodelay(true)?;
-        Ok(Client { stream: BufReader::new(stream), host: address.to_string(), key: None })
+        Ok(Client::over(stream, &address.to_string()))
+    }
+
+    /// A client over an established `stream` (a TLS session, say), sending `host` as `Host`.
+    pub fn over(stream: impl Stream + 'static, host: &str) -> Client {
+        Client { stream: BufReader::new(Box::new(stream)), host: host.to_owned(), key: None }
     }
 
     /// The same connection, sending `key` with every request.

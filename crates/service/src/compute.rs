@@ -65,6 +65,22 @@ pub struct Group {
     pub refresh: Refresh,
     /// Health per account, on the rounded money the oracle attests.
     pub health: Vec<Health>,
+    /// The sequence number of the market the group is priced on (`None` without one).
+    pub market_seq: Option<i64>,
+    /// Accounts the current market cannot value that had figures before: their last good
+    /// figures, by book index. A reader shows them as stale, beside the reason, never as current.
+    pub stale: BTreeMap<usize, Stale>,
+}
+
+/// An account's last good figures, kept while the market cannot value it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stale {
+    /// Its lines then (their `account` index is the book index of that time).
+    pub lines: Arc<[RefreshLine]>,
+    /// Its health then.
+    pub health: Health,
+    /// The market they were computed on.
+    pub market_seq: Option<i64>,
 }
 
 impl Group {
@@ -90,6 +106,8 @@ pub struct LiveState {
     pub generation: u64,
     /// The market's sequence number, when there is one.
     pub market_seq: Option<i64>,
+    /// The market's valuation time, when there is one.
+    pub valuation: Option<basics::UnixNanos>,
     /// Groups by methodology hash.
     pub groups: BTreeMap<String, Arc<Group>>,
     /// Account id → methodology hash.
@@ -97,6 +115,13 @@ pub struct LiveState {
 }
 
 impl LiveState {
+    /// The underlyings of every instrument some account holds.
+    #[must_use]
+    pub fn held_underlyings(&self) -> BTreeSet<basics::Currency> {
+        let groups = self.groups.values();
+        groups.flat_map(|g| g.book.held.iter().map(Instrument::underlying)).collect()
+    }
+
     /// The group and book index of account `id`.
     #[must_use]
     pub fn find(&self, id: &str) -> Option<(&Arc<Group>, usize)> {
@@ -114,6 +139,7 @@ pub fn build_group(
     entry: &Arc<MethodologyEntry>,
     previous: Option<&Group>,
     accounts_changed: bool,
+    changed: Option<&str>,
 ) -> Group {
     let market = model.market.as_ref();
     let held = match previous {
@@ -151,15 +177,44 @@ pub fn build_group(
         (_, Ok(priced)) => Arc::new(book(model, entry, held, priced)),
         (_, Err(_)) => Arc::new(unpriced_book(model, entry, held)),
     };
+    let market_seq = priced.as_ref().ok().and(market.map(|m| m.seq));
     let mut group = Group {
         entry: Arc::clone(entry),
         priced,
         book,
         refresh: Refresh::default(),
         health: Vec::new(),
+        market_seq,
+        stale: BTreeMap::new(),
     };
     refresh(&mut group);
+    if let Some(previous) = previous {
+        keep_stale(&mut group, previous, changed);
+    }
     group
+}
+
+/// Keeps, for every account of `group` that cannot be valued now, the last good figures it
+/// had in `previous` (or the stale ones it kept there), unless it is the account `changed`,
+/// whose old figures belong to positions it no longer holds.
+fn keep_stale(group: &mut Group, previous: &Group, changed: Option<&str>) {
+    for (i, id) in group.book.ids.iter().enumerate() {
+        if group.health[i].status != Status::Unpriced || changed == Some(id.as_str()) {
+            continue;
+        }
+        let Some(&j) = previous.book.index.get(id) else { continue };
+        let kept = match previous.figures(j) {
+            Ok(lines) if previous.health[j].status != Status::Unpriced => Some(Stale {
+                lines: lines.into(),
+                health: previous.health[j],
+                market_seq: previous.market_seq,
+            }),
+            _ => previous.stale.get(&j).cloned(),
+        };
+        if let Some(kept) = kept {
+            group.stale.insert(i, kept);
+        }
+    }
 }
 
 /// `market` priced for every instrument of `universe` it can value; the others are refused
@@ -265,12 +320,14 @@ pub fn publish_all(
         .values()
         .map(|entry| {
             let old = previous.groups.get(&entry.hash).map(AsRef::as_ref);
-            (entry.hash.clone(), Arc::new(build_group(model, entry, old, accounts_changed)))
+            let group = build_group(model, entry, old, accounts_changed, None);
+            (entry.hash.clone(), Arc::new(group))
         })
         .collect();
     LiveState {
         generation,
         market_seq: model.market.as_ref().map(|m| m.seq),
+        valuation: model.market.as_ref().map(|m| m.snapshot.valuation()),
         groups,
         accounts: if accounts_changed {
             Arc::new(account_map(model))
@@ -280,17 +337,25 @@ pub fn publish_all(
     }
 }
 
-/// Rebuilds the group of methodology `hash` after a change of its accounts.
+/// Rebuilds the group of methodology `hash` after a change of its account `changed`.
 #[must_use]
-pub fn publish_one(model: &Model, previous: &LiveState, hash: &str, generation: u64) -> LiveState {
+pub fn publish_one(
+    model: &Model,
+    previous: &LiveState,
+    hash: &str,
+    changed: &str,
+    generation: u64,
+) -> LiveState {
     let mut groups = previous.groups.clone();
     if let Some(entry) = model.methodologies.get(hash) {
         let old = previous.groups.get(hash).map(AsRef::as_ref);
-        groups.insert(hash.to_owned(), Arc::new(build_group(model, entry, old, true)));
+        let group = build_group(model, entry, old, true, Some(changed));
+        groups.insert(hash.to_owned(), Arc::new(group));
     }
     LiveState {
         generation,
         market_seq: model.market.as_ref().map(|m| m.seq),
+        valuation: model.market.as_ref().map(|m| m.snapshot.valuation()),
         groups,
         accounts: Arc::new(account_map(model)),
     }
@@ -312,12 +377,13 @@ pub fn publish_account(
     generation: u64,
 ) -> LiveState {
     let updated = previous.groups.get(hash).and_then(|group| update_account(model, group, id));
-    let Some(group) = updated else { return publish_one(model, previous, hash, generation) };
+    let Some(group) = updated else { return publish_one(model, previous, hash, id, generation) };
     let mut groups = previous.groups.clone();
     groups.insert(hash.to_owned(), Arc::new(group));
     LiveState {
         generation,
         market_seq: previous.market_seq,
+        valuation: previous.valuation,
         groups,
         accounts: Arc::clone(&previous.accounts),
     }
@@ -354,12 +420,16 @@ fn update_account(model: &Model, group: &Group, id: &str) -> Option<Group> {
     };
     let mut refresh = group.refresh.clone();
     refresh.replace(a, priced.figures(&account).as_deref().map_err(Clone::clone));
+    let mut stale = group.stale.clone();
+    stale.remove(&a);
     let mut updated = Group {
         entry: Arc::clone(&group.entry),
         priced: Ok(Arc::clone(priced)),
         book: Arc::new(book),
         refresh,
         health: group.health.clone(),
+        market_seq: group.market_seq,
+        stale,
     };
     updated.health[a] = account_health(&mut updated, a);
     Some(updated)

@@ -78,6 +78,7 @@ impl AmountInput {
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     /// Account id: 1 to 64 characters among `A-Z a-z 0-9 . _ -`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub id: String,
     /// Methodology: hash, `name@version` or a unique name (default `ballast-pm`).
     #[serde(default)]
@@ -216,6 +217,21 @@ pub struct HealthRow {
     /// Why the account could not be valued.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Present when the account cannot be valued now but could before: `figures` are then its
+    /// last good ones, from the market this names, and are not current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<StaleView>,
+}
+
+/// Where an unpriced account's kept figures come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StaleView {
+    /// The sequence number of the market they were computed on.
+    pub market_seq: Option<i64>,
+    /// Their status then: `healthy`, `im-breach` or `mm-breach`.
+    pub status: String,
+    /// Their health then (null when unbounded).
+    pub health: Option<f64>,
 }
 
 /// Health ratio as JSON: finite or null.
@@ -235,7 +251,7 @@ pub fn status_name(status: Status) -> String {
 pub struct HealthList {
     /// Sequence number of the market the figures are on.
     pub market_seq: Option<i64>,
-    /// Number of accounts.
+    /// Number of accounts (those matching `q` when it is given).
     pub total: usize,
     /// Accounts in IM breach.
     pub im_breaches: usize,

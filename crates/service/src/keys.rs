@@ -134,10 +134,12 @@ pub async fn list_keys(State(service): State<Arc<Service>>) -> axum::Json<Vec<Ke
     axum::Json(service.model().keys.values().map(key_view).collect())
 }
 
-/// Revokes a key: refused from the next request on.
+/// Revokes a key: refused from the next request on. The last admin key that still works cannot
+/// be revoked (409): nobody could then make or revoke keys without the database.
 #[utoipa::path(delete, path = "/api/keys/{id}", params(("id" = String, Path)),
     responses((status = 200, body = KeyView), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 pub async fn revoke_key(
     State(service): State<Arc<Service>>,
     Extension(principal): Extension<Principal>,
@@ -146,6 +148,14 @@ pub async fn revoke_key(
     let note = Note::of(&principal.key, "key.revoke", id.clone(), b"");
     let run = service.write_noted(None, Some(note), |model| {
         let record = model.keys.get(&id).ok_or_else(|| Error::new("id", ErrorKind::NotFound))?;
+        let now = crate::state::unix_secs();
+        let works = |k: &KeyRecord| {
+            k.role == Role::Admin && !k.revoked && k.expires_at_secs.is_none_or(|at| now < at)
+        };
+        if works(record) && model.keys.values().filter(|k| works(k)).count() == 1 {
+            let why = "the last working admin key cannot be revoked: make another first";
+            return Err(Error::new("id", ErrorKind::Conflict(why.into())));
+        }
         let revoked = KeyRecord { revoked: true, ..record.clone() };
         Ok(Plan {
             ops: vec![Op::RevokeKey { id: id.clone() }],

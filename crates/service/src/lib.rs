@@ -31,6 +31,7 @@ pub mod reads;
 mod seed;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod trading;
 pub mod writes;
 
@@ -68,6 +69,8 @@ pub struct Config {
     /// Requests per second each key may make on average (bursts of twice as many); more are
     /// answered 429 ([`REQUESTS_PER_SEC_PER_KEY_DEFAULT`]).
     pub requests_per_sec_per_key: u32,
+    /// Serve HTTPS (and WSS) with this certificate and key instead of plain HTTP.
+    pub tls: Option<tls::TlsPem>,
 }
 
 /// The default of [`Config::requests_per_sec_per_key`].
@@ -106,6 +109,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
     seed::seed(&service, config.sample_accounts).await?;
     let created = keys::first_admin_key(&service, config.admin_key.as_deref()).await?;
     let admin_key = created.filter(|_| config.admin_key.is_none());
+    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let recompute = tokio::spawn(recompute_loop(Arc::clone(&service)));
     let listener = TcpListener::bind(config.listen)
         .await
@@ -114,14 +118,20 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
     let limiter = Arc::new(access::RateLimiter::new(config.requests_per_sec_per_key));
     let app = router(Arc::clone(&service), limiter)
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.read_timeout));
-    let server = tokio::spawn(serve_connections(listener, app, config.read_timeout));
+    let server = tokio::spawn(serve_connections(listener, app, tls, config.read_timeout));
     Ok(Running { address, service, server, recompute, admin_key })
 }
 
 /// Serves `app` on `listener`, one task per connection and at most [`CONNECTIONS_MAX`] at once:
-/// HTTP/1.1 with WebSocket upgrades, and a client that has not sent its headers within
-/// `header_timeout` is disconnected (300 half-sent requests must not hold 300 connections).
-async fn serve_connections(listener: TcpListener, app: Router, header_timeout: Duration) {
+/// HTTP/1.1 with WebSocket upgrades, inside TLS when `tls` is given. A client that has not
+/// finished its TLS handshake, or sent its headers, within `header_timeout` is disconnected
+/// (300 half-sent requests must not hold 300 connections).
+async fn serve_connections(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    header_timeout: Duration,
+) {
     let connections = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
     loop {
         let stream = match listener.accept().await {
@@ -134,16 +144,34 @@ async fn serve_connections(listener: TcpListener, app: Router, header_timeout: D
             }
         };
         let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else { continue };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let (app, tls) = (app.clone(), tls.clone());
         tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
-            let io = hyper_util::rt::TokioIo::new(stream);
-            // A connection's own failure (a reset, a timeout) concerns that client alone.
-            let _ = builder.serve_connection(io, service).with_upgrades().await;
+            // A connection's own failure (a reset, a timeout, a bad handshake) concerns that
+            // client alone.
+            match tls {
+                None => serve_one(stream, app, header_timeout).await,
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(header_timeout, acceptor.accept(stream));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        serve_one(stream, app, header_timeout).await;
+                    }
+                }
+            }
             drop(permit);
         });
     }
+}
+
+/// Serves one connection until the client closes it or it fails.
+async fn serve_one<S>(stream: S, app: Router, header_timeout: Duration)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let _ = builder.serve_connection(io, service).with_upgrades().await;
 }
 
 /// Recomputes on every market push; pushes that arrive during a recompute are coalesced into
@@ -198,9 +226,91 @@ async fn recompute_loop(service: Arc<Service>) {
         reads::list_methodologies,
         reads::get_methodology,
         reads::latest_market
-    )
+    ),
+    modifiers(&Guarded)
 )]
 pub struct ApiDoc;
+
+/// What the gate in front of every operation may answer, declared on each operation so the
+/// document is true for any client (and schemathesis holds the service to it): 401 without a
+/// working key, 403 for a role that may not, 429 over the key's rate; for a write also 400 (a
+/// malformed body or idempotency key), 409 (an idempotency key reused for another
+/// request), 413 (too large) and 415 (not `application/json`). The
+/// bearer scheme is declared once and required everywhere.
+struct Guarded;
+
+impl utoipa::Modify for Guarded {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = Http::builder()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("bk_<16 hex>_<64 hex>")
+            .build();
+        components.add_security_scheme("api_key", SecurityScheme::Http(scheme));
+        openapi.security = Some(vec![SecurityRequirement::new("api_key", Vec::<String>::new())]);
+        let gate = [
+            ("401", "no key, or one that is malformed, unknown, revoked or expired"),
+            ("403", "the key's role may not do this"),
+            ("429", "the key is over its request rate"),
+        ];
+        let write = [
+            ("400", "malformed body, query or idempotency key"),
+            ("409", "the idempotency key was used for another request, or a conflict of state"),
+            ("413", "body larger than the limit"),
+            ("415", "the body is not declared application/json"),
+        ];
+        let path = [("422", "a path segment outside its grammar, or a refused value")];
+        for (route, item) in &mut openapi.paths.paths {
+            let account = route.starts_with("/api/accounts/{id}");
+            let reads = [&mut item.get].into_iter().flatten().map(|o| (o, false));
+            let writes = [&mut item.post, &mut item.put, &mut item.delete].into_iter().flatten();
+            for (operation, is_write) in reads.chain(writes.map(|o| (o, true))) {
+                add_errors(operation, &gate);
+                if is_write {
+                    add_errors(operation, &write);
+                }
+                if route.contains('{') {
+                    add_errors(operation, &path);
+                }
+                if account {
+                    declare_id_grammar(operation);
+                }
+            }
+        }
+    }
+}
+
+/// Declares [`writes::ACCOUNT_ID_PATTERN`] on the operation's `id` path parameter.
+fn declare_id_grammar(operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::schema::{Object, Schema, Type};
+    use utoipa::openapi::{RefOr, path::ParameterIn};
+    let parameters = operation.parameters.iter_mut().flatten();
+    for parameter in parameters.filter(|p| p.name == "id" && p.parameter_in == ParameterIn::Path) {
+        let grammar = Object::builder()
+            .schema_type(Type::String)
+            .pattern(Some(writes::ACCOUNT_ID_PATTERN))
+            .build();
+        parameter.schema = Some(RefOr::T(Schema::Object(grammar)));
+    }
+}
+
+/// Adds each `(status, description)` not declared yet, with the [`error::ErrorBody`] shape.
+fn add_errors(operation: &mut utoipa::openapi::path::Operation, statuses: &[(&str, &str)]) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    for (status, description) in statuses {
+        let body = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+        let response =
+            ResponseBuilder::new().description(*description).content("application/json", body);
+        operation
+            .responses
+            .responses
+            .entry((*status).to_owned())
+            .or_insert(response.build().into());
+    }
+}
 
 /// The routes.
 pub fn router(service: Arc<Service>, limiter: Arc<access::RateLimiter>) -> Router {

@@ -34,6 +34,8 @@ pub const ALERTS_PER_EVENT_MAX: usize = 200;
 const SUBSCRIPTIONS_MAX: usize = 1_000;
 /// Margin messages per event for a "*" subscription.
 const WILDCARD_ACCOUNTS_MAX: usize = 1_000;
+/// How long one message may wait for a client to read it before the client is dropped.
+const WS_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Initial subscription.
 #[derive(Debug, Deserialize)]
@@ -112,7 +114,10 @@ async fn feed(
                     Err(RecvError::Closed) => return,
                 };
                 for text in messages {
-                    if socket.send(Message::Text(text.into())).await.is_err() {
+                    // A client that stops reading fills its socket; it is dropped, and never
+                    // holds its connection or more than the bounded event queue.
+                    let sent = socket.send(Message::Text(text.into()));
+                    if !matches!(tokio::time::timeout(WS_SEND_TIMEOUT, sent).await, Ok(Ok(()))) {
                         return;
                     }
                 }
@@ -141,6 +146,7 @@ pub fn messages(event: &Event, accounts: &BTreeSet<String>, all_alerts: bool) ->
                     "type": "recompute",
                     "generation": published.generation,
                     "market_seq": published.market_seq,
+                    "valuation_time": valuation_time(published),
                     "seconds": seconds,
                     "lag_seconds": lag_seconds,
                     "accounts": total,
@@ -169,6 +175,7 @@ pub fn messages(event: &Event, accounts: &BTreeSet<String>, all_alerts: bool) ->
                 "type": "margin",
                 "generation": published.generation,
                 "market_seq": published.market_seq,
+                "valuation_time": valuation_time(published),
                 "account": row,
             });
             out.push(message.to_string());
@@ -202,4 +209,9 @@ fn alert_message(alert: &Alert) -> String {
         "health": crate::dto::finite(alert.health),
     })
     .to_string()
+}
+
+/// The valuation time of the published market, RFC 3339 (null before the first market).
+fn valuation_time(published: &LiveState) -> Option<String> {
+    published.valuation.map(formats::format_rfc3339)
 }

@@ -19,7 +19,7 @@ use crate::auth::Principal;
 use crate::compute::{Group, Health, LiveState, Status};
 use crate::dto::{
     AccountView, FiguresView, FillView, HealthList, HealthRow, MarginView, MethodologyView,
-    PreTradeView, RiskArrayView, RiskCell, RiskUnit, WhatIfRequest, WhatIfView, finite,
+    PreTradeView, RiskArrayView, RiskCell, RiskUnit, StaleView, WhatIfRequest, WhatIfView, finite,
     status_name,
 };
 use crate::error::{Error, ErrorBody, ErrorKind};
@@ -30,6 +30,8 @@ use crate::writes::{account_view, body, check_id, instrument, parse, price, size
 const PAGE_ACCOUNTS_MAX: usize = 1_000;
 /// Default page of the health list.
 const PAGE_ACCOUNTS_DEFAULT: usize = 50;
+/// Longest search text of the health list (an account id is at most 64 characters).
+const SEARCH_CHARS_MAX: usize = 64;
 
 thread_local! {
     /// What-if buffers, one per worker thread, so that a what-if allocates nothing for them.
@@ -44,9 +46,20 @@ fn not_found(id: &str) -> Error {
 #[must_use]
 pub fn health_row(group: &Group, i: usize) -> HealthRow {
     let Health { ratio, status } = group.health[i];
-    let (figures, error) = match group.figures(i) {
-        Ok(lines) => (lines.iter().map(|l| FiguresView::of(&l.figures)).collect(), None),
-        Err(why) => (Vec::new(), Some(why)),
+    let views = |lines: &[margin::RefreshLine]| -> Vec<FiguresView> {
+        lines.iter().map(|l| FiguresView::of(&l.figures)).collect()
+    };
+    let (figures, error, stale) = match (group.figures(i), group.stale.get(&i)) {
+        (Ok(lines), _) => (views(lines), None, None),
+        (Err(why), None) => (Vec::new(), Some(why), None),
+        (Err(why), Some(kept)) => {
+            let then = StaleView {
+                market_seq: kept.market_seq,
+                status: status_name(kept.health.status),
+                health: finite(kept.health.ratio),
+            };
+            (views(&kept.lines), Some(why), Some(then))
+        }
     };
     HealthRow {
         id: group.book.ids[i].clone(),
@@ -54,6 +67,7 @@ pub fn health_row(group: &Group, i: usize) -> HealthRow {
         health: finite(ratio),
         figures,
         error,
+        stale,
     }
 }
 
@@ -81,6 +95,9 @@ pub struct Page {
     pub offset: usize,
     /// Accounts to return (default 50, at most 1,000).
     pub limit: Option<usize>,
+    /// Only accounts whose id contains this text (case-sensitive, at most 64 characters).
+    #[param(max_length = 64)]
+    pub q: Option<String>,
 }
 
 /// Accounts ordered by health (equity / MM), weakest first; unpriced accounts come first.
@@ -88,46 +105,60 @@ pub struct Page {
 /// The counts cover every account; the rows only those the key may see (every account for the
 /// risk roles, its own for an `account` key, none for a `viewer`: margin calls are private).
 ///
+/// With `q`, the rows and counts cover the matching accounts only.
+///
 /// # Errors
-/// `Malformed` for a bad `offset` or `limit`.
+/// `Malformed` for a bad `offset`, `limit` or `q`.
 #[utoipa::path(get, path = "/api/accounts", params(Page),
-    responses((status = 200, body = HealthList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = HealthList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
 pub async fn list_accounts(
     State(service): State<Arc<Service>>,
     Extension(principal): Extension<Principal>,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<axum::Json<HealthList>, Error> {
     let Query(page) = page.map_err(|e| Error::new("query", ErrorKind::Malformed(e.body_text())))?;
+    let q = page.q.unwrap_or_default();
+    if q.chars().count() > SEARCH_CHARS_MAX {
+        let why = format!("at most {SEARCH_CHARS_MAX} characters");
+        return Err(Error::new("q", ErrorKind::Malformed(why)));
+    }
     let published = service.published();
-    let visible = |id: &str| principal.reads_account(id);
-    Ok(axum::Json(health_list(&published, page.offset, page.limit, &visible)))
+    let matching = |id: &str| id.contains(q.as_str());
+    let visible = |id: &str| principal.reads_account(id) && matching(id);
+    Ok(axum::Json(health_list(&published, page.offset, page.limit, &matching, &visible)))
 }
 
 fn health_list(
     published: &LiveState,
     offset: usize,
     limit: Option<usize>,
+    counted: &dyn Fn(&str) -> bool,
     visible: &dyn Fn(&str) -> bool,
 ) -> HealthList {
     let limit = limit.unwrap_or(PAGE_ACCOUNTS_DEFAULT).min(PAGE_ACCOUNTS_MAX);
     let groups: Vec<&Arc<Group>> = published.groups.values().collect();
     let mut order: Vec<(f64, usize, usize)> = Vec::new();
-    let (mut im, mut mm) = (0, 0);
+    let (mut total, mut im, mut mm) = (0, 0, 0);
     for (g, group) in groups.iter().enumerate() {
         for (i, Health { ratio, status }) in group.health.iter().enumerate() {
+            let id = &group.book.ids[i];
+            if !counted(id) {
+                continue;
+            }
+            total += 1;
             match status {
                 Status::ImBreach => im += 1,
                 Status::MmBreach => mm += 1,
                 _ => {}
             }
-            if !visible(&group.book.ids[i]) {
+            if !visible(id) {
                 continue;
             }
             let key = if *status == Status::Unpriced { f64::NEG_INFINITY } else { *ratio };
             order.push((key, g, i));
         }
     }
-    let total = groups.iter().map(|g| g.health.len()).sum();
     let end = offset.saturating_add(limit).min(order.len());
     if end < order.len() {
         order.select_nth_unstable_by(end, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -298,6 +329,8 @@ pub async fn risk_array(
     let published = service.published();
     let (group, i) = published.find(&id).ok_or_else(|| not_found(&id))?;
     let priced = group.priced.as_ref().map_err(|why| Error::invalid("market", why.clone()))?;
+    // An account the market cannot value has no risk array: never an empty, partial one.
+    group.figures(i).map_err(|why| Error::invalid(format!("id {id}"), why))?;
     let engine = priced.engine();
     let (figures, detail) = priced.account(&group.book.accounts.resolved(i))?;
     let units = detail

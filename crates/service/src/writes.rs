@@ -1,6 +1,7 @@
 //! Write endpoints: accounts, positions, balances (idempotency key required), markets and
 //! methodologies (key optional: both are identified by their content).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -32,6 +33,9 @@ pub const BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 const IDEMPOTENCY_KEY_CHARS_MAX: usize = 200;
 /// Longest account id, characters.
 const ACCOUNT_ID_CHARS_MAX: usize = 64;
+/// The account id grammar of [`check_id`] as the OpenAPI document declares it (on the body's
+/// `id` and on every `{id}` of an account path).
+pub const ACCOUNT_ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
 /// The methodology of accounts created without one.
 pub const DEFAULT_METHODOLOGY: &str = "ballast-pm";
 
@@ -382,6 +386,7 @@ pub async fn delete_account(
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_methodology(
     State(service): State<Arc<Service>>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     headers: HeaderMap,
     method: Method,
@@ -391,8 +396,11 @@ pub async fn set_methodology(
     let run = async {
         let (bytes, key) = body_and_key(raw, &headers, &method, &uri, true)?;
         let request: SetMethodology = parse(&bytes)?;
+        // Which rules margin an account is a risk parameter: audited like a methodology.
+        let subject = format!("{id} -> {}", request.methodology);
+        let note = Note::of(&principal.key, "account.methodology", subject, &bytes);
         service
-            .write(key, |model| {
+            .write_noted(key, Some(note), |model| {
                 let entry = model.find_methodology("methodology", &request.methodology)?;
                 let record = AccountRecord {
                     methodology: entry.hash.clone(),
@@ -486,8 +494,9 @@ pub async fn push_market(
         let text = body_text(&bytes)?;
         let parsed = parse_market(text)?;
         let note = market_note(&principal, &parsed, &force, &bytes);
-        (service.write_noted(key, Some(note), |model| checked_market_plan(model, &parsed, &force)))
-            .await
+        let held = service.published().held_underlyings();
+        let plan = |model: &Model| checked_market_plan(model, &parsed, &force, &held);
+        service.write_noted(key, Some(note), plan).await
     };
     finish(run.await)
 }
@@ -495,9 +504,13 @@ pub async fn push_market(
 /// The audit note of a market push: its valuation time, and the reason of a forced one.
 fn market_note(principal: &Principal, parsed: &ParsedMarket, force: &Force, body: &[u8]) -> Note {
     let valuation = &parsed.valuation_time;
+    let mode = match force.mode {
+        PushMode::Merge => "merged",
+        PushMode::Replace => "replacing",
+    };
     let subject = match (&force.reason, force.force) {
-        (Some(reason), true) => format!("valuation {valuation}, forced: {reason}"),
-        _ => format!("valuation {valuation}"),
+        (Some(reason), true) => format!("valuation {valuation}, {mode}, forced: {reason}"),
+        _ => format!("valuation {valuation}, {mode}"),
     };
     Note::of(&principal.key, "market", subject, body)
 }
@@ -507,6 +520,7 @@ pub struct ParsedMarket {
     snapshot: Arc<market::MarketSnapshot>,
     valuation_time: String,
     stored: Arc<String>,
+    document: MarketDocument,
 }
 
 /// Parses and validates a market document.
@@ -524,7 +538,8 @@ fn canonical(snapshot: &market::MarketSnapshot) -> Result<ParsedMarket, Error> {
     let canonical = MarketDocument::from_snapshot(snapshot);
     let stored = Arc::new(serde_json::to_string(&canonical).unwrap_or_default());
     let snapshot = Arc::new(canonical.to_snapshot()?);
-    Ok(ParsedMarket { snapshot, valuation_time: canonical.valuation_time, stored })
+    let valuation_time = canonical.valuation_time.clone();
+    Ok(ParsedMarket { snapshot, valuation_time, stored, document: canonical })
 }
 
 /// The index price of a Deribit book push.
@@ -564,8 +579,9 @@ pub async fn push_deribit_market(
         let book = formats::deribit::snapshot_from_book(&entries, index.as_ref(), None)?;
         let parsed = canonical(&book.snapshot)?;
         let note = market_note(&principal, &parsed, &force, &bytes);
-        (service.write_noted(key, Some(note), |model| checked_market_plan(model, &parsed, &force)))
-            .await
+        let held = service.published().held_underlyings();
+        let plan = |model: &Model| checked_market_plan(model, &parsed, &force, &held);
+        service.write_noted(key, Some(note), plan).await
     };
     finish(run.await)
 }
@@ -585,6 +601,21 @@ pub struct Force {
     pub force: bool,
     /// Why (required with `force`, at most 500 bytes).
     pub reason: Option<String>,
+    /// `merge` (the default): the pushed underlyings replace theirs in the current market and
+    /// the others are kept; `replace`: the push is the whole market.
+    #[serde(default)]
+    pub mode: PushMode,
+}
+
+/// How a pushed market meets the current one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PushMode {
+    /// The pushed underlyings replace theirs; every other underlying is kept.
+    #[default]
+    Merge,
+    /// The push is the whole market: an underlying it lacks is gone.
+    Replace,
 }
 
 impl Force {
@@ -649,11 +680,57 @@ fn check_against_last(model: &Model, market: &ParsedMarket, force: &Force) -> Re
 /// As [`check_against_last`].
 pub fn checked_market_plan(
     model: &Model,
+    pushed: &ParsedMarket,
+    force: &Force,
+    held: &BTreeSet<Currency>,
+) -> Result<Plan, Error> {
+    let merged = match (force.mode, &model.market) {
+        (PushMode::Merge, Some(current)) => Some(merged(pushed, current)?),
+        _ => None,
+    };
+    let market = merged.as_ref().unwrap_or(pushed);
+    check_against_last(model, market, force)?;
+    check_held(market, force, held)?;
+    Ok(market_plan(model, market))
+}
+
+/// `pushed` merged into `current`: its underlyings replace theirs, the others are kept.
+///
+/// # Errors
+/// `Invalid` when the merged market is not valid at the push's valuation time (a kept
+/// underlying's expiry now in the past, say), naming the field and that it was kept.
+fn merged(pushed: &ParsedMarket, current: &MarketEntry) -> Result<ParsedMarket, Error> {
+    let stored = MarketDocument::from_json(&current.document)
+        .map_err(|e| Error::storage("market", format!("the stored market: {e}")))?;
+    let document = pushed.document.over(&stored);
+    let snapshot = document.to_snapshot().map_err(|e| {
+        let why =
+            format!("{} (kept from market #{}: push it anew, or replace)", e.kind, current.seq);
+        Error::invalid(e.location, why)
+    })?;
+    canonical(&snapshot)
+}
+
+/// Refuses a market without an underlying that accounts hold, unless forced: their margin would
+/// be unknown from then on.
+///
+/// # Errors
+/// `Invalid` naming `underlyings.<code>`.
+fn check_held(
     market: &ParsedMarket,
     force: &Force,
-) -> Result<Plan, Error> {
-    check_against_last(model, market, force)?;
-    Ok(market_plan(model, market))
+    held: &BTreeSet<Currency>,
+) -> Result<(), Error> {
+    if force.overrides()? {
+        return Ok(());
+    }
+    match held.iter().find(|code| !market.snapshot.underlyings().contains_key(code)) {
+        None => Ok(()),
+        Some(code) => Err(Error::invalid(
+            format!("underlyings.{code}"),
+            "missing, and accounts hold its instruments (force with a reason)",
+        )),
+    }
 }
 
 /// The plan that stores `market` as the newest.

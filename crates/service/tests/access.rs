@@ -40,6 +40,7 @@ async fn start_with(
         admin_key: Some(ADMIN.to_owned()),
         read_timeout,
         requests_per_sec_per_key,
+        tls: None,
     };
     service::start(&config).await.unwrap()
 }
@@ -201,16 +202,27 @@ async fn margin_calls_are_private_and_browsers_cannot_write() {
     let revoke = format!("/api/keys/{viewer_id}");
     assert_eq!(call(a, Some(ADMIN), "DELETE", &revoke, "").await.status, 200);
     assert_eq!(call(a, Some(&viewer), "GET", "/api/accounts", "").await.status, 401);
+    // The last working admin key cannot be revoked; once another exists, it can.
+    let admin_id = ADMIN.split('_').nth(1).unwrap();
+    let own_revoke = format!("/api/keys/{admin_id}");
+    let last = call(a, Some(ADMIN), "DELETE", &own_revoke, "").await;
+    assert_eq!((last.status, last.json()["error"]["field"].as_str()), (409, Some("id")));
+    let (second, second_id) = key(a, "admin", &[]).await;
+    assert_eq!(call(a, Some(&second), "DELETE", &own_revoke, "").await.status, 200);
+    assert_eq!(call(a, Some(ADMIN), "GET", "/api/keys", "").await.status, 401);
+    let last = call(a, Some(&second), "DELETE", &format!("/api/keys/{second_id}"), "").await;
+    assert_eq!(last.status, 409, "{}", last.body);
+    let admin = second;
 
     let market = formats::bundled::SAMPLE_MARKET_JSON;
     let plain = format!(
-        "POST /api/markets HTTP/1.1\r\nHost: {a}\r\nAuthorization: Bearer {ADMIN}\r\n\
+        "POST /api/markets HTTP/1.1\r\nHost: {a}\r\nAuthorization: Bearer {admin}\r\n\
          Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{market}",
         market.len()
     );
     let refused = raw_reply(a, &plain).await;
     assert!(refused.starts_with("HTTP/1.1 415"), "{refused}");
-    let mut client = Client::connect(a).await.unwrap().authorized(ADMIN);
+    let mut client = Client::connect(a).await.unwrap().authorized(&admin);
     let accepted = client.request("POST", "/api/markets", &[], market.as_bytes()).await.unwrap();
     assert_eq!(accepted.status, 202, "the same push as JSON: {}", accepted.body);
 
@@ -229,8 +241,8 @@ async fn margin_calls_are_private_and_browsers_cannot_write() {
     let own_origin = format!("http://{a}");
     for (origin, key, status) in [
         (None, None, "401"),
-        (Some("http://evil.example"), Some(ADMIN), "403"),
-        (Some(own_origin.as_str()), Some(ADMIN), "101"),
+        (Some("http://evil.example"), Some(admin.as_str()), "403"),
+        (Some(own_origin.as_str()), Some(admin.as_str()), "101"),
         (None, Some(own.as_str()), "101"),
     ] {
         let reply = raw_reply(a, &ws(origin, key)).await;

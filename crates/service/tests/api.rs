@@ -48,6 +48,7 @@ async fn start(database: &str) -> Running {
         admin_key: Some(ADMIN.to_owned()),
         read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
         requests_per_sec_per_key: 100_000,
+        tls: None,
     };
     service::start(&config).await.unwrap()
 }
@@ -111,7 +112,12 @@ fn moved_market(factor: f64) -> Value {
 
 /// Pushes `market` and waits until the health list shows it recomputed; returns the list.
 async fn push_and_wait(a: SocketAddr, market: &Value) -> Value {
-    let pushed = call(a, "POST", "/api/markets", None, market).await;
+    push_to_and_wait(a, "/api/markets", market).await
+}
+
+/// [`push_and_wait`] to `path` (a push with a query, say).
+async fn push_to_and_wait(a: SocketAddr, path: &str, market: &Value) -> Value {
+    let pushed = call(a, "POST", path, None, market).await;
     assert_eq!(pushed.status, 202, "{}", pushed.body);
     let seq = pushed.json()["seq"].clone();
     let mut list = get(a, "/api/accounts?limit=1000").await;
@@ -378,6 +384,8 @@ async fn a_market_push_recomputes_everyone_and_alerts_breaches_live() {
             }
         }
         let margin = margin.unwrap();
+        let latest = get(a, "/api/markets/latest").await;
+        assert_eq!(margin["valuation_time"], latest["valuation_time"], "{margin}");
         let figures = &margin["account"]["figures"];
         assert!(usd(figures, "equity") < usd(figures, "initial_margin"));
         let status = margin["account"]["status"].as_str().unwrap().to_owned();
@@ -543,27 +551,101 @@ async fn an_account_update_re_margins_that_account_alone_and_matches_a_full_rebu
 /// A pushed market without ETH (no index, surface or quotes) is accepted, and only the accounts
 /// that hold ETH go unpriced, each naming its own ETH position; the BTC-only accounts keep
 /// their figures (issue 13: one bad input must not blank the accounts it does not concern).
+/// The ETH holders keep their last good figures, bit for bit, marked stale with the market
+/// they are from, through further pushes, until the market values them again. The search
+/// finds accounts by a part of their id, and counts only those.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_market_without_an_underlying_unprices_only_its_holders() {
     for url in databases("containment").await {
         let running = start(&url).await;
         let a = running.address;
-        let mut market: Value = serde_json::from_str(formats::bundled::SAMPLE_MARKET_JSON).unwrap();
-        market["underlyings"].as_object_mut().unwrap().remove("ETH");
-        market["instruments"].as_object_mut().unwrap().retain(|name, _| !name.starts_with("ETH"));
-        let list = push_and_wait(a, &market).await;
+        let good = push_and_wait(a, &moved_market(1.0)).await;
+        let market = without_eth(moved_market(1.0));
+        // Accounts hold ETH: a whole market without it is refused unless forced.
+        let refused = call(a, "POST", "/api/markets?mode=replace", None, &market).await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert_eq!(refused.json()["error"]["field"], "underlyings.ETH");
+        let replace = "/api/markets?mode=replace&force=true&reason=ETH%20feed%20down";
+        let list = push_to_and_wait(a, replace, &market).await;
         for id in ["short-strangle", "perp-trader"] {
             assert_ne!(row(&list, id)["status"], "unpriced", "{id}: {}", row(&list, id));
             assert!(usd(&row(&list, id)["figures"], "initial_margin") > 0.0, "{id}");
+            assert_eq!(row(&list, id)["stale"], Value::Null, "{id} is current");
         }
-        for id in ["eth-puts", "hedged-book"] {
-            assert_eq!(row(&list, id)["status"], "unpriced", "{id}");
-            let why = row(&list, id)["error"].as_str().unwrap().to_owned();
-            assert!(why.starts_with("positions.ETH-"), "{id}: {why}");
-        }
+        let stale_rows = |list: &Value| {
+            for id in ["eth-puts", "hedged-book"] {
+                let (now, before) = (row(list, id), row(&good, id));
+                assert_eq!(now["status"], "unpriced", "{id}");
+                let why = now["error"].as_str().unwrap().to_owned();
+                assert!(why.starts_with("positions.ETH-"), "{id}: {why}");
+                assert_eq!(now["figures"], before["figures"], "{id}: the last good figures");
+                let kept = json!({ "market_seq": good["market_seq"], "status": before["status"],
+                    "health": before["health"] });
+                assert_eq!(now["stale"], kept, "{id}");
+            }
+        };
+        stale_rows(&list);
+        let risk = call(a, "GET", "/api/accounts/eth-puts/risk-array", None, &Value::Null).await;
+        assert_eq!(risk.status, 422, "no partial risk array: {}", risk.body);
+        assert!(risk.json()["error"]["reason"].as_str().unwrap().starts_with("positions.ETH-"));
+        // Another market that cannot value them keeps the same figures from the same market.
+        let mut market = market;
+        market["underlyings"]["BTC"]["index"] = json!(101_000.0);
+        stale_rows(&push_to_and_wait(a, replace, &market).await);
+        let back = push_and_wait(a, &moved_market(1.0)).await;
+        assert_eq!(row(&back, "eth-puts")["stale"], Value::Null, "valued again");
+        assert_eq!(row(&back, "eth-puts")["figures"], row(&good, "eth-puts")["figures"]);
+
+        let found = get(a, "/api/accounts?q=eth&limit=1000").await;
+        let ids: Vec<&str> = found["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert!(!ids.is_empty() && ids.iter().all(|id| id.contains("eth")), "{ids:?}");
+        assert_eq!(found["total"], json!(ids.len()), "the count covers the matches only");
+        let long = "x".repeat(65);
+        let refused = call(a, "GET", &format!("/api/accounts?q={long}"), None, &Value::Null).await;
+        assert_eq!((refused.status, refused.json()["error"]["field"].clone()), (400, json!("q")));
         running.server.abort();
         running.recompute.abort();
     }
+}
+
+/// `market` without ETH: no index, surface or quotes.
+fn without_eth(mut market: Value) -> Value {
+    market["underlyings"].as_object_mut().unwrap().remove("ETH");
+    market["instruments"].as_object_mut().unwrap().retain(|name, _| !name.starts_with("ETH"));
+    market
+}
+
+/// A push of one underlying merges into the current market (the default): BTC moves, ETH is
+/// kept as it was, so an ETH-only account's figures stay bit for bit while a BTC account's
+/// move; the stored market holds both. Pushing the whole market again as a merge or as a
+/// replacement gives the same figures for every account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_of_one_underlying_merges_into_the_market() {
+    let url = databases("merge").await.remove(0);
+    let running = start(&url).await;
+    let a = running.address;
+    let whole = push_and_wait(a, &moved_market(1.0)).await;
+    let merged = push_and_wait(a, &without_eth(moved_market(1.1))).await;
+    assert_eq!(row(&merged, "eth-puts")["figures"], row(&whole, "eth-puts")["figures"]);
+    assert_ne!(row(&merged, "perp-trader")["figures"], row(&whole, "perp-trader")["figures"]);
+    let latest = get(a, "/api/markets/latest").await;
+    let text = latest.to_string();
+    assert!(text.contains("ETH") && text.contains("BTC"), "both underlyings are kept");
+    let replaced = push_to_and_wait(a, "/api/markets?mode=replace", &moved_market(1.1)).await;
+    let again = push_and_wait(a, &moved_market(1.1)).await;
+    for list in [&replaced, &again] {
+        for r in merged["accounts"].as_array().unwrap() {
+            let id = r["id"].as_str().unwrap();
+            assert_eq!(row(list, id)["figures"], r["figures"], "{id}");
+        }
+    }
+    running.server.abort();
+    running.recompute.abort();
 }
 
 /// A push whose index jumps beyond a doubling or a halving of the last accepted market (an

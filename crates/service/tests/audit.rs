@@ -25,6 +25,7 @@ async fn every_change_is_chained_and_tampering_is_named() {
         admin_key: Some(ADMIN.to_owned()),
         read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
         requests_per_sec_per_key: 100_000,
+        tls: None,
     };
     let running = service::start(&config).await.unwrap();
     let mut client = Client::connect(running.address).await.unwrap().authorized(ADMIN);
@@ -35,6 +36,11 @@ async fn every_change_is_chained_and_tampering_is_named() {
     let body = json!({ "toml": toml }).to_string();
     let added = client.request("POST", "/api/methodologies", &[], body.as_bytes()).await.unwrap();
     assert!(added.status == 201 || added.status == 200, "{}", added.body);
+    let body = json!({ "methodology": "deribit-pm" }).to_string();
+    let headers = [("Idempotency-Key", "audit-move")];
+    let path = "/api/accounts/eth-puts/methodology";
+    let moved = client.request("PUT", path, &headers, body.as_bytes()).await.unwrap();
+    assert_eq!(moved.status, 200, "{}", moved.body);
     let body = json!({ "role": "viewer", "label": "auditor" }).to_string();
     let made = client.request("POST", "/api/keys", &[], body.as_bytes()).await.unwrap();
     let id = made.json()["record"]["id"].as_str().unwrap().to_owned();
@@ -47,7 +53,15 @@ async fn every_change_is_chained_and_tampering_is_named() {
     let actions: Vec<&str> = entries.iter().map(|e| e.note.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["key.create", "market", "methodology", "key.create", "key.revoke", "settlement"]
+        [
+            "key.create",
+            "market",
+            "methodology",
+            "account.methodology",
+            "key.create",
+            "key.revoke",
+            "settlement"
+        ]
     );
     assert_eq!(entries[0].note.actor, "start", "the first admin key is made at start");
     assert!(entries[1..].iter().all(|e| e.note.actor == "0000000000a0d170"), "{entries:?}");
