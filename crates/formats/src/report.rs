@@ -287,16 +287,7 @@ impl ReportDocument {
                 })
                 .collect(),
             greek_approximation,
-            greeks: (r.greeks.iter())
-                .map(|(underlying, g)| {
-                    let greeks = GreeksDocument {
-                        delta_coins: g.delta_coins,
-                        delta_usd: g.delta_usd,
-                        vega_usd_per_vol_point: g.vega_usd_per_vol_point,
-                    };
-                    (underlying.to_string(), greeks)
-                })
-                .collect(),
+            greeks: greeks(r),
             baseline: r.baseline.as_ref().map(|b| BaselineDocument {
                 methodology: b.methodology.clone(),
                 initial_margin: b.initial_margin,
@@ -368,6 +359,15 @@ fn units(r: &MarginReport) -> Vec<UnitDocument> {
             collateral_at_worst: u.collateral_at_worst,
         })
         .collect()
+}
+
+fn greeks(r: &MarginReport) -> BTreeMap<String, GreeksDocument> {
+    let document = |g: &margin::report::Greeks| GreeksDocument {
+        delta_coins: g.delta_coins,
+        delta_usd: g.delta_usd,
+        vega_usd_per_vol_point: g.vega_usd_per_vol_point,
+    };
+    r.greeks.iter().map(|(underlying, g)| (underlying.to_string(), document(g))).collect()
 }
 
 fn greek(r: &MarginReport) -> Option<GreekDocument> {

@@ -199,6 +199,13 @@ pub struct Greeks {
     pub vega_usd_per_vol_point: f64,
 }
 
+/// Adds `size` units of the instrument of `info` to `sum`.
+fn add_greeks(sum: &mut Greeks, size: f64, info: &crate::InstrumentInfo) {
+    sum.delta_coins += size * info.delta_coins;
+    sum.delta_usd += size * info.delta_coins * info.index;
+    sum.vega_usd_per_vol_point += size * info.vega_usd * VOL_POINT;
+}
+
 /// One vol point: implied volatility is a fraction (0.5 is 50 %), vega is quoted per point.
 const VOL_POINT: f64 = 0.01;
 
@@ -249,10 +256,7 @@ pub fn margin_report(
             delta_coins: size * info.delta_coins,
             vega_usd_per_vol_point: size * info.vega_usd * VOL_POINT,
         });
-        let sum = greeks.entry(p.instrument.underlying()).or_default();
-        sum.delta_coins += size * info.delta_coins;
-        sum.delta_usd += size * info.delta_coins * info.index;
-        sum.vega_usd_per_vol_point += size * info.vega_usd * VOL_POINT;
+        add_greeks(greeks.entry(p.instrument.underlying()).or_default(), size, info);
     }
     let greek = if options.greek_approximation {
         let (figures, detail) = priced.greek_approximation()?.account(&account)?;
