@@ -199,6 +199,15 @@ pub struct Greeks {
     pub vega_usd_per_vol_point: f64,
 }
 
+/// The P&L of `size` units of `instrument` from `entry` to `mark`, in its settlement currency.
+fn unrealised(instrument: &Instrument, size: f64, entry: f64, mark: f64) -> f64 {
+    if instrument.is_option() {
+        size * (mark - entry)
+    } else {
+        product::delta_one_pnl(instrument, size, entry, mark)
+    }
+}
+
 /// Adds `size` units of the instrument of `info` to `sum`.
 fn add_greeks(sum: &mut Greeks, size: f64, info: &crate::InstrumentInfo) {
     sum.delta_coins += size * info.delta_coins;
@@ -235,13 +244,7 @@ pub fn margin_report(
         };
         let info = arrays.info(row);
         let (size, mark) = (p.size, info.mark);
-        let unrealised_pnl = p.entry.map(|entry| {
-            if p.instrument.is_option() {
-                size * (mark - entry)
-            } else {
-                product::delta_one_pnl(&p.instrument, size, entry, mark)
-            }
-        });
+        let unrealised_pnl = p.entry.map(|entry| unrealised(&p.instrument, size, entry, mark));
         positions.push(PositionLine {
             instrument: p.instrument,
             size,
