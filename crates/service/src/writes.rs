@@ -638,15 +638,11 @@ impl Force {
 }
 
 /// Refuses a market that moves the valuation time back, or moves an underlying's index by more
-/// than [`INDEX_JUMP_MAX`], against the last accepted one, unless forced.
+/// than [`INDEX_JUMP_MAX`], against the last accepted one.
 ///
 /// # Errors
 /// `Invalid` naming the field: `valuation_time`, or `underlyings.BTC.index`.
-fn check_against_last(model: &Model, market: &ParsedMarket, force: &Force) -> Result<(), Error> {
-    // A bad override is refused even when there is nothing yet to override.
-    if force.overrides()? {
-        return Ok(());
-    }
+fn check_against_last(model: &Model, market: &ParsedMarket) -> Result<(), Error> {
     let Some(last) = &model.market else { return Ok(()) };
     let (before, now) = (last.snapshot.valuation(), market.snapshot.valuation());
     if now < before {
@@ -674,10 +670,12 @@ fn check_against_last(model: &Model, market: &ParsedMarket, force: &Force) -> Re
     Ok(())
 }
 
-/// The plan that stores `market` as the newest, once it passes the checks against the last one.
+/// The plan that stores `market` (merged into the current one unless it replaces it) as the
+/// newest, once it passes the checks against the last one and the held underlyings, or is
+/// forced with a reason.
 ///
 /// # Errors
-/// As [`check_against_last`].
+/// As [`check_against_last`] and [`check_held`]; `Invalid` naming `reason` for a bad override.
 pub fn checked_market_plan(
     model: &Model,
     pushed: &ParsedMarket,
@@ -689,8 +687,11 @@ pub fn checked_market_plan(
         _ => None,
     };
     let market = merged.as_ref().unwrap_or(pushed);
-    check_against_last(model, market, force)?;
-    check_held(market, force, held)?;
+    // A bad override is refused even when there is nothing yet to override.
+    if !force.overrides()? {
+        check_against_last(model, market)?;
+        check_held(market, held)?;
+    }
     Ok(market_plan(model, market))
 }
 
@@ -700,9 +701,9 @@ pub fn checked_market_plan(
 /// `Invalid` when the merged market is not valid at the push's valuation time (a kept
 /// underlying's expiry now in the past, say), naming the field and that it was kept.
 fn merged(pushed: &ParsedMarket, current: &MarketEntry) -> Result<ParsedMarket, Error> {
-    let stored = MarketDocument::from_json(&current.document)
-        .map_err(|e| Error::storage("market", format!("the stored market: {e}")))?;
-    let document = pushed.document.over(&stored);
+    // The current snapshot's document is the stored one (`canonical` round-trips), without
+    // parsing the stored JSON again on every push.
+    let document = pushed.document.over(&MarketDocument::from_snapshot(&current.snapshot));
     let snapshot = document.to_snapshot().map_err(|e| {
         let why =
             format!("{} (kept from market #{}: push it anew, or replace)", e.kind, current.seq);
@@ -711,19 +712,12 @@ fn merged(pushed: &ParsedMarket, current: &MarketEntry) -> Result<ParsedMarket, 
     canonical(&snapshot)
 }
 
-/// Refuses a market without an underlying that accounts hold, unless forced: their margin would
-/// be unknown from then on.
+/// Refuses a market without an underlying that accounts hold: their margin would be unknown
+/// from then on.
 ///
 /// # Errors
 /// `Invalid` naming `underlyings.<code>`.
-fn check_held(
-    market: &ParsedMarket,
-    force: &Force,
-    held: &BTreeSet<Currency>,
-) -> Result<(), Error> {
-    if force.overrides()? {
-        return Ok(());
-    }
+fn check_held(market: &ParsedMarket, held: &BTreeSet<Currency>) -> Result<(), Error> {
     match held.iter().find(|code| !market.snapshot.underlyings().contains_key(code)) {
         None => Ok(()),
         Some(code) => Err(Error::invalid(
