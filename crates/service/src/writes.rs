@@ -604,6 +604,7 @@ pub struct Force {
     /// `merge` (the default): the pushed underlyings replace theirs in the current market and
     /// the others are kept; `replace`: the push is the whole market.
     #[serde(default)]
+    #[param(inline)]
     pub mode: PushMode,
 }
 
