@@ -207,10 +207,46 @@ pub struct Coverage {
 /// (named by its index).
 pub fn coverage(observations: &[Observation], confidence: Confidence) -> Result<Coverage, Error> {
     check_observations(observations)?;
-    let count = observations.len();
-    let flags = observations.iter().map(|o| o.is_exceedance());
-    let exceedances = flags.clone().filter(|&flag| flag).count();
-    let transitions = Transitions::count(flags);
+    let flags: Vec<bool> = observations.iter().map(|o| o.is_exceedance()).collect();
+    of_flags(&flags, magnitudes(observations), confidence)
+}
+
+/// Every statistic of a series given by its exceedance flags (in time order) and the excess
+/// `loss − requirement` of each exceedance: what [`coverage`] computes from the observations, for
+/// callers that keep a bit per observation instead of the whole series (a backtest of ten
+/// thousand accounts).
+///
+/// # Errors
+/// No flags or more than [`OBSERVATIONS_MAX`]; not one excess per exceedance; an excess that is
+/// not finite and positive.
+pub fn coverage_of_flags(
+    flags: &[bool],
+    excesses: &[f64],
+    confidence: Confidence,
+) -> Result<Coverage, Error> {
+    check_count("observations", flags.len())?;
+    let exceedances = flags.iter().filter(|&&flag| flag).count();
+    if excesses.len() != exceedances {
+        let rule = format!("{} excesses for {exceedances} exceedances", excesses.len());
+        return Err(Error::range("excesses", rule));
+    }
+    if let Some(index) = excesses.iter().position(|e| !(e.is_finite() && *e > 0.0)) {
+        let kind = ErrorKind::OutOfRange("an excess is finite and positive".to_owned());
+        return Err(Error::new("excesses", Some(Location::Index(index)), kind));
+    }
+    let mut worst_first = excesses.to_vec();
+    worst_first.sort_unstable_by(|a, b| b.total_cmp(a));
+    of_flags(flags, magnitudes_of(worst_first), confidence)
+}
+
+fn of_flags(
+    flags: &[bool],
+    magnitudes: Magnitudes,
+    confidence: Confidence,
+) -> Result<Coverage, Error> {
+    let count = flags.len();
+    let exceedances = flags.iter().filter(|&&flag| flag).count();
+    let transitions = Transitions::count(flags.iter().copied());
     let proportion_of_failures = kupiec(count, exceedances, confidence)?;
     let independence = christoffersen(transitions);
     let statistic = proportion_of_failures.statistic + independence.statistic;
@@ -226,7 +262,7 @@ pub fn coverage(observations: &[Observation], confidence: Confidence) -> Result<
         conditional_coverage: LikelihoodRatio { statistic, p_value },
         bounds,
         zone: bounds.zone(exceedances),
-        magnitudes: magnitudes(observations),
+        magnitudes,
     })
 }
 
@@ -294,12 +330,25 @@ pub fn window_zones(
     window: usize,
 ) -> Result<Vec<WindowZone>, Error> {
     check_observations(observations)?;
-    if window == 0 || window > observations.len() {
-        let rule = format!("a window of {window} in {} observations", observations.len());
+    let flags: Vec<bool> = observations.iter().map(|o| o.is_exceedance()).collect();
+    window_zones_of_flags(&flags, confidence, window)
+}
+
+/// [`window_zones`] of a series given by its exceedance flags, in time order.
+///
+/// # Errors
+/// No flags or more than [`OBSERVATIONS_MAX`]; a window of 0 or longer than the series.
+pub fn window_zones_of_flags(
+    flags: &[bool],
+    confidence: Confidence,
+    window: usize,
+) -> Result<Vec<WindowZone>, Error> {
+    check_count("observations", flags.len())?;
+    if window == 0 || window > flags.len() {
+        let rule = format!("a window of {window} in {} observations", flags.len());
         return Err(Error::range("window", rule));
     }
     let bounds = ZoneBounds::new(window, confidence)?;
-    let flags: Vec<bool> = observations.iter().map(|o| o.is_exceedance()).collect();
     let mut exceedances = flags[..window].iter().filter(|&&flag| flag).count();
     let mut out = Vec::with_capacity(flags.len() - window + 1);
     out.push(WindowZone { start: 0, exceedances, zone: bounds.zone(exceedances) });
@@ -315,6 +364,10 @@ fn magnitudes(observations: &[Observation]) -> Magnitudes {
     let mut worst_first: Vec<f64> =
         observations.iter().filter(|o| o.is_exceedance()).map(|o| o.loss - o.requirement).collect();
     worst_first.sort_unstable_by(|a, b| b.total_cmp(a));
+    magnitudes_of(worst_first)
+}
+
+fn magnitudes_of(worst_first: Vec<f64>) -> Magnitudes {
     let max = worst_first.first().copied();
     let mean = max.map(|_| worst_first.iter().sum::<f64>() / worst_first.len() as f64);
     Magnitudes { worst_first, mean, max }

@@ -52,6 +52,18 @@ pub enum ErrorKind {
         /// Its value.
         max: usize,
     },
+    /// A key the file's format does not have (the string is its full path, `smile.rhoo`).
+    UnknownKey(String),
+    /// A required key or input is absent.
+    Missing,
+    /// A name that is none of the known ones; the string lists those.
+    UnknownName(String),
+    /// The market layer refused a replayed snapshot (its error, rendered).
+    Market(String),
+    /// The margin engine refused the input (its error, rendered).
+    Margin(String),
+    /// The methodology could not value a single observation; the string is the first reason.
+    Unvalued(String),
 }
 
 impl fmt::Display for Location {
@@ -74,6 +86,14 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NotFinite => f.write_str("must be a finite number"),
             ErrorKind::OutOfRange(rule) => write!(f, "out of range: {rule}"),
             ErrorKind::Limit { limit, max } => write!(f, "more than {limit} = {max}"),
+            ErrorKind::UnknownKey(key) => write!(f, "unknown key `{key}`"),
+            ErrorKind::Missing => f.write_str("is required"),
+            ErrorKind::UnknownName(known) => write!(f, "unknown name (known: {known})"),
+            ErrorKind::Market(why) => write!(f, "market refused: {why}"),
+            ErrorKind::Margin(why) => write!(f, "margin engine refused: {why}"),
+            ErrorKind::Unvalued(first) => {
+                write!(f, "the methodology valued no observation; the first refusal: {first}")
+            }
         }
     }
 }

@@ -13,6 +13,16 @@
 //!   scenario loss matrix, Euler contributions to the book's ES, filtered historical simulation
 //!   (EWMA volatility rescaling) and 10-day figures by the square root of time or by
 //!   overlapping sums.
+//! - [`replay`]: history turned into one market snapshot per day by a [`replay::SurfaceModel`]
+//!   read from TOML and hashed like a methodology; every day without a market is named.
+//! - [`book`]: spot-relative legs re-struck before they could expire inside a margin period of
+//!   risk; the typical strategies, seeded random books, portfolios read against a market.
+//! - [`run`]: the daily loop through the margin engine's facade (one priced market a day, every
+//!   account refreshed), realised losses by full revaluation, coverage per account and for the
+//!   book, every skipped observation named; [`run::side_by_side`] under several methodologies.
+//! - [`procyclicality`]: peak to trough per year, the largest 1-day and 30-day rises.
+//! - [`var`]: VaR and ES of a book on the replay's last day, HS, FHS and stressed, 1 and 10
+//!   days, with Euler contributions.
 //!
 //! Conventions: losses are positive and gains negative; a loss equal to its requirement is
 //! covered; a [`Confidence`] is exact in basis points, so a tail of `n` scenarios holds exactly
@@ -21,15 +31,22 @@
 //! [`basics::UnixNanos`] in UTC. Every input is bounded by a limit in [`limits`] and refused with
 //! one [`Error`] naming the field, the place (line, index or cell) and the reason.
 //!
-//! Nothing here reads the clock, the environment, a file or a random source: callers pass text
-//! and numbers, and every figure has the same bits for any thread count.
+//! Nothing here reads the clock, the environment, a file or an unseeded random source: callers
+//! pass text and numbers (random books take a seed), and every figure has the same bits for any
+//! thread count.
 
+pub mod book;
 pub mod capital;
 mod confidence;
 pub mod coverage;
 mod error;
 pub mod history;
+mod holdings;
 pub mod limits;
+pub mod procyclicality;
+pub mod replay;
+pub mod run;
+pub mod var;
 
 pub use confidence::Confidence;
 pub use error::{Error, ErrorKind, Location};

@@ -25,3 +25,14 @@ const _: () = assert!(HORIZON_DAYS_MAX < HISTORY_SCENARIOS_MAX);
 const _: () = assert!(OBSERVATIONS_MAX >= crate::coverage::BASEL_WINDOW_OBSERVATIONS);
 // A book of the largest account count must fit with a Basel year of 250 scenarios.
 const _: () = assert!(ACCOUNTS_MAX * 250 <= MATRIX_CELLS_MAX);
+
+/// Legs of one backtest account: a strategy, not an exchange account's whole inventory.
+pub const LEGS_MAX: usize = 64;
+/// Largest strike over spot of a spot-relative option leg.
+pub const MONEYNESS_MAX: f64 = 10.0;
+/// Skipped observations a backtest report lists one by one; past it they are only counted (a
+/// methodology that refuses every account every day would otherwise list millions).
+pub const SKIPS_LISTED_MAX: usize = 10_000;
+/// Accounts whose daily series a backtest report keeps (for charts); larger books keep the
+/// book's series and each account's statistics only.
+pub const SERIES_ACCOUNTS_MAX: usize = 64;

@@ -1,5 +1,6 @@
 //! The benchmarks `ballast bench` runs: pricing throughput and accuracy, the margin engine on a
-//! synthetic exchange (priced market, full refresh, its floor, a what-if), and one oracle epoch.
+//! synthetic exchange (priced market, full refresh, its floor, a what-if), one oracle epoch, and
+//! a backtest with capital metrics.
 //!
 //! Every section also checks what it computed, so a fast wrong kernel cannot report a figure,
 //! and the margin section prints a digest of every account's figures ([`digest`]), so that two
@@ -9,6 +10,7 @@
 //! [`Host`]: its monotonic clock, its memory probe and where lines go. Timings report the best of
 //! several repetitions, the least noisy estimate of what the code costs on a shared machine.
 
+mod backtest_section;
 pub mod digest;
 mod epoch_section;
 mod margin_section;
@@ -39,6 +41,8 @@ pub enum Section {
     Margin,
     /// One oracle epoch, step by step.
     Epoch,
+    /// A seven-year daily backtest of 10,000 accounts, and VaR/ES of 1,000,000 accounts.
+    Backtest,
 }
 
 /// What to run, on what.
@@ -123,5 +127,6 @@ pub fn run(host: &dyn Host, options: &Options) -> Result<(), Error> {
         Some(Section::Pricing) => pricing_section::run(host, options),
         Some(Section::Margin) => margin_section::run(host, options),
         Some(Section::Epoch) => epoch_section::run(host, options),
+        Some(Section::Backtest) => backtest_section::run(host, options),
     }
 }

@@ -15,7 +15,8 @@ pub struct BenchArgs {
     /// Seed of the synthetic inputs.
     #[arg(long, default_value_t = 20_261_124)]
     pub seed: u64,
-    /// Run one section only: `pricing`, `margin` or `epoch` (the epoch runs only when named).
+    /// Run one section only: `pricing`, `margin`, `epoch` or `backtest` (the epoch and the
+    /// backtest run only when named).
     #[arg(long)]
     pub only: Option<String>,
     /// Listed instruments of the synthetic exchange (margin section).
@@ -93,7 +94,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some("pricing") => Some(bench::Section::Pricing),
         Some("margin") => Some(bench::Section::Margin),
         Some("epoch") => Some(bench::Section::Epoch),
-        Some(other) => return Err(anyhow!("--only {other:?}: expected pricing, margin or epoch")),
+        Some("backtest") => Some(bench::Section::Backtest),
+        Some(other) => {
+            return Err(anyhow!("--only {other:?}: expected pricing, margin, epoch or backtest"));
+        }
     };
     let options = bench::Options {
         quick: args.quick,

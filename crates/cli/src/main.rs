@@ -6,6 +6,7 @@
 //! non-zero exit code.
 
 mod audit_cmd;
+mod backtest_cmd;
 mod bench;
 mod compare;
 mod conformance;
@@ -58,6 +59,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Check the service's hash-chained audit log.
     Audit(audit_cmd::AuditArgs),
+    /// Backtest a book on replayed price history: coverage, tests, zones, procyclicality.
+    Backtest(backtest_cmd::BacktestArgs),
+    /// VaR and ES of a book (HS and FHS, 1 and 10 days, plain and stressed), Euler shares.
+    Var(backtest_cmd::VarArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +81,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Audit(args) => audit_cmd::run(&args),
+        Command::Backtest(args) => backtest_cmd::run_backtest(&args),
+        Command::Var(args) => backtest_cmd::run_var(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
