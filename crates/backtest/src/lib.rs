@@ -20,6 +20,9 @@
 //! - [`run`]: the daily loop through the margin engine's facade (one priced market a day, every
 //!   account refreshed), realised losses by full revaluation, coverage per account and for the
 //!   book, every skipped observation named; [`run::side_by_side`] under several methodologies.
+//! - [`calibrate`]: the price range and volatility shock of an underlying that make a
+//!   methodology's margin reach a target coverage, with EMIR's anti-procyclicality options, in
+//!   and out of sample.
 //! - [`procyclicality`]: peak to trough per year, the largest 1-day and 30-day rises.
 //! - [`var`]: VaR and ES of a book on the replay's last day, HS, FHS and stressed, 1 and 10
 //!   days, with Euler contributions.
@@ -36,6 +39,7 @@
 //! thread count.
 
 pub mod book;
+pub mod calibrate;
 pub mod capital;
 mod confidence;
 pub mod coverage;

@@ -28,7 +28,7 @@ use crate::input::read_text;
 use crate::profile::{load_market, load_methodology, load_profile};
 
 /// The bundled surface model (`examples/replay/surface.toml`).
-const SURFACE_TOML: &str = include_str!("../../../examples/replay/surface.toml");
+pub(crate) const SURFACE_TOML: &str = include_str!("../../../examples/replay/surface.toml");
 /// Days between two progress lines on standard error.
 const PROGRESS_DAYS: usize = 250;
 
@@ -225,7 +225,7 @@ fn load(args: &InputArgs) -> Result<Loaded> {
 }
 
 /// `BTC=path`, or a path whose file name starts with the underlying's code.
-fn load_history(spec: &str) -> Result<(Currency, History)> {
+pub(crate) fn load_history(spec: &str) -> Result<(Currency, History)> {
     let (code, path) = match spec.split_once('=') {
         Some((code, path)) => (code.to_owned(), PathBuf::from(path)),
         None => {
@@ -249,7 +249,7 @@ fn load_history(spec: &str) -> Result<(Currency, History)> {
     Ok((currency, history))
 }
 
-fn date(text: Option<&str>) -> Result<Option<UnixNanos>> {
+pub(crate) fn date(text: Option<&str>) -> Result<Option<UnixNanos>> {
     let Some(text) = text else { return Ok(None) };
     let parts: Vec<&str> = text.split('-').collect();
     let [y, m, d] = parts.as_slice() else { bail!("{text:?} is not a date YYYY-MM-DD") };

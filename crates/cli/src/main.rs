@@ -8,6 +8,7 @@
 mod audit_cmd;
 mod backtest_cmd;
 mod bench;
+mod calibrate_cmd;
 mod compare;
 mod conformance;
 mod input;
@@ -63,6 +64,9 @@ enum Command {
     Backtest(backtest_cmd::BacktestArgs),
     /// VaR and ES of a book (HS and FHS, 1 and 10 days, plain and stressed), Euler shares.
     Var(backtest_cmd::VarArgs),
+    /// Fit a methodology's price range and vol shock per underlying to a target coverage on
+    /// history, in and out of sample, and write the new version.
+    Calibrate(calibrate_cmd::CalibrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit_cmd::run(&args),
         Command::Backtest(args) => backtest_cmd::run_backtest(&args),
         Command::Var(args) => backtest_cmd::run_var(&args),
+        Command::Calibrate(args) => calibrate_cmd::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -89,6 +89,21 @@ impl Profile {
         value.unwrap_or_default()
     }
 
+    /// The normalised document as TOML: every default written out, lists in their semantic
+    /// order (no comments); reading it back gives the same profile and hash.
+    ///
+    /// # Errors
+    /// `Syntax` if the document cannot be written as TOML.
+    pub fn to_toml(&self) -> Result<String, Error> {
+        let text = match self {
+            Profile::Portfolio(m) => toml::to_string(&MethodologyDocument::from_domain(m)),
+            Profile::PerPosition(s) => {
+                toml::to_string(&convert::add_ons::StandardDocument::from_domain(s))
+            }
+        };
+        text.map_err(|e| Error::syntax(e.to_string()))
+    }
+
     /// keccak-256 of [`Profile::canonical_json`].
     #[must_use]
     pub fn hash(&self) -> [u8; 32] {
@@ -168,6 +183,63 @@ pub struct MethodologyDocument {
     /// files written before the key existed keep their hash).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_underlying: BTreeMap<String, UnderlyingDocument>,
+    /// How `ballast calibrate` fitted the parameters (omitted from the hash when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationDocument>,
+}
+
+/// `[calibration]`: the record `ballast calibrate` writes (docs/calibration.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationDocument {
+    /// The coverage of the initial margin aimed at.
+    pub target_coverage: f64,
+    /// The margin period of risk, in days.
+    pub horizon_days: u32,
+    /// `none`, `buffer`, `stressed-weight` or `floor`.
+    pub anti_procyclicality: String,
+    /// The buffer fraction or the stressed weight (with `buffer` and `stressed-weight`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anti_procyclicality_share: Option<f64>,
+    /// Years searched back for the stressed period.
+    pub lookback_years: u32,
+    /// The surface model's canonical hash.
+    pub surface_model: String,
+    /// The canonical hash of the methodology the fit started from.
+    pub base: String,
+    /// The fit of each underlying.
+    pub underlyings: BTreeMap<String, UnderlyingCalibrationDocument>,
+}
+
+/// `[calibration.underlyings.CODE]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnderlyingCalibrationDocument {
+    /// The history file's name.
+    pub history: String,
+    /// keccak-256 of its bytes.
+    pub history_keccak: String,
+    /// First and last bar date of the fit.
+    pub fit: [String; 2],
+    /// The out-of-sample window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<[String; 2]>,
+    /// The stressed period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stressed: Option<[String; 2]>,
+    /// Price range down, up and the vol-shock scale before the anti-procyclicality option.
+    pub required: [f64; 3],
+    /// The price range down written.
+    pub price_down: f64,
+    /// The price range up written.
+    pub price_up: f64,
+    /// The scale of the base volatility shock.
+    pub vol_scale: f64,
+    /// `[exceedances, observations]` of each calibration account in sample.
+    pub in_sample: BTreeMap<String, [u32; 2]>,
+    /// The same out of sample.
+    #[serde(default)]
+    pub out_of_sample: BTreeMap<String, [u32; 2]>,
 }
 
 /// `[by_underlying.CODE]`: what one underlying sets apart; each key left out keeps the

@@ -14,11 +14,13 @@
 //!
 //! **Architecture Invariant:** this crate knows market data (to read surfaces) but not positions.
 
+mod calibration;
 mod error;
 mod methodology;
 mod set;
 mod shocks;
 
+pub use calibration::{AntiProcyclicality, Calibration, Sample, UnderlyingCalibration};
 pub use error::{Error, ErrorKind};
 pub use methodology::{
     AddOn, AddOnKind, Aggregation, CoinConversion, CollateralRule, ExtremeDampener, ExtremeMoves,

@@ -403,6 +403,8 @@ pub struct Methodology {
     pub requirement: Requirement,
     /// Parameters set apart for particular underlyings.
     pub by_underlying: BTreeMap<Currency, UnderlyingParameters>,
+    /// How the parameters were fitted to history, when `ballast calibrate` fitted them.
+    pub calibration: Option<crate::Calibration>,
 }
 
 impl Methodology {
@@ -491,6 +493,9 @@ impl Methodology {
         }
         for (i, add_on) in self.add_ons.iter().enumerate() {
             validate_add_on(&format!("add_ons[{i}]"), add_on)?;
+        }
+        if let Some(calibration) = &self.calibration {
+            calibration.validate()?;
         }
         for (underlying, parameters) in &self.by_underlying {
             self.validate_underlying(&format!("by_underlying.{underlying}"), parameters)?;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 // A conversion module is an extension of its parent's types, so it imports all of them.
 #[allow(clippy::wildcard_imports)]
 use super::*;
-use methodology::CoinConversion;
+use methodology::{AntiProcyclicality, Calibration, CoinConversion, Sample, UnderlyingCalibration};
 
 /// Collateral rules by currency, and the rule for other currencies.
 type CollateralRules = (BTreeMap<Currency, CollateralRule>, Option<CollateralRule>);
@@ -35,18 +35,7 @@ impl MethodologyDocument {
                 ));
             }
         };
-        let dynamics = match self.valuation.dynamics.as_str() {
-            "sticky-strike" => VolDynamics::StickyStrike,
-            "sticky-moneyness" => VolDynamics::StickyMoneyness,
-            "mark-vol" => VolDynamics::MarkVol,
-            other => {
-                let why = format!(
-                    "unknown dynamics {other:?}; \
-                     expected sticky-strike, sticky-moneyness or mark-vol"
-                );
-                return Err(Error::invalid("valuation.dynamics", why));
-            }
-        };
+        let dynamics = vol_dynamics(&self.valuation.dynamics)?;
         let (scenarios_by_underlying, by_underlying) = self.set_apart()?;
         let (collateral, collateral_default) = self.collateral_rules()?;
         let add_ons = self
@@ -82,6 +71,11 @@ impl MethodologyDocument {
                 allow_debt: self.requirement.allow_debt,
             },
             by_underlying,
+            calibration: self
+                .calibration
+                .as_ref()
+                .map(CalibrationDocument::to_domain)
+                .transpose()?,
         })
     }
 
@@ -166,6 +160,116 @@ impl MethodologyDocument {
                 .iter()
                 .map(|(c, p)| (c.to_string(), UnderlyingDocument::from_domain(p)))
                 .collect(),
+            calibration: m.calibration.as_ref().map(CalibrationDocument::from_domain),
+        }
+    }
+}
+
+impl CalibrationDocument {
+    fn to_domain(&self) -> Result<Calibration, Error> {
+        let share = |name: &str| {
+            self.anti_procyclicality_share.ok_or_else(|| {
+                Error::invalid(
+                    "calibration.anti_procyclicality_share",
+                    format!("required with {name}"),
+                )
+            })
+        };
+        let anti_procyclicality = match self.anti_procyclicality.as_str() {
+            "none" => AntiProcyclicality::None,
+            "floor" => AntiProcyclicality::Floor,
+            "buffer" => AntiProcyclicality::Buffer { fraction: share("buffer")? },
+            "stressed-weight" => {
+                AntiProcyclicality::StressedWeight { weight: share("stressed-weight")? }
+            }
+            other => {
+                let why = format!(
+                    "unknown option {other:?}; expected none, buffer, stressed-weight or floor"
+                );
+                return Err(Error::invalid("calibration.anti_procyclicality", why));
+            }
+        };
+        let mut underlyings = BTreeMap::new();
+        for (code, fit) in &self.underlyings {
+            let path = format!("calibration.underlyings.{code}");
+            underlyings.insert(parse_currency(code, &path)?, fit.to_domain());
+        }
+        Ok(Calibration {
+            target_coverage: self.target_coverage,
+            horizon_days: self.horizon_days,
+            anti_procyclicality,
+            lookback_years: self.lookback_years,
+            surface_model: self.surface_model.clone(),
+            base: self.base.clone(),
+            underlyings,
+        })
+    }
+
+    fn from_domain(c: &Calibration) -> CalibrationDocument {
+        let (name, share) = match c.anti_procyclicality {
+            AntiProcyclicality::None => ("none", None),
+            AntiProcyclicality::Floor => ("floor", None),
+            AntiProcyclicality::Buffer { fraction } => ("buffer", Some(fraction)),
+            AntiProcyclicality::StressedWeight { weight } => ("stressed-weight", Some(weight)),
+        };
+        CalibrationDocument {
+            target_coverage: c.target_coverage,
+            horizon_days: c.horizon_days,
+            anti_procyclicality: name.to_owned(),
+            anti_procyclicality_share: share,
+            lookback_years: c.lookback_years,
+            surface_model: c.surface_model.clone(),
+            base: c.base.clone(),
+            underlyings: c
+                .underlyings
+                .iter()
+                .map(|(u, fit)| (u.to_string(), UnderlyingCalibrationDocument::from_domain(fit)))
+                .collect(),
+        }
+    }
+}
+
+impl UnderlyingCalibrationDocument {
+    fn to_domain(&self) -> UnderlyingCalibration {
+        let samples = |map: &BTreeMap<String, [u32; 2]>| {
+            map.iter()
+                .map(|(name, [exceedances, observations])| {
+                    let sample = Sample { exceedances: *exceedances, observations: *observations };
+                    (name.clone(), sample)
+                })
+                .collect()
+        };
+        UnderlyingCalibration {
+            history: self.history.clone(),
+            history_keccak: self.history_keccak.clone(),
+            fit: self.fit.clone(),
+            test: self.test.clone(),
+            stressed: self.stressed.clone(),
+            required: self.required,
+            price_down: self.price_down,
+            price_up: self.price_up,
+            vol_scale: self.vol_scale,
+            in_sample: samples(&self.in_sample),
+            out_of_sample: samples(&self.out_of_sample),
+        }
+    }
+
+    fn from_domain(u: &UnderlyingCalibration) -> UnderlyingCalibrationDocument {
+        let samples = |map: &BTreeMap<String, Sample>| {
+            map.iter().map(|(name, s)| (name.clone(), [s.exceedances, s.observations])).collect()
+        };
+        UnderlyingCalibrationDocument {
+            history: u.history.clone(),
+            history_keccak: u.history_keccak.clone(),
+            fit: u.fit.clone(),
+            test: u.test.clone(),
+            stressed: u.stressed.clone(),
+            required: u.required,
+            price_down: u.price_down,
+            price_up: u.price_up,
+            vol_scale: u.vol_scale,
+            in_sample: samples(&u.in_sample),
+            out_of_sample: samples(&u.out_of_sample),
         }
     }
 }
@@ -541,6 +645,21 @@ impl OffsetsDocument {
 }
 
 pub(super) mod add_ons;
+
+/// The volatility dynamics named in `valuation.dynamics`.
+fn vol_dynamics(name: &str) -> Result<VolDynamics, Error> {
+    match name {
+        "sticky-strike" => Ok(VolDynamics::StickyStrike),
+        "sticky-moneyness" => Ok(VolDynamics::StickyMoneyness),
+        "mark-vol" => Ok(VolDynamics::MarkVol),
+        other => Err(Error::invalid(
+            "valuation.dynamics",
+            format!(
+                "unknown dynamics {other:?}; expected sticky-strike, sticky-moneyness or mark-vol"
+            ),
+        )),
+    }
+}
 
 /// The coin conversion a methodology file names (`scenario` when absent).
 fn coin_conversion(text: Option<&str>) -> Result<CoinConversion, Error> {
