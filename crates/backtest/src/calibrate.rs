@@ -35,11 +35,19 @@ use crate::replay::Replay;
 use crate::run::{Config, DayPoint, Report, run};
 
 /// The grid of price ranges searched, as a fraction of the spot: a quarter of a percent.
-pub const PRICE_RANGE_STEP: f64 = 0.0025;
+pub const PRICE_RANGE_STEP: f64 = 1.0 / PRICE_RANGE_STEPS_PER_UNIT;
+/// Steps of the price range per unit. A step's range is `k / 400`, the double nearest to its
+/// decimal (`0.2075`, never `0.20750000000000002`), so a hand-written file reads as the same bits.
+const PRICE_RANGE_STEPS_PER_UNIT: f64 = 400.0;
 /// Steps of the widest price range searched (90 %).
 pub const PRICE_RANGE_STEPS_MAX: u32 = 360;
 /// The grid of volatility-shock scales searched.
-pub const VOL_SCALE_STEP: f64 = 0.05;
+pub const VOL_SCALE_STEP: f64 = 1.0 / VOL_SCALE_STEPS_PER_UNIT;
+/// Steps of the volatility scale per unit (each scale `k / 20`, as for the price range).
+const VOL_SCALE_STEPS_PER_UNIT: f64 = 20.0;
+/// A scaled volatility shock is rounded to this many parts per unit (four decimals), so that
+/// the file carries `0.175` rather than `0.5 × 0.35 = 0.17500000000000002`.
+const VOL_SHOCK_PARTS_PER_UNIT: f64 = 10_000.0;
 /// Steps of the largest scale searched (4×).
 pub const VOL_SCALE_STEPS_MAX: u32 = 80;
 /// The largest relative volatility shock down a scale may reach: implied vol stays positive.
@@ -194,13 +202,26 @@ fn buffered(required: Parameters, current: Parameters, fraction: f64) -> Paramet
     }
 }
 
-/// The parameters `base` has now for `underlying` (its scale is 1 by definition).
+/// The parameters `base` has now for `underlying`: its grid's edges, and its volatility shock
+/// up over the methodology-wide one (1 when the underlying has no shock of its own).
 ///
 /// # Errors
-/// A grid without a move down or up.
+/// A grid without a move down or up, a methodology-wide shock up that is not positive.
 pub fn current(base: &Methodology, underlying: Currency) -> Result<Parameters, Error> {
     let (price_down, price_up) = edges(&base.scenario_spec(underlying).price_grid.moves)?;
-    Ok(Parameters { price_down, price_up, vol_scale: 1.0 })
+    let own = base.by_underlying.get(&underlying).and_then(|u| u.vol_shock);
+    let vol_scale = own.map_or(1.0, |own| own.up / base.vol_shock.up);
+    scalable(base)?;
+    Ok(Parameters { price_down, price_up, vol_scale })
+}
+
+/// The methodology-wide shock, which a scale multiplies.
+fn scalable(base: &Methodology) -> Result<methodology::VolShock, Error> {
+    if base.vol_shock.up > 0.0 {
+        Ok(base.vol_shock)
+    } else {
+        Err(Error::range("vol_shock.up", "a positive methodology-wide shock to scale"))
+    }
 }
 
 fn edges(moves: &[f64]) -> Result<(f64, f64), Error> {
@@ -216,10 +237,12 @@ fn edges(moves: &[f64]) -> Result<(f64, f64), Error> {
 /// `base` with `parameters` for `underlying`: its grid's moves down and up rescaled to the
 /// ranges (the steps kept), extreme moves inside the new grid dropped, a dampened tail's scale
 /// set to the narrower range (so a tail's linear exposure stays capped at the grid's edge), and
-/// its volatility shock scaled (the shock down at most [`VOL_DOWN_MAX`]).
+/// its own volatility shock set to the methodology-wide shock's up and down times the scale,
+/// rounded to four decimals (the shock down at most [`VOL_DOWN_MAX`]).
 ///
 /// # Errors
-/// A grid without moves on both sides, and the methodology's own validation.
+/// A grid without moves on both sides, a methodology-wide shock up that is not positive, and
+/// the methodology's own validation.
 pub fn with_parameters(
     base: &Methodology,
     underlying: Currency,
@@ -264,11 +287,15 @@ pub fn with_parameters(
         extreme.moves = kept.into_iter().map(|(_, m)| m).collect();
     }
     m.scenarios_by_underlying.insert(underlying, spec);
-    let shock =
-        base.by_underlying.get(&underlying).and_then(|u| u.vol_shock).unwrap_or(base.vol_shock);
+    // The scale is always of the methodology-wide shock's size, so that refitting a calibrated
+    // methodology finds the same scale instead of compounding it; the term shape (powers,
+    // reference days) stays the underlying's own.
+    let shock = *base.vol_shock_for(underlying);
+    let size = scalable(base)?;
+    let round = |x: f64| (x * VOL_SHOCK_PARTS_PER_UNIT).round() / VOL_SHOCK_PARTS_PER_UNIT;
     let scaled = methodology::VolShock {
-        up: shock.up * parameters.vol_scale,
-        down: (shock.down * parameters.vol_scale).min(VOL_DOWN_MAX),
+        up: round(size.up * parameters.vol_scale),
+        down: round(size.down * parameters.vol_scale).min(VOL_DOWN_MAX),
         ..shock
     };
     m.by_underlying.entry(underlying).or_default().vol_shock = Some(scaled);
@@ -367,11 +394,15 @@ impl Fitter<'_> {
         let u = self.spec.underlying;
         let perpetuals = Book::new(vec![perpetual(u, 1.0), perpetual(u, -1.0)])?;
         let (down, up) = self.bisect_sides(&perpetuals, criterion)?;
-        let price = |k: u32| f64::from(k) * PRICE_RANGE_STEP;
+        let price = |k: u32| f64::from(k) / PRICE_RANGE_STEPS_PER_UNIT;
         let (price_down, price_up) = (price(down), price(up));
         let options = Book::strategies(&VOL_STRATEGIES, &[u])?;
         let mut feasible = |k: u32| -> Result<bool, Error> {
-            let p = Parameters { price_down, price_up, vol_scale: f64::from(k) * VOL_SCALE_STEP };
+            let p = Parameters {
+                price_down,
+                price_up,
+                vol_scale: f64::from(k) / VOL_SCALE_STEPS_PER_UNIT,
+            };
             let report = self.backtest(&options, p)?;
             Ok(self.failing(&report, criterion).is_none())
         };
@@ -379,13 +410,13 @@ impl Fitter<'_> {
             let p = Parameters {
                 price_down,
                 price_up,
-                vol_scale: f64::from(VOL_SCALE_STEPS_MAX) * VOL_SCALE_STEP,
+                vol_scale: f64::from(VOL_SCALE_STEPS_MAX) / VOL_SCALE_STEPS_PER_UNIT,
             };
             let report = self.backtest(&options, p)?;
             let name = self.failing(&report, criterion).unwrap_or_default();
             return Err(unreachable_target(&name, "vol_scale"));
         };
-        Ok(Parameters { price_down, price_up, vol_scale: f64::from(k) * VOL_SCALE_STEP })
+        Ok(Parameters { price_down, price_up, vol_scale: f64::from(k) / VOL_SCALE_STEPS_PER_UNIT })
     }
 
     /// The smallest steps down and up at which the long and the short perpetual cover, searched
@@ -397,8 +428,8 @@ impl Fitter<'_> {
             let mid = |(lo, hi): (u32, u32)| if first { hi } else { lo + (hi - lo) / 2 };
             let (down, up) = (mid(sides[0]), mid(sides[1]));
             let p = Parameters {
-                price_down: f64::from(down) * PRICE_RANGE_STEP,
-                price_up: f64::from(up) * PRICE_RANGE_STEP,
+                price_down: f64::from(down) / PRICE_RANGE_STEPS_PER_UNIT,
+                price_up: f64::from(up) / PRICE_RANGE_STEPS_PER_UNIT,
                 vol_scale: 1.0,
             };
             let report = self.backtest(book, p)?;

@@ -271,3 +271,17 @@ fn render(out: &mut String, underlying: Currency, fit: &Fit) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::next_version;
+
+    #[test]
+    fn the_next_version_raises_the_minor_part() {
+        assert_eq!(next_version("1.0.0"), "1.1.0");
+        assert_eq!(next_version("1.9.3"), "1.10.0");
+        assert_eq!(next_version("2.4"), "2.5");
+        assert_eq!(next_version("2024-06"), "2024-06.1");
+        assert_eq!(next_version("3"), "3.1");
+    }
+}

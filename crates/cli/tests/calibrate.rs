@@ -48,6 +48,8 @@ fn a_calibrated_methodology_covers_its_fit_and_reports_out_of_sample_apart() {
         "2020-06-30",
         "--anti-procyclicality",
         "none",
+        "--version",
+        "2.0.0-test",
         "--out",
         out_text,
     ]);
@@ -57,7 +59,7 @@ fn a_calibrated_methodology_covers_its_fit_and_reports_out_of_sample_apart() {
     );
     assert!(report.contains("fit 2018-07-01 to 2019-06-30, test 2019-07-01 to 2020-06-30"));
     let written = std::fs::read_to_string(&out).unwrap();
-    assert!(written.contains("version = \"1.1.0\""), "{written}");
+    assert!(written.contains("version = \"2.0.0-test\""), "{written}");
     assert!(written.contains("[calibration.underlyings.BTC]"));
     assert!(written.contains("anti_procyclicality = \"none\""));
     assert_eq!(in_sample_rows_at_most_one_percent(&report), 8, "{report}");

@@ -31,12 +31,12 @@ out_of_sample = { "long-perpetual/BTC" = [1, 524] }
 "#;
 
 fn with_record(record: &str) -> String {
-    format!("{}{record}", bundled_text("ballast-pm").unwrap())
+    format!("{}{record}", bundled_text("derive-pmrm2").unwrap())
 }
 
 #[test]
 fn the_record_is_hashed_and_survives_the_canonical_write() {
-    let plain = Profile::from_toml(bundled_text("ballast-pm").unwrap()).unwrap();
+    let plain = Profile::from_toml(bundled_text("derive-pmrm2").unwrap()).unwrap();
     let recorded = Profile::from_toml(&with_record(RECORD)).unwrap();
     assert_ne!(plain.hash(), recorded.hash(), "the record is part of the methodology");
     let again = Profile::from_toml(&recorded.to_toml().unwrap()).unwrap();

@@ -74,11 +74,29 @@ fn parameters_set_apart_for_an_underlying_are_hashed_and_located() {
     assert!(Profile::from_toml(&unknown).is_err());
     let kind = deribit.replacen("kind = \"relative\"\nup = 0.4", "kind = \"relativ\"\nup = 0.4", 1);
     assert_eq!(Profile::from_toml(&kind).unwrap_err().location, "by_underlying.ETH.vol_shock.kind");
-    // Without the section a file keeps the hash it had before the section existed: the Ballast PM
-    // profile has none, and this is its hash as `methodology list` printed it before (ae51677).
-    let ballast = Profile::from_toml(bundled_text("ballast-pm").unwrap()).unwrap();
+    // Without the section a file keeps the hash it had before the section existed: Ballast PM
+    // 1.1.0 less what its calibration changed (the BTC grid, the ETH grid's ranges, the shocks by
+    // underlying, the record) is 1.0.0, whose hash `methodology list` printed before the section
+    // existed (ae51677) and which the record names as its base.
+    let text = bundled_text("ballast-pm").unwrap();
+    let mut document: toml::Table = toml::from_str(text).unwrap();
+    document.insert("version".into(), "1.0.0".into());
+    for key in ["by_underlying", "calibration"] {
+        document.remove(key).unwrap();
+    }
+    let by_underlying = document["scenarios_by_underlying"].as_table_mut().unwrap();
+    by_underlying.remove("BTC").unwrap();
+    let eth = by_underlying["ETH"].as_table_mut().unwrap();
+    let moves = eth["price_moves"].as_table_mut().unwrap();
+    moves.insert("down".into(), 0.20.into());
+    moves.insert("up".into(), 0.20.into());
+    eth["extreme"].as_table_mut().unwrap().insert("dampening_scale".into(), 0.20.into());
+    let before = Profile::from_toml(&toml::to_string(&document).unwrap()).unwrap();
+    let old = "0xed1f4ba5e0eb916075a97dc840c4e20761f197ad951580debf2adff64b36df93";
+    assert_eq!(formats::methodology::hash_hex(&before.hash()), old);
+    assert_eq!(document.get("calibration"), None);
     assert_eq!(
-        formats::methodology::hash_hex(&ballast.hash()),
-        "0xed1f4ba5e0eb916075a97dc840c4e20761f197ad951580debf2adff64b36df93"
+        toml::from_str::<toml::Table>(text).unwrap()["calibration"]["base"].as_str(),
+        Some(old)
     );
 }
