@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly at the first surprise")]
 
+mod common;
+
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,18 +32,9 @@ async fn start_with(
     read_timeout: std::time::Duration,
     requests_per_sec_per_key: u32,
 ) -> Running {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("access-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: format!("sqlite://{}", dir.join("ballast.db").display()),
-        sample_accounts: true,
-        admin_key: Some(ADMIN.to_owned()),
-        read_timeout,
-        requests_per_sec_per_key,
-        tls: None,
-    };
+    let database = common::sqlite(&format!("access-{test}"));
+    let config =
+        Config { read_timeout, requests_per_sec_per_key, ..common::config(database, ADMIN) };
     service::start(&config).await.unwrap()
 }
 

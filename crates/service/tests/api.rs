@@ -3,14 +3,16 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly at the first surprise")]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use service::Running;
 use service::client::{Client, Reply};
-use service::{Config, Running};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -41,16 +43,7 @@ async fn databases(test: &str) -> Vec<String> {
 }
 
 async fn start(database: &str) -> Running {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: database.to_owned(),
-        sample_accounts: true,
-        admin_key: Some(ADMIN.to_owned()),
-        read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
-        requests_per_sec_per_key: 100_000,
-        tls: None,
-    };
-    service::start(&config).await.unwrap()
+    service::start(&common::config(database.to_owned(), ADMIN)).await.unwrap()
 }
 
 async fn call(

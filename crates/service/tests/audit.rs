@@ -5,28 +5,19 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly at the first surprise")]
 
+mod common;
+
 use serde_json::json;
+use service::audit;
 use service::client::Client;
-use service::{Config, audit};
 
 const ADMIN: &str =
     "bk_0000000000a0d170_5555555555555555555555555555555555555555555555555555555555555555";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_is_chained_and_tampering_is_named() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("audit-log");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let database = format!("sqlite://{}", dir.join("ballast.db").display());
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: database.clone(),
-        sample_accounts: true,
-        admin_key: Some(ADMIN.to_owned()),
-        read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
-        requests_per_sec_per_key: 100_000,
-        tls: None,
-    };
+    let database = common::sqlite("audit-log");
+    let config = common::config(database.clone(), ADMIN);
     let running = service::start(&config).await.unwrap();
     let mut client = Client::connect(running.address).await.unwrap().authorized(ADMIN);
     let market = formats::bundled::SAMPLE_MARKET_JSON.as_bytes();

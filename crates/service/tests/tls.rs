@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly at the first surprise")]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,17 +33,10 @@ fn certificate() -> (rustls::pki_types::CertificateDer<'static>, TlsPem) {
 }
 
 async fn start(pem: TlsPem) -> Running {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tls");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
     let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: format!("sqlite://{}", dir.join("ballast.db").display()),
-        sample_accounts: true,
-        admin_key: Some(ADMIN.to_owned()),
         read_timeout: Duration::from_secs(1),
-        requests_per_sec_per_key: 100_000,
         tls: Some(pem),
+        ..common::config(common::sqlite("tls"), ADMIN)
     };
     service::start(&config).await.unwrap()
 }
