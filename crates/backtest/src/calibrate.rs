@@ -7,9 +7,9 @@
 //! 1. the **price range**, down and up, on a long and a short perpetual of one coin: their
 //!    margin is the grid's edge move times the notional plus the add-ons, so each side is fitted
 //!    by the account that loses on it;
-//! 2. the **volatility shock's scale** (the base shock's up and down multiplied by one
-//!    factor), with those ranges, on the option strategies of [`VOL_STRATEGIES`]: the smallest
-//!    scale at which every one of them covers.
+//! 2. the **volatility shock's scale** (the methodology-wide shock's up and down multiplied by
+//!    one factor, written as the underlying's own shock), with those ranges, on the option
+//!    strategies of [`VOL_STRATEGIES`]: the smallest scale at which every one of them covers.
 //!
 //! An account covers when its exceedance rate in the fit window is at most the target's tail
 //! probability (at 99 %, 13 exceedances in 1,300 observations pass and 14 fail). An
@@ -98,6 +98,30 @@ pub struct Spec {
     pub lookback_years: u32,
 }
 
+impl Spec {
+    /// The first date the calibration reads: the fit's start, or the start of the lookback
+    /// before the fit's end when the option searches it for a stressed period. A replay for
+    /// [`calibrate`] runs from here to [`Spec::replay_to`].
+    #[must_use]
+    pub fn replay_from(&self) -> UnixNanos {
+        if self.anti_procyclicality.needs_stressed_period() {
+            UnixNanos(self.fit.from.0.min(self.lookback_start()))
+        } else {
+            self.fit.from
+        }
+    }
+
+    /// The last date the calibration reads: the end of the test window, or of the fit.
+    #[must_use]
+    pub fn replay_to(&self) -> UnixNanos {
+        self.test.map_or(self.fit.to, |t| t.to)
+    }
+
+    fn lookback_start(&self) -> i64 {
+        self.fit.to.0 - i64::from(self.lookback_years) * DAYS_PER_YEAR * NANOS_PER_DAY
+    }
+}
+
 /// The fitted parameters of one underlying.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Parameters {
@@ -159,11 +183,10 @@ enum Criterion {
 pub fn calibrate(replay: &Replay, base: &Methodology, spec: &Spec) -> Result<Fit, Error> {
     check_spec(replay, spec)?;
     let mut fitter = Fitter { replay, base, spec, runs: 0 };
-    let stressed = match spec.anti_procyclicality {
-        AntiProcyclicality::None | AntiProcyclicality::Buffer { .. } => None,
-        AntiProcyclicality::StressedWeight { .. } | AntiProcyclicality::Floor => {
-            Some(stressed_period(replay, spec)?)
-        }
+    let stressed = if spec.anti_procyclicality.needs_stressed_period() {
+        Some(stressed_period(replay, spec)?)
+    } else {
+        None
     };
     let required = match (spec.anti_procyclicality, stressed) {
         (AntiProcyclicality::StressedWeight { weight }, Some(stressed)) => {
@@ -312,18 +335,14 @@ fn check_spec(replay: &Replay, spec: &Spec) -> Result<(), Error> {
     let windows = std::iter::once(("fit", spec.fit)).chain(spec.test.map(|t| ("test", t)));
     for (name, span) in windows {
         if span.from.0 > span.to.0 {
-            return Err(Error::range(name_of(name), "a window's first date is not after its last"));
+            return Err(Error::range(name, "a window's first date is not after its last"));
         }
         if replay.days().iter().all(|d| d.date.0 < span.from.0 || d.date.0 > span.to.0) {
-            return Err(Error::range(name_of(name), "a window with replayed days"));
+            return Err(Error::range(name, "a window with replayed days"));
         }
     }
-    let reach = i64::from(spec.horizon_days) * NANOS_PER_DAY;
-    let fit = replay
-        .days()
-        .iter()
-        .filter(|d| d.date.0 >= spec.fit.from.0 && d.date.0 + reach <= spec.fit.to.0);
-    let observations = fit.count();
+    let observations =
+        replay.days().iter().filter(|d| observes(spec.fit, spec.horizon_days, d.date)).count();
     if observations < FIT_OBSERVATIONS_MIN as usize {
         let rule = format!(
             "{observations} observations in the fit window; at least {FIT_OBSERVATIONS_MIN}"
@@ -338,17 +357,13 @@ fn check_spec(replay: &Replay, spec: &Spec) -> Result<(), Error> {
     Ok(())
 }
 
-fn name_of(window: &str) -> &'static str {
-    if window == "fit" { "fit" } else { "test" }
-}
-
 /// The year of largest realised variance (sum of squared log returns between replayed days)
 /// starting in the lookback and ending by the fit's end.
 ///
 /// # Errors
 /// Fewer than 250 replayed days in any such year.
 fn stressed_period(replay: &Replay, spec: &Spec) -> Result<Span, Error> {
-    let start = spec.fit.to.0 - i64::from(spec.lookback_years) * DAYS_PER_YEAR * NANOS_PER_DAY;
+    let start = spec.lookback_start();
     let points: Vec<(i64, f64)> = (replay.days().iter())
         .filter(|d| d.date.0 >= start && d.date.0 <= spec.fit.to.0)
         .filter_map(|d| {
@@ -397,24 +412,17 @@ impl Fitter<'_> {
         let price = |k: u32| f64::from(k) / PRICE_RANGE_STEPS_PER_UNIT;
         let (price_down, price_up) = (price(down), price(up));
         let options = Book::strategies(&VOL_STRATEGIES, &[u])?;
+        // The account that failed the last candidate: when nothing is feasible, the one that
+        // fails at the largest scale, which the search tries first.
+        let mut failing = None;
         let mut feasible = |k: u32| -> Result<bool, Error> {
-            let p = Parameters {
-                price_down,
-                price_up,
-                vol_scale: f64::from(k) / VOL_SCALE_STEPS_PER_UNIT,
-            };
-            let report = self.backtest(&options, p)?;
-            Ok(self.failing(&report, criterion).is_none())
+            let vol_scale = f64::from(k) / VOL_SCALE_STEPS_PER_UNIT;
+            let report = self.backtest(&options, Parameters { price_down, price_up, vol_scale })?;
+            failing = self.failing(&report, criterion);
+            Ok(failing.is_none())
         };
         let Some(k) = smallest(0, VOL_SCALE_STEPS_MAX, &mut feasible)? else {
-            let p = Parameters {
-                price_down,
-                price_up,
-                vol_scale: f64::from(VOL_SCALE_STEPS_MAX) / VOL_SCALE_STEPS_PER_UNIT,
-            };
-            let report = self.backtest(&options, p)?;
-            let name = self.failing(&report, criterion).unwrap_or_default();
-            return Err(unreachable_target(&name, "vol_scale"));
+            return Err(unreachable_target(&failing.unwrap_or_default(), "vol_scale"));
         };
         Ok(Parameters { price_down, price_up, vol_scale: f64::from(k) / VOL_SCALE_STEPS_PER_UNIT })
     }
@@ -523,8 +531,7 @@ impl Fitter<'_> {
 /// its start and its horizon's end lie in the window and the loss was valued.
 #[must_use]
 pub fn sample(days: &[DayPoint], span: Span, horizon_days: u32) -> Sample {
-    let reach = i64::from(horizon_days) * NANOS_PER_DAY;
-    let inside = days.iter().filter(|d| d.date.0 >= span.from.0 && d.date.0 + reach <= span.to.0);
+    let inside = days.iter().filter(|d| observes(span, horizon_days, d.date));
     let (mut exceedances, mut observations) = (0_u32, 0_u32);
     for day in inside {
         if let Some(Some(loss)) = day.losses.first() {
@@ -533,6 +540,12 @@ pub fn sample(days: &[DayPoint], span: Span, horizon_days: u32) -> Sample {
         }
     }
     Sample { exceedances, observations }
+}
+
+/// Whether an observation starting on `date` lies in `span`: its start and the end of its
+/// horizon both inside.
+fn observes(span: Span, horizon_days: u32, date: UnixNanos) -> bool {
+    date.0 >= span.from.0 && date.0 + i64::from(horizon_days) * NANOS_PER_DAY <= span.to.0
 }
 
 /// The smallest `k` in `lo..=hi` with `feasible(k)`, when feasibility only grows with `k`;

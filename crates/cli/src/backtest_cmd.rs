@@ -5,6 +5,8 @@
 //! [`render`] (tables, JSON) and [`svg`] (charts written as plain SVG text).
 
 mod render;
+
+pub(crate) use render::day;
 mod svg;
 
 use std::path::{Path, PathBuf};
@@ -224,29 +226,51 @@ fn load(args: &InputArgs) -> Result<Loaded> {
     Ok(Loaded { replay, book, underlyings, surface_hash: hash_hex(&model.hash()) })
 }
 
+/// A price file as read, before its rows are parsed.
+pub(crate) struct HistoryFile {
+    /// The underlying it is named for.
+    pub underlying: Currency,
+    /// Where it was read.
+    pub path: PathBuf,
+    /// Its text.
+    pub text: String,
+}
+
+impl HistoryFile {
+    /// Reads `BTC=path`, or a path whose file name starts with the underlying's code.
+    pub(crate) fn read(spec: &str) -> Result<HistoryFile> {
+        let (code, path) = match spec.split_once('=') {
+            Some((code, path)) => (code.to_owned(), PathBuf::from(path)),
+            None => {
+                let path = PathBuf::from(spec);
+                let stem =
+                    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let code = stem.split(['-', '_', '.']).next().unwrap_or("").to_uppercase();
+                (code, path)
+            }
+        };
+        let underlying: Currency =
+            code.parse().map_err(|e| anyhow!("history {spec}: underlying {code:?}: {e}"))?;
+        let text = read_text(Some(&path))?;
+        Ok(HistoryFile { underlying, path, text })
+    }
+
+    /// Its bars (hourly when the header starts with `time`, daily otherwise).
+    pub(crate) fn parse(&self) -> Result<History> {
+        let interval = if self.text.lines().next().is_some_and(|h| h.starts_with("time")) {
+            Interval::Hour
+        } else {
+            Interval::Day
+        };
+        let config = ReadConfig { interval, rows: Policy::Skip, gaps: Gaps::Report };
+        read_csv(&self.text, config).with_context(|| format!("in {}", self.path.display()))
+    }
+}
+
 /// `BTC=path`, or a path whose file name starts with the underlying's code.
-pub(crate) fn load_history(spec: &str) -> Result<(Currency, History)> {
-    let (code, path) = match spec.split_once('=') {
-        Some((code, path)) => (code.to_owned(), PathBuf::from(path)),
-        None => {
-            let path = PathBuf::from(spec);
-            let stem =
-                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let code = stem.split(['-', '_', '.']).next().unwrap_or("").to_uppercase();
-            (code, path)
-        }
-    };
-    let currency: Currency =
-        code.parse().map_err(|e| anyhow!("history {spec}: underlying {code:?}: {e}"))?;
-    let text = read_text(Some(&path))?;
-    let interval = if text.lines().next().is_some_and(|h| h.starts_with("time")) {
-        Interval::Hour
-    } else {
-        Interval::Day
-    };
-    let config = ReadConfig { interval, rows: Policy::Skip, gaps: Gaps::Report };
-    let history = read_csv(&text, config).with_context(|| format!("in {}", path.display()))?;
-    Ok((currency, history))
+fn load_history(spec: &str) -> Result<(Currency, History)> {
+    let file = HistoryFile::read(spec)?;
+    Ok((file.underlying, file.parse()?))
 }
 
 pub(crate) fn date(text: Option<&str>) -> Result<Option<UnixNanos>> {

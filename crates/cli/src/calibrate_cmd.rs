@@ -13,12 +13,12 @@ use anyhow::{Context, Result, bail};
 use backtest::Confidence;
 use backtest::calibrate::{Fit, Span, Spec, calibrate, keccak, with_parameters};
 use backtest::replay::{SurfaceModel, Window, replay};
-use basics::{Currency, UnixNanos};
+use basics::Currency;
 use clap::Args;
 use formats::methodology::{Profile, hash_hex};
 use methodology::{AntiProcyclicality, Calibration, Methodology, UnderlyingCalibration};
 
-use crate::backtest_cmd::{SURFACE_TOML, date, load_history};
+use crate::backtest_cmd::{HistoryFile, SURFACE_TOML, date, day};
 use crate::input::read_text;
 use crate::profile::load_profile;
 
@@ -99,7 +99,8 @@ pub fn run(args: &CalibrateArgs) -> Result<()> {
     };
     let mut report = String::new();
     for spec_text in &args.history {
-        let (underlying, history) = load_history(spec_text)?;
+        let file = HistoryFile::read(spec_text)?;
+        let (underlying, history) = (file.underlying, file.parse()?);
         let spec = Spec {
             underlying,
             coverage,
@@ -109,23 +110,13 @@ pub fn run(args: &CalibrateArgs) -> Result<()> {
             anti_procyclicality: option,
             lookback_years: args.lookback_years,
         };
-        // The lookback is replayed only when the option searches it for a stressed period.
-        let lookback = match option {
-            AntiProcyclicality::Floor | AntiProcyclicality::StressedWeight { .. } => {
-                i64::from(args.lookback_years) * 365 * basics::NANOS_PER_DAY
-            }
-            AntiProcyclicality::None | AntiProcyclicality::Buffer { .. } => 0,
-        };
-        let from = UnixNanos(fit.from.0.min(fit.to.0 - lookback));
-        let to = test.map_or(fit.to, |t| t.to);
-        let replayed =
-            replay(&[(underlying, &history)], &model, Window { from: Some(from), to: Some(to) })?;
+        let window = Window { from: Some(spec.replay_from()), to: Some(spec.replay_to()) };
+        let replayed = replay(&[(underlying, &history)], &model, window)?;
         eprintln!("calibrating {underlying} on {} replayed days", replayed.days().len());
         let outcome =
             calibrate(&replayed, &base, &spec).with_context(|| format!("{underlying}"))?;
         calibrated = with_parameters(&calibrated, underlying, outcome.parameters)?;
-        let bytes = std::fs::read(history_path(spec_text))?;
-        record.underlyings.insert(underlying, entry(spec_text, &bytes, &outcome));
+        record.underlyings.insert(underlying, entry(&file, &outcome));
         render(&mut report, underlying, &outcome);
     }
     calibrated.version = args.version.clone().unwrap_or_else(|| next_version(&base.version));
@@ -192,23 +183,15 @@ fn next_version(version: &str) -> String {
     }
 }
 
-fn history_path(spec: &str) -> PathBuf {
-    PathBuf::from(spec.split_once('=').map_or(spec, |(_, path)| path))
-}
-
-fn day(date: UnixNanos) -> String {
-    let (y, m, d) = date.civil_date();
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-fn entry(spec: &str, bytes: &[u8], fit: &Fit) -> UnderlyingCalibration {
-    let name = history_path(spec)
+fn entry(file: &HistoryFile, fit: &Fit) -> UnderlyingCalibration {
+    let name = file
+        .path
         .file_name()
-        .map_or_else(|| spec.to_owned(), |n| n.to_string_lossy().into_owned());
+        .map_or_else(|| file.path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let span = |s: Span| [day(s.from), day(s.to)];
     UnderlyingCalibration {
         history: name,
-        history_keccak: hash_hex(&keccak(bytes)),
+        history_keccak: hash_hex(&keccak(file.text.as_bytes())),
         fit: span(fit.spec.fit),
         test: fit.spec.test.map(span),
         stressed: fit.stressed.map(span),

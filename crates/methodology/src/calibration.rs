@@ -36,6 +36,14 @@ pub enum AntiProcyclicality {
     Floor,
 }
 
+impl AntiProcyclicality {
+    /// Whether the option reads a stressed period (the weight and the floor do).
+    #[must_use]
+    pub fn needs_stressed_period(self) -> bool {
+        matches!(self, AntiProcyclicality::StressedWeight { .. } | AntiProcyclicality::Floor)
+    }
+}
+
 /// Exceedances over observations of one account in one window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample {
