@@ -473,7 +473,10 @@ impl Fitter<'_> {
             f64::from(s.exceedances) / f64::from(s.observations.max(1))
         };
         match criterion {
-            Criterion::Window(span) => rate(span) <= alpha,
+            Criterion::Window(span) => {
+                let s = sample(days, span, self.spec.horizon_days);
+                self.spec.coverage.admits(s.exceedances as usize, s.observations as usize)
+            }
             Criterion::Weighted { fit, stressed, weight } => {
                 (1.0 - weight) * rate(fit) + weight * rate(stressed) <= alpha
             }

@@ -50,6 +50,16 @@ impl Confidence {
         f64::from(BASIS_POINTS_WHOLE - self.basis_points) / f64::from(BASIS_POINTS_WHOLE)
     }
 
+    /// Whether `exceedances` in `observations` are within the level: a rate of at most
+    /// `1 − confidence`, compared in integers so that no rounding can move the edge (at 99 %, 13
+    /// in 1,300 pass and 14 fail). No observations admit nothing.
+    #[must_use]
+    pub fn admits(self, exceedances: usize, observations: usize) -> bool {
+        let tail = u128::from(BASIS_POINTS_WHOLE - self.basis_points);
+        observations > 0
+            && exceedances as u128 * u128::from(BASIS_POINTS_WHOLE) <= observations as u128 * tail
+    }
+
     /// The number of worst outcomes among `count` that form the tail, `⌈count · (1 − level)⌉`,
     /// computed in integers; at least 1 when `count` is at least 1.
     #[must_use]
@@ -65,5 +75,23 @@ impl Confidence {
 impl fmt::Debug for Confidence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:02} %", self.basis_points / 100, self.basis_points % 100)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Confidence;
+
+    /// The edge of 99 %: 13 in 1,300 (exactly 1 %) and 17 in 1,795 pass, one more fails; 99.5 %
+    /// allows half as many; no observations admit nothing.
+    #[test]
+    fn admits_is_the_exact_rate_edge() {
+        let c = Confidence::VAR_BASEL;
+        assert!(c.admits(13, 1_300) && !c.admits(14, 1_300));
+        assert!(c.admits(17, 1_795) && !c.admits(18, 1_795));
+        assert!(c.admits(0, 1) && !c.admits(1, 99) && c.admits(1, 100));
+        let strict = Confidence::from_basis_points(9_950).unwrap_or(c);
+        assert!(strict.admits(6, 1_300) && !strict.admits(7, 1_300));
+        assert!(!c.admits(0, 0));
     }
 }

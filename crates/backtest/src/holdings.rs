@@ -51,8 +51,6 @@ impl Interner {
 struct Struck {
     id: u32,
     expiry: Option<UnixNanos>,
-    /// The USD size an inverse future was struck with (its size until it is re-struck).
-    usd_size: f64,
 }
 
 /// Every account's current contracts, leg by leg.
@@ -277,8 +275,7 @@ fn strike(
     };
     let instrument = Instrument::new(leg.underlying, quote, leg.settlement, kind)
         .map_err(|e| Error::new("legs", None, ErrorKind::OutOfRange(e.to_string())))?;
-    let usd_size = leg.size * spot;
-    Ok(Some(Struck { id: interner.id(instrument), expiry, usd_size }))
+    Ok(Some(Struck { id: interner.id(instrument), expiry }))
 }
 
 /// Appends `leg`'s position of the day to `held` (or its coins to `coins`).
@@ -305,11 +302,11 @@ fn hold(
     let inverse = leg.settlement == Settlement::Inverse;
     let (size, entry) = match leg.contract {
         Contract::Option { .. } => (leg.size, None),
-        Contract::Future { .. } => {
-            (if inverse { struck.usd_size } else { leg.size }, Some(info.mark))
-        }
-        Contract::Perpetual => {
-            (if inverse { leg.size * info.index } else { leg.size }, Some(info.mark))
+        // Delta-one legs are rebalanced every day to their size in coins, as a trader keeps a
+        // hedge ratio: an inverse contract of `n` USD at mark `F` is `n / F` coins, so it holds
+        // `size · F` USD. Entered at the day's mark, yesterday's variation margin is settled.
+        Contract::Future { .. } | Contract::Perpetual => {
+            (if inverse { leg.size * info.mark } else { leg.size }, Some(info.mark))
         }
         Contract::DeltaHedge => (0.0, Some(info.mark)),
         Contract::Spot => return Err("Invariant: coins are not struck".to_owned()),

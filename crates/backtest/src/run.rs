@@ -21,8 +21,10 @@
 //! window. A methodology that values no observation at all is an [`ErrorKind::Unvalued`] error.
 
 mod tally;
+mod verdict;
 
 pub use tally::{CoverageReport, WindowSummary};
+pub use verdict::{Failure, Verdict, least_margin, verdict};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;

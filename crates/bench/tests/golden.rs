@@ -25,8 +25,8 @@ use product::Instrument;
 
 /// (methodology, market, digest) as pinned.
 const REFRESH_DIGESTS: [(&str, &str, &str); 12] = [
-    ("ballast-pm", "synthetic", "32961c269ea932af94ea43fc3850570ce64259c41a105bc666c2faaedb008546"),
-    ("ballast-pm", "sample", "1e933f39a2d843934713f94895168bdfd5dbf813e96040010054b7fad192c246"),
+    ("ballast-pm", "synthetic", "271d3679b6533d1f38d4be8fde7d099b315f505f9eb062841eb3656c4ac098f0"),
+    ("ballast-pm", "sample", "a8edba090c51e158ab1cd1f05a78caeb3e040d9a63c684db7e819f8fc50f6cac"),
     (
         "derive-pmrm2",
         "synthetic",
@@ -60,7 +60,7 @@ const REFRESH_DIGESTS: [(&str, &str, &str); 12] = [
 /// when its cross mode began to value coin vectors at the current index (it was
 /// 0xdf8d3de3…f53fe14 before); the others kept their roots.
 const EPOCH_ROOTS: [(&str, &str); 5] = [
-    ("ballast-pm", "0xf7e91e05c56707cb275219514716e328c80f5ecd5aa002389b79827f191e57d0"),
+    ("ballast-pm", "0x7553c828cb9b7ac605b21e5c7316d644aa7befa04fda01fd98f9d9b2d357a4be"),
     ("deribit-pm", "0x22c9aa835c5c0db243745b37080bbc4bce4dbc01ddfd3bc01e78baded2d23277"),
     ("derive-pmrm2", "0xf9a7f2fc434aed545c1c666cb0e150403f2c6f12879669eb594d6d29f41a5904"),
     ("tims", "0x512d228dae87b06b36ec2bf3a5e6411c66200a25561155465cbdb0aae085e179"),

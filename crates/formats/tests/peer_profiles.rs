@@ -75,9 +75,9 @@ fn parameters_set_apart_for_an_underlying_are_hashed_and_located() {
     let kind = deribit.replacen("kind = \"relative\"\nup = 0.4", "kind = \"relativ\"\nup = 0.4", 1);
     assert_eq!(Profile::from_toml(&kind).unwrap_err().location, "by_underlying.ETH.vol_shock.kind");
     // Without the section a file keeps the hash it had before the section existed: Ballast PM
-    // 1.1.0 less what its calibration changed (the BTC grid, the ETH grid's ranges, the shocks by
-    // underlying, the record) is 1.0.0, whose hash `methodology list` printed before the section
-    // existed (ae51677) and which the record names as its base.
+    // 1.2.0 less what its calibrations changed (the BTC grid, the ETH grid's ranges, the shocks
+    // by underlying, the record) and with 1.0.0's coin haircuts is 1.0.0, whose hash
+    // `methodology list` printed before the section existed (ae51677).
     let text = bundled_text("ballast-pm").unwrap();
     let mut document: toml::Table = toml::from_str(text).unwrap();
     document.insert("version".into(), "1.0.0".into());
@@ -91,12 +91,14 @@ fn parameters_set_apart_for_an_underlying_are_hashed_and_located() {
     moves.insert("down".into(), 0.20.into());
     moves.insert("up".into(), 0.20.into());
     eth["extreme"].as_table_mut().unwrap().insert("dampening_scale".into(), 0.20.into());
+    let collateral = document["collateral"].as_table_mut().unwrap();
+    for (coin, haircut) in [("BTC", 0.02), ("ETH", 0.03)] {
+        let rule = collateral[coin].as_table_mut().unwrap();
+        rule.insert("im_haircut".into(), haircut.into());
+        rule.insert("mm_haircut".into(), haircut.into());
+    }
     let before = Profile::from_toml(&toml::to_string(&document).unwrap()).unwrap();
     let old = "0xed1f4ba5e0eb916075a97dc840c4e20761f197ad951580debf2adff64b36df93";
     assert_eq!(formats::methodology::hash_hex(&before.hash()), old);
     assert_eq!(document.get("calibration"), None);
-    assert_eq!(
-        toml::from_str::<toml::Table>(text).unwrap()["calibration"]["base"].as_str(),
-        Some(old)
-    );
 }

@@ -31,12 +31,12 @@ fn figures(market: &Arc<MarketSnapshot>, portfolio: &Portfolio) -> CurrencyFigur
 }
 
 /// The sample's `perp-trader`: long 2,000,000 USD of the inverse perpetual (about 21 BTC)
-/// against 450,000 USDC, entered at the perpetual's mark.
+/// against 300,000 USDC, entered at the perpetual's mark.
 fn perp_trader(market: &Arc<MarketSnapshot>) -> Portfolio {
     let perp = instrument("BTC-PERPETUAL");
     let mark = market.underlying(Currency::BTC).unwrap().perpetual_mark();
     let position = Position { entry: Some(mark), ..Position::new(perp, 2_000_000.0) };
-    Portfolio::new(vec![position], &[money("450000", Currency::USDC)]).unwrap()
+    Portfolio::new(vec![position], &[money("300000", Currency::USDC)]).unwrap()
 }
 
 fn close(a: f64, b: f64, tolerance: f64) -> bool {
@@ -52,7 +52,7 @@ fn a_perpetual_books_equity_follows_the_market() {
     let market = testkit::sample_market();
     let book = perp_trader(&market);
     let before = figures(&market, &book);
-    assert!(close(before.equity, 450_000.0 * 0.9998, 1e-12), "{}", before.equity);
+    assert!(close(before.equity, 300_000.0 * 0.9998, 1e-12), "{}", before.equity);
     let down = Arc::new(market.with_spot_move(Currency::BTC, -0.1).unwrap());
     let after = figures(&down, &book);
     let (f0, f1) = (
@@ -66,7 +66,7 @@ fn a_perpetual_books_equity_follows_the_market() {
     assert!(after.equity < after.maintenance_margin, "below MM after the move: {after:?}");
     let unentered = Portfolio::new(
         vec![Position::new(book.positions()[0].instrument, 2_000_000.0)],
-        &[money("450000", Currency::USDC)],
+        &[money("300000", Currency::USDC)],
     )
     .unwrap();
     assert_eq!(figures(&down, &unentered).equity, before.equity);
@@ -88,7 +88,7 @@ fn a_perpetual_book_has_a_liquidation_price() {
     assert!(close(there.equity, there.maintenance_margin, 1e-6), "{there:?}");
     let unentered = Portfolio::new(
         vec![Position::new(book.positions()[0].instrument, 2_000_000.0)],
-        &[money("450000", Currency::USDC)],
+        &[money("300000", Currency::USDC)],
     )
     .unwrap();
     let again = liquidation_points(&priced(&market, &unentered), &unentered).unwrap();
@@ -106,7 +106,7 @@ fn settlement_at_the_mark_changes_no_figure() {
     let mark = market.underlying(Currency::BTC).unwrap().perpetual_mark();
     for (entry, btc) in [(mark * 0.9, "0.5"), (mark * 1.1, "0.5")] {
         let position = Position { entry: Some(entry), ..Position::new(perp, 2_000_000.0) };
-        let balances = [money("450000", Currency::USDC), money(btc, Currency::BTC)];
+        let balances = [money("300000", Currency::USDC), money(btc, Currency::BTC)];
         let book = Portfolio::new(vec![position], &balances).unwrap();
         let priced = priced(&market, &book);
         let settled = priced.settle(&book).unwrap();

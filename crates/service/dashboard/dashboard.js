@@ -295,6 +295,8 @@ function volWords(vol, unit) {
   if (vol === "none") return "vol unchanged";
   if (!unit || missing(unit.vol_shock_up)) return `vol ${vol}`;
   const size = vol === "up" ? unit.vol_shock_up : -unit.vol_shock_down;
+  // A methodology may size a shock at zero (Ballast PM's calibrated BTC and ETH shocks are).
+  if (size === 0) return `vol unchanged (a zero ${vol} shock)`;
   if (unit.vol_shock_kind === "absolute") {
     const points = Number((100 * Math.abs(size)).toFixed(2));
     return `vol ${size < 0 ? "−" : "+"}${points} pts`;
@@ -576,7 +578,9 @@ function showOtherScenarios(others) {
   for (const s of others) {
     const text = `${describeScenario(s.unit.underlying, s, s.unit)}: ` +
       money(s.pnl, s.unit.currency);
-    items.appendChild(element("li", text, s.index === s.unit.worst ? "worst" : null));
+    const item = element("li", text, s.index === s.unit.worst ? "worst" : null);
+    item.dataset.underlying = s.unit.underlying;
+    items.appendChild(item);
   }
   list.appendChild(items);
 }

@@ -36,7 +36,7 @@ const SAMPLES: [Sample; 4] = [
         &[("BTC", "6")],
     ),
     ("eth-puts", &[("ETH-26MAR27-3000-P", 200.0)], &[("USDC", "60000")]),
-    ("perp-trader", &[("BTC-PERPETUAL", 2_000_000.0)], &[("USDC", "450000")]),
+    ("perp-trader", &[("BTC-PERPETUAL", 2_000_000.0)], &[("USDC", "300000")]),
 ];
 
 /// Seeds what is missing: the methodology and the market always, the accounts when asked and

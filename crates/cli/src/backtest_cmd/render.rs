@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use backtest::coverage::{LikelihoodRatio, Zone};
 use backtest::procyclicality::{Procyclicality, Rise};
-use backtest::run::{CoverageReport, DayPoint, Report, SeriesReport, SideBySide};
+use backtest::run::{
+    CoverageReport, DayPoint, Report, SeriesReport, SideBySide, Verdict, least_margin, verdict,
+};
 use backtest::var::{CapitalReport, Measure, Method};
 use basics::UnixNanos;
 use serde_json::{Value, json};
@@ -432,6 +434,7 @@ pub fn side_by_side(header: &Header, rows: &[SideBySide], hashes: &[String]) -> 
             }
         }
     }
+    verdicts_table(&mut out, rows);
     let _ = writeln!(out);
     for (row, hash) in rows.iter().zip(hashes) {
         let skipped = row.outcome.as_ref().map_or(0, |r| r.skips.listed.len() + r.skips.unlisted);
@@ -444,17 +447,87 @@ pub fn side_by_side(header: &Header, rows: &[SideBySide], hashes: &[String]) -> 
     out
 }
 
+/// The horizon a side-by-side judges: one day, the horizon of the table's first columns and of
+/// Ballast PM's own `valuation.horizon_days`.
+pub const VERDICT_HORIZON_DAYS: u32 = 1;
+
+/// Each methodology's verdict at [`VERDICT_HORIZON_DAYS`], `None` where it has no backtest.
+fn verdicts(rows: &[SideBySide]) -> Vec<Option<Verdict>> {
+    rows.iter()
+        .map(|r| r.outcome.as_ref().ok().map(|rep| verdict(rep, VERDICT_HORIZON_DAYS)))
+        .collect()
+}
+
+/// Which methodologies cover at the target and which of them asks the least margin.
+fn verdicts_table(out: &mut String, rows: &[SideBySide]) {
+    let judged = verdicts(rows);
+    let least = least_margin(&judged);
+    let _ = writeln!(
+        out,
+        "\ncovers at 99 % of the {VERDICT_HORIZON_DAYS}-day loss: every account and the book \
+         exceeded on at most 1 % of their observations; least margin: the lowest book IM / \
+         gross notional among those that cover\n"
+    );
+    table_head(
+        out,
+        &["methodology", "covers", "first series that does not", "book IM / notional"],
+        3,
+    );
+    for (i, (row, v)) in rows.iter().zip(&judged).enumerate() {
+        let (covers, why, rate) = match v {
+            None => ("no".to_owned(), "cannot value".to_owned(), "–".to_owned()),
+            Some(v) => {
+                let covers = match (v.covers(), least == Some(i)) {
+                    (true, true) => "yes, least margin",
+                    (true, false) => "yes",
+                    (false, _) => "no",
+                };
+                let why = v
+                    .failure
+                    .as_ref()
+                    .map_or("–".to_owned(), |f| format!("{}: {}", f.series, f.reason));
+                (
+                    covers.to_owned(),
+                    why,
+                    v.margin_rate.map_or("–".to_owned(), |r| format!("{:.2} %", 100.0 * r)),
+                )
+            }
+        };
+        let _ = writeln!(out, "| {} | {covers} | {why} | {rate} |", row.name);
+    }
+}
+
+fn verdict_value(v: &Verdict, least: bool) -> Value {
+    json!({
+        "horizon_days": v.horizon_days,
+        "covers": v.covers(),
+        "least_margin": least,
+        "margin_to_notional": v.margin_rate,
+        "failure": v.failure.as_ref().map(|f| json!({ "series": f.series, "reason": f.reason })),
+    })
+}
+
 /// Every methodology's report as JSON.
 pub fn side_by_side_json(header: &Header, rows: &[SideBySide], hashes: &[String]) -> String {
-    let rows: Vec<Value> = rows
+    let judged = verdicts(rows);
+    let least = least_margin(&judged);
+    let values: Vec<Value> = rows
         .iter()
         .zip(hashes)
-        .map(|(row, hash)| match &row.outcome {
-            Ok(r) => json!({ "methodology": row.name, "hash": hash, "report": report_value(r) }),
+        .enumerate()
+        .map(|(i, (row, hash))| match &row.outcome {
+            Ok(r) => json!({
+                "methodology": row.name,
+                "hash": hash,
+                "verdict": verdict_value(&verdict(r, VERDICT_HORIZON_DAYS), least == Some(i)),
+                "report": report_value(r),
+            }),
             Err(e) => json!({ "methodology": row.name, "hash": hash, "error": e.to_string() }),
         })
         .collect();
-    let value = json!({ "inputs": header.json, "methodologies": rows });
+    let least_name = least.map(|i| rows[i].name.clone());
+    let value =
+        json!({ "inputs": header.json, "methodologies": values, "least_margin": least_name });
     serde_json::to_string_pretty(&value).unwrap_or_default()
 }
 
