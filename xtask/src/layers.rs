@@ -55,6 +55,7 @@ pub const ALLOWED: [(&str, &[&str]); 17] = [
             "formats",
             "oracle",
             "epoch",
+            "backtest",
         ],
     ),
     (

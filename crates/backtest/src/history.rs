@@ -257,6 +257,24 @@ impl History {
     }
 }
 
+/// The interval a price file's text is on: hourly when its header names the first column
+/// `time`, daily otherwise (the shapes of the bundled files).
+#[must_use]
+pub fn interval_of(text: &str) -> Interval {
+    if text.lines().next().is_some_and(|header| header.trim_start().starts_with("time")) {
+        Interval::Hour
+    } else {
+        Interval::Day
+    }
+}
+
+/// Midnight UTC of a date `YYYY-MM-DD` (a window's edge), `None` for anything else or for a
+/// date that does not exist (2019-02-29).
+#[must_use]
+pub fn parse_day(text: &str) -> Option<UnixNanos> {
+    (text.len() == 10).then(|| time::parse_time(text)).flatten()
+}
+
 /// Reads and validates a price file's text.
 ///
 /// # Errors

@@ -17,9 +17,8 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::{Error, Host, Options, ensure};
+use formats::bundled::REPLAY_SURFACE_TOML as SURFACE_TOML;
 
-/// The bundled surface model.
-const SURFACE_TOML: &str = include_str!("../../../examples/replay/surface.toml");
 /// Seven years of daily bars and the EWMA's warm-up.
 const DAYS: usize = 7 * 365 + 30;
 

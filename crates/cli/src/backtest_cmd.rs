@@ -12,10 +12,10 @@ mod svg;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use backtest::book::{Book, Strategy, relative_account};
 use backtest::capital::Levels;
-use backtest::history::{Gaps, History, Interval, Policy, ReadConfig, read_csv};
+use backtest::history::{Gaps, History, Policy, ReadConfig, interval_of, parse_day, read_csv};
 use backtest::replay::{Replay, SurfaceModel, Window, replay};
 use backtest::run::{Config, Progress, run, side_by_side, standard_horizons};
 use backtest::{Confidence, var};
@@ -30,7 +30,7 @@ use crate::input::read_text;
 use crate::profile::{load_market, load_methodology, load_profile};
 
 /// The bundled surface model (`examples/replay/surface.toml`).
-pub(crate) const SURFACE_TOML: &str = include_str!("../../../examples/replay/surface.toml");
+pub(crate) use formats::bundled::REPLAY_SURFACE_TOML as SURFACE_TOML;
 /// Days between two progress lines on standard error.
 const PROGRESS_DAYS: usize = 250;
 
@@ -257,11 +257,7 @@ impl HistoryFile {
 
     /// Its bars (hourly when the header starts with `time`, daily otherwise).
     pub(crate) fn parse(&self) -> Result<History> {
-        let interval = if self.text.lines().next().is_some_and(|h| h.starts_with("time")) {
-            Interval::Hour
-        } else {
-            Interval::Day
-        };
+        let interval = interval_of(&self.text);
         let config = ReadConfig { interval, rows: Policy::Skip, gaps: Gaps::Report };
         read_csv(&self.text, config).with_context(|| format!("in {}", self.path.display()))
     }
@@ -275,13 +271,7 @@ fn load_history(spec: &str) -> Result<(Currency, History)> {
 
 pub(crate) fn date(text: Option<&str>) -> Result<Option<UnixNanos>> {
     let Some(text) = text else { return Ok(None) };
-    let parts: Vec<&str> = text.split('-').collect();
-    let [y, m, d] = parts.as_slice() else { bail!("{text:?} is not a date YYYY-MM-DD") };
-    let (y, m, d) = (y.parse::<i32>()?, m.parse::<u32>()?, d.parse::<u32>()?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        bail!("{text:?} is not a date YYYY-MM-DD");
-    }
-    Ok(Some(UnixNanos::from_civil(y, m, d, 0)))
+    parse_day(text).map(Some).ok_or_else(|| anyhow!("{text:?} is not a date YYYY-MM-DD"))
 }
 
 fn load_book(args: &InputArgs, underlyings: &[Currency]) -> Result<Book> {

@@ -12,6 +12,11 @@ use crate::methodology::Profile;
 /// it when no market is given.
 pub const SAMPLE_MARKET_JSON: &str = include_str!("../../../examples/market.json");
 
+/// The bundled replay surface model's TOML text (`examples/replay/surface.toml`): how
+/// `ballast backtest`, `ballast calibrate` and the service's backtests turn price history into
+/// implied-vol surfaces.
+pub const REPLAY_SURFACE_TOML: &str = include_str!("../../../examples/replay/surface.toml");
+
 /// The bundled sample market.
 ///
 /// # Errors

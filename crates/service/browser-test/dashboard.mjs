@@ -7,6 +7,7 @@
 //   the satoshi, a what-if at a given price (the premium paid) and a refused pre-trade check;
 // - a moved market: accounts in MM breach read below 1, and the alert log shows the changes;
 // - a market without ETH: unpriced accounts show their reason and their stale last good figures;
+// - the latest backtest of each methodology, run through the API from ../shared/history;
 // - no horizontal overflow at 1280 px and 375 px, with screenshots of both for review.
 //
 // Usage: node dashboard.mjs http://127.0.0.1:PORT/ KEY [SCREENSHOT_DIR]
@@ -265,14 +266,42 @@ async function checkUnpriced(page, original, goodSeq) {
   console.log(`dashboard: unpriced eth-puts: ${banner.slice(0, 70)}…`);
 }
 
+// A backtest run from the BTC history file: the panel lists every methodology of the run once,
+// with the verdict the API gave and the least margin marked on the one it named.
+async function runBacktest() {
+  const csv = readFileSync(new URL("../../../../shared/history/btc-usd-daily.csv",
+    import.meta.url), "utf8");
+  return call("POST", "api/backtests",
+    { histories: { BTC: csv }, from: "2019-06-01", to: "2020-06-30" });
+}
+
+async function checkBacktests(page, run) {
+  await page.waitForFunction((n) => document.querySelectorAll("#backtests tr.backtest").length
+    === n, run.backtests.length, wait);
+  const rows = await page.$$eval("#backtests tr.backtest", (trs) =>
+    trs.map((r) => [...r.cells].map((c) => c.textContent)));
+  assert.equal(new Set(rows.map((r) => r[0])).size, run.backtests.length, JSON.stringify(rows));
+  const least = rows.filter((r) => r[1] === "yes, least margin").map((r) => r[0]);
+  assert.deepEqual(least, run.least_margin ? [run.least_margin] : [], JSON.stringify(rows));
+  for (const view of run.backtests) {
+    const row = rows.find((r) => r[0] === `${view.methodology.name}@${view.methodology.version}`);
+    assert.ok(row && row[1].startsWith(view.verdict.covers ? "yes" : "no"), JSON.stringify(row));
+    assert.equal(row[2], `${(100 * view.verdict.margin_to_notional).toFixed(2)} %`);
+    assert.ok(row[4].startsWith(`#${run.run}, 2019-06-01 to 2020-06-30`), row[4]);
+  }
+  console.log(`dashboard: backtests ${rows.length} methodologies, least margin ${least}`);
+}
+
 const browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu"] });
 try {
   await createAccounts();
+  const backtest = await runBacktest();
   const original = await call("GET", "api/markets/latest");
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
   await signIn(page);
+  await checkBacktests(page, backtest);
   assert.equal(await page.$eval('tr.account[data-account="empty-book"] td.health',
     (td) => td.textContent), "no MM", "unbounded health is no MM, not ∞");
   await checkAccountPanel(page);

@@ -939,6 +939,45 @@ function connect() {
   socket.onmessage = (event) => onMessage(JSON.parse(event.data));
 }
 
+// Backtests: the latest of each methodology (POST /api/backtests runs one from price history).
+// A methodology covers when every account and the book exceeded their 1-day IM on at most 1 %
+// of their days; the least margin is the cheapest that covers within its run.
+
+function backtestRow(view) {
+  const row = element("tr", null, "backtest");
+  row.dataset.methodology = view.methodology.name;
+  cell(row, `${view.methodology.name}@${view.methodology.version}`);
+  const verdict = view.verdict;
+  if (!verdict) {
+    cell(row, "cannot value", "refused");
+    cell(row, "—");
+    cell(row, view.error || "");
+  } else {
+    const covers = verdict.covers ? (verdict.least_margin ? "yes, least margin" : "yes") : "no";
+    cell(row, covers, verdict.covers ? "covers" : "refused");
+    cell(row, missing(verdict.margin_to_notional) ? "—" :
+      `${(100 * verdict.margin_to_notional).toFixed(2)} %`);
+    // The failing series, or else the one with the highest exceedance rate.
+    const worst = view.series.find((s) => s.name === verdict.failing_series) ||
+      view.series.reduce((w, s) => (!w || s.exceedances * w.observations >
+        w.exceedances * s.observations ? s : w), null);
+    const td = cell(row, worst ? `${worst.name} ${worst.exceedances}/${worst.observations}` : "—");
+    if (verdict.failing_reason) td.title = verdict.failing_reason;
+  }
+  cell(row, `#${view.run}, ${view.inputs.first_day} to ${view.inputs.last_day} ` +
+    `(${view.inputs.histories.map((h) => h.underlying).join(", ")})`);
+  return row;
+}
+
+async function loadBacktests() {
+  const views = await api("api/backtests");
+  const body = document.querySelector("#backtests tbody");
+  body.replaceChildren(...views.map(backtestRow));
+  document.getElementById("backtests-note").textContent = views.length === 0 ?
+    "No backtest yet: a risk-admin key runs one with POST /api/backtests." :
+    "Covers: every account and the book exceeded their 1-day IM on at most 1 % of days.";
+}
+
 async function start() {
   if (!apiKey()) {
     showSignIn("Sign in with an API key.");
@@ -946,6 +985,7 @@ async function start() {
   }
   await loadInstruments();
   await reloadAccounts();
+  await loadBacktests();
   if (!state.socket) connect();
 }
 

@@ -172,6 +172,7 @@ pub fn required(method: &Method, route: &str) -> Permission {
         | "/metrics"
         | "/api/methodologies"
         | "/api/methodologies/{reference}"
+        | "/api/backtests"
             if read =>
         {
             Permission::Signed
@@ -201,7 +202,9 @@ pub fn required(method: &Method, route: &str) -> Permission {
             Permission::Book
         }
         "/api/accounts/{id}" if *method == Method::DELETE => Permission::Book,
-        "/api/methodologies" if *method == Method::POST => Permission::Methodology,
+        "/api/methodologies" | "/api/backtests" if *method == Method::POST => {
+            Permission::Methodology
+        }
         "/api/accounts/{id}/methodology" if *method == Method::PUT => Permission::Methodology,
         _ => Permission::Keys,
     }

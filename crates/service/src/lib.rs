@@ -19,6 +19,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod backtests;
 pub mod client;
 pub mod compute;
 pub mod dto;
@@ -225,7 +226,9 @@ async fn recompute_loop(service: Arc<Service>) {
         reads::risk_array,
         reads::list_methodologies,
         reads::get_methodology,
-        reads::latest_market
+        reads::latest_market,
+        backtests::run_backtests,
+        backtests::latest_backtests
     ),
     modifiers(&Guarded)
 )]
@@ -345,6 +348,7 @@ pub fn router(service: Arc<Service>, limiter: Arc<access::RateLimiter>) -> Route
         .route("/api/markets/latest", get(reads::latest_market))
         .route("/api/methodologies", get(reads::list_methodologies).post(writes::add_methodology))
         .route("/api/methodologies/{reference}", get(reads::get_methodology))
+        .route("/api/backtests", get(backtests::latest_backtests).post(backtests::run_backtests))
         .route("/ws", get(live::upgrade))
         .fallback(|| async { Error::new("path", ErrorKind::NotFound).into_response() })
         .layer(axum::middleware::from_fn_with_state((Arc::clone(&service), limiter), access::guard))

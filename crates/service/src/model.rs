@@ -15,6 +15,7 @@ use market::MarketSnapshot;
 use product::{Instrument, Portfolio, Position};
 
 use crate::auth::{KeyRecord, Role};
+use crate::backtests::BacktestView;
 use crate::error::Error;
 use crate::store::{Loaded, Op};
 
@@ -109,6 +110,10 @@ pub struct Model {
     /// The audit log's last entry, (seq, hash): what the next entry links to; `None` while the
     /// log is empty.
     pub audit_head: Option<(i64, String)>,
+    /// The latest backtest of each methodology, by methodology hash.
+    pub backtests: BTreeMap<String, Arc<BacktestView>>,
+    /// The last backtest run's number (0 before the first).
+    pub backtest_run: i64,
 }
 
 impl Model {
@@ -150,6 +155,12 @@ impl Model {
                 record.balances.insert(money.currency(), money);
             }
         }
+        for (_, methodology, summary) in loaded.backtests {
+            let view: BacktestView = serde_json::from_str(&summary)
+                .map_err(|e| Error::storage("backtests", e.to_string()))?;
+            model.backtests.insert(methodology, Arc::new(view));
+        }
+        model.backtest_run = loaded.backtest_run.unwrap_or(0);
         if let Some((seq, document)) = loaded.market {
             let snapshot = MarketDocument::from_json(&document)
                 .and_then(|d| d.to_snapshot())
@@ -246,6 +257,13 @@ impl Model {
                 | Op::DeleteAccount { .. }
                 | Op::AccountMethodology { .. } => self.apply_other(op),
                 Op::Audit(entry) => self.audit_head = Some((entry.seq, entry.hash.clone())),
+                Op::Backtest { run, methodology, summary, .. } => {
+                    let Ok(view) = serde_json::from_str::<BacktestView>(summary) else {
+                        panic!("Invariant: a committed backtest summary is its view's JSON")
+                    };
+                    self.backtests.insert(methodology.clone(), Arc::new(view));
+                    self.backtest_run = self.backtest_run.max(*run);
+                }
             }
         }
     }

@@ -99,6 +99,8 @@ pub struct Service {
     generation: AtomicU64,
     events: broadcast::Sender<Event>,
     markets: watch::Sender<Option<(i64, Instant)>>,
+    /// One backtest at a time: a run takes seconds of every core.
+    backtests: tokio::sync::Semaphore,
     /// The per-position baseline shown beside portfolio margin.
     pub standard: margin::standard::StandardMargin,
 }
@@ -129,6 +131,7 @@ impl Service {
             generation: AtomicU64::new(0),
             events,
             markets,
+            backtests: tokio::sync::Semaphore::new(1),
             standard,
         });
         let worker = Arc::clone(&service);
@@ -265,6 +268,11 @@ impl Service {
         let next = Arc::new(next);
         *self.published.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&next);
         (next, alerts)
+    }
+
+    /// The permit a backtest holds while it runs.
+    pub fn backtest_slot(&self) -> &tokio::sync::Semaphore {
+        &self.backtests
     }
 
     /// Recomputes every account on the newest market (the recompute task's step).

@@ -14,11 +14,12 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::error::Error;
 
 /// Schema migrations, embedded in the binary, applied in order once each.
-const MIGRATIONS: [(i64, &str); 4] = [
+const MIGRATIONS: [(i64, &str); 5] = [
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_entry_prices.sql")),
     (3, include_str!("../migrations/0003_api_keys.sql")),
     (4, include_str!("../migrations/0004_audit_log.sql")),
+    (5, include_str!("../migrations/0005_backtests.sql")),
 ];
 
 /// How long an idempotency receipt is kept, seconds: a replay within a day finds its first
@@ -27,6 +28,10 @@ pub const RECEIPTS_KEPT_SECS: i64 = 24 * 3_600;
 
 /// Market snapshots kept in the database; older ones are pruned (only the latest is used).
 const MARKETS_KEPT_COUNT: i64 = 64;
+
+/// Backtest runs kept in the database; an older run is pruned unless it is the latest of a
+/// methodology (which the service still shows).
+pub const BACKTEST_RUNS_KEPT_COUNT: i64 = 32;
 
 /// Connections to PostgreSQL (SQLite uses one: it has a single writer anyway).
 const POSTGRES_CONNECTIONS_MAX: u32 = 4;
@@ -115,6 +120,17 @@ pub enum Op {
         /// Hash of the methodology.
         methodology: String,
     },
+    /// Stores one methodology's summary of a backtest run.
+    Backtest {
+        /// Run number (increasing).
+        run: i64,
+        /// Hash of the methodology.
+        methodology: String,
+        /// `name@version`.
+        name: String,
+        /// The summary, JSON.
+        summary: String,
+    },
     /// Stores a market snapshot as the newest.
     Market {
         /// Sequence number (increasing).
@@ -158,6 +174,10 @@ pub struct Loaded {
     pub keys: Vec<(String, String, String, String, i64, i64, String)>,
     /// The audit log's last entry: (seq, hash).
     pub audit_head: Option<(i64, String)>,
+    /// The latest backtest summary of each methodology: (run, methodology hash, summary).
+    pub backtests: Vec<(i64, String, String)>,
+    /// The last backtest run's number.
+    pub backtest_run: Option<i64>,
 }
 
 /// The database.
@@ -310,6 +330,18 @@ impl Store {
         tx.commit().await.map_err(fail)
     }
 
+    /// Backtest summaries stored (every run and methodology kept), to check the retention.
+    ///
+    /// # Errors
+    /// `Storage` when the query fails.
+    pub async fn backtest_rows(&self) -> Result<i64, Error> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM backtests")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| Error::storage("backtests", e))?;
+        row.try_get("n").map_err(|e| Error::storage("backtests", e))
+    }
+
     /// The whole audit log, oldest first, for `ballast audit verify`.
     ///
     /// # Errors
@@ -396,12 +428,29 @@ impl Store {
             loaded.audit_head =
                 Some((row.try_get("seq").map_err(fail)?, row.try_get("hash").map_err(fail)?));
         }
+        self.load_backtests(&mut loaded).await?;
         let q = "SELECT seq, document FROM markets ORDER BY seq DESC LIMIT 1";
         if let Some(row) = sqlx::query(q).fetch_optional(&self.pool).await.map_err(fail)? {
             loaded.market =
                 Some((row.try_get("seq").map_err(fail)?, row.try_get("document").map_err(fail)?));
         }
         Ok(loaded)
+    }
+
+    /// The latest backtest summary of each methodology, and the last run's number.
+    async fn load_backtests(&self, loaded: &mut Loaded) -> Result<(), Error> {
+        let fail = |e: sqlx::Error| Error::storage("backtests", e);
+        let q = "SELECT run, methodology, summary FROM backtests b WHERE run = \
+                 (SELECT MAX(run) FROM backtests l WHERE l.methodology = b.methodology) \
+                 ORDER BY methodology";
+        for row in sqlx::query(q).fetch_all(&self.pool).await.map_err(fail)? {
+            let run: i64 = row.try_get("run").map_err(fail)?;
+            loaded.backtest_run = loaded.backtest_run.max(Some(run));
+            let (methodology, summary) =
+                (row.try_get("methodology").map_err(fail)?, row.try_get("summary").map_err(fail)?);
+            loaded.backtests.push((run, methodology, summary));
+        }
+        Ok(())
     }
 }
 
@@ -419,6 +468,7 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(),
         Op::DeleteAccount { .. } | Op::AccountMethodology { .. } => {
             return account_op(tx, op).await;
         }
+        Op::Backtest { .. } => return backtest_op(tx, op).await,
         Op::Methodology { hash, name, version, toml } => sqlx::query(
             "INSERT INTO methodologies (hash, name, version, toml) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (hash) DO NOTHING",
@@ -501,6 +551,32 @@ async fn account_op(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Resul
         }
         _ => panic!("Invariant: account_op is given account operations only"),
     }
+    Ok(())
+}
+
+/// Stores a backtest summary and prunes the runs past [`BACKTEST_RUNS_KEPT_COUNT`], except
+/// the latest of each methodology.
+async fn backtest_op(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    op: &Op,
+) -> Result<(), sqlx::Error> {
+    let Op::Backtest { run, methodology, name, summary } = op else {
+        panic!("Invariant: backtest_op is given backtest operations only")
+    };
+    sqlx::query("INSERT INTO backtests (run, methodology, name, summary) VALUES ($1, $2, $3, $4)")
+        .bind(*run)
+        .bind(methodology)
+        .bind(name)
+        .bind(summary)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "DELETE FROM backtests WHERE run <= $1 AND run < \
+         (SELECT MAX(l.run) FROM backtests l WHERE l.methodology = backtests.methodology)",
+    )
+    .bind(run - BACKTEST_RUNS_KEPT_COUNT)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -72,6 +72,7 @@ fn allowed(method: &str, path: &str) -> Option<&'static [&'static str]> {
         | "/api/markets/latest"
         | "/api/methodologies"
         | "/api/methodologies/{reference}"
+        | "/api/backtests"
             if read =>
         {
             EVERY
@@ -100,7 +101,7 @@ fn allowed(method: &str, path: &str) -> Option<&'static [&'static str]> {
         }
         "/api/accounts/{id}" if method == "DELETE" => BOOK,
         "/api/accounts/{id}/methodology" if method == "PUT" => METHODOLOGY,
-        "/api/methodologies" if method == "POST" => METHODOLOGY,
+        "/api/methodologies" | "/api/backtests" if method == "POST" => METHODOLOGY,
         "/api/keys" if read || method == "POST" => KEYS,
         "/api/keys/{id}" if method == "DELETE" => KEYS,
         _ => return None,

@@ -773,3 +773,187 @@ async fn accounts_change_methodology_and_are_deleted() {
         again.recompute.abort();
     }
 }
+
+/// The BTC file of `../shared/history`, or `None` outside CI when it is absent (skipped loudly).
+fn btc_history() -> Option<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/history/btc-usd-daily.csv");
+    let text = std::fs::read_to_string(path).ok();
+    assert!(text.is_some() || std::env::var_os("CI").is_none(), "{path} is absent under CI");
+    if text.is_none() {
+        eprintln!("SKIPPED: {path} is absent (it is required under CI)");
+    }
+    text
+}
+
+/// The library's side-by-side on the inputs the service was sent: (label, margin rate, covers),
+/// and the index of the least margin.
+fn library_side_by_side(text: &str, from: &str, to: &str) -> (Vec<(String, f64, bool)>, usize) {
+    use backtest::history::{Gaps, Interval, Policy, ReadConfig, parse_day, read_csv};
+    use backtest::run::{VERDICT_HORIZON_DAYS, least_margin, side_by_side, verdict};
+    let config = ReadConfig { interval: Interval::Day, rows: Policy::Skip, gaps: Gaps::Report };
+    let history = read_csv(text, config).unwrap();
+    let model =
+        backtest::replay::SurfaceModel::from_toml(formats::bundled::REPLAY_SURFACE_TOML).unwrap();
+    let window = backtest::replay::Window { from: parse_day(from), to: parse_day(to) };
+    let replay =
+        backtest::replay::replay(&[(basics::Currency::BTC, &history)], &model, window).unwrap();
+    let book =
+        backtest::book::Book::strategies(&backtest::book::Strategy::ALL, &[basics::Currency::BTC])
+            .unwrap();
+    let engines: Vec<(String, margin::Engine)> = formats::bundled::BUNDLED
+        .iter()
+        .filter_map(|(_, text)| match formats::methodology::Profile::from_toml(text).unwrap() {
+            formats::methodology::Profile::Portfolio(m) => {
+                Some((format!("{}@{}", m.name, m.version), margin::Engine::new(*m).unwrap()))
+            }
+            formats::methodology::Profile::PerPosition(_) => None,
+        })
+        .collect();
+    let confidence = backtest::Confidence::VAR_BASEL;
+    let rows = side_by_side(&replay, &engines, &book, &[], confidence, &mut |_, _| {});
+    let verdicts: Vec<_> = rows
+        .iter()
+        .map(|r| Some(verdict(r.outcome.as_ref().unwrap(), VERDICT_HORIZON_DAYS)))
+        .collect();
+    let least = least_margin(&verdicts).unwrap();
+    let figures = rows
+        .iter()
+        .zip(&verdicts)
+        .map(|(r, v)| {
+            let v = v.as_ref().unwrap();
+            (r.name.clone(), v.margin_rate.unwrap(), v.covers())
+        })
+        .collect();
+    (figures, least)
+}
+
+/// Each refused backtest names its field (422) and stores nothing.
+async fn refused_backtests_change_nothing(a: SocketAddr, text: &str) {
+    let before = get(a, "/api/backtests").await;
+    for (bad, field) in [
+        (json!({ "histories": { "BTC": "date,open\n1,2" } }), "histories.BTC"),
+        (json!({ "histories": { "X-Y": text } }), "histories.X-Y"),
+        (json!({ "histories": { "BTC": text, "btc": text } }), "histories.btc"),
+        (json!({ "histories": {} }), "histories"),
+        (json!({ "histories": { "BTC": text }, "methodologies": ["nope"] }), "methodologies[0]"),
+        (json!({ "histories": { "BTC": text }, "strategies": ["long-gamma"] }), "strategies[0]"),
+        (json!({ "histories": { "BTC": text }, "from": "2019-02-29" }), "from"),
+    ] {
+        let refused = call(a, "POST", "/api/backtests", None, &bad).await;
+        assert_eq!(refused.status, 422, "{field}: {}", refused.body);
+        assert_eq!(refused.json()["error"]["field"], field, "{}", refused.body);
+    }
+    assert_eq!(get(a, "/api/backtests").await, before);
+}
+
+/// A backtest run from history sent in the request: every stored methodology and bundled
+/// profile, each with the library's own figures to the bit and the same least margin; the
+/// latest of each methodology is what GET answers, across a restart; refused input (a history
+/// that does not parse, an unknown methodology or strategy, a bad date) names its field and
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backtests_keep_the_latest_of_each_methodology_with_the_librarys_figures() {
+    let Some(text) = btc_history() else { return };
+    let (from, to) = ("2019-06-01", "2020-06-30");
+    let (expected, least) = library_side_by_side(&text, from, to);
+    for url in databases("backtests").await {
+        let running = start(&url).await;
+        let a = running.address;
+        assert_eq!(get(a, "/api/backtests").await, json!([]));
+        let body = json!({ "histories": { "BTC": text }, "from": from, "to": to });
+        let first = call(a, "POST", "/api/backtests", None, &body).await;
+        assert_eq!(first.status, 201, "{}", first.body);
+        let run = first.json();
+        assert_eq!(run["run"], 1);
+        let views = run["backtests"].as_array().unwrap();
+        let got: Vec<(String, f64, bool)> = views
+            .iter()
+            .map(|v| {
+                let label = format!(
+                    "{}@{}",
+                    v["methodology"]["name"].as_str().unwrap(),
+                    v["methodology"]["version"].as_str().unwrap()
+                );
+                let verdict = &v["verdict"];
+                (label, verdict["margin_to_notional"].as_f64().unwrap(), verdict["covers"] == true)
+            })
+            .collect();
+        let mut sorted_got = got.clone();
+        sorted_got.sort_by(|x, y| x.0.cmp(&y.0));
+        let mut sorted_expected = expected.clone();
+        sorted_expected.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(sorted_got, sorted_expected, "the service's figures are the library's");
+        assert_eq!(run["least_margin"], expected[least].0);
+        assert_eq!(views[0]["inputs"]["first_day"], "2019-06-01");
+        let book = views[0]["series"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(book["name"], "book");
+        assert!(book["observations"].as_u64().unwrap() > 300, "{book}");
+
+        // A second run of one methodology replaces its latest only.
+        let one = json!({ "histories": { "BTC": text }, "from": "2020-01-01", "to": to,
+            "methodologies": ["ballast-pm"], "strategies": ["naked-short-put"] });
+        let second = call(a, "POST", "/api/backtests", None, &one).await;
+        assert_eq!(second.status, 201, "{}", second.body);
+        let latest = get(a, "/api/backtests").await;
+        let latest = latest.as_array().unwrap();
+        assert_eq!(latest.len(), expected.len());
+        for view in latest {
+            let ballast = view["methodology"]["name"] == "ballast-pm";
+            assert_eq!(view["run"], if ballast { 2 } else { 1 }, "{}", view["methodology"]);
+        }
+
+        refused_backtests_change_nothing(a, &text).await;
+        let before = get(a, "/api/backtests").await;
+        running.server.abort();
+        running.recompute.abort();
+        drop(running);
+        let again = start(&url).await;
+        assert_eq!(get(again.address, "/api/backtests").await, before, "stored, and unchanged");
+        again.server.abort();
+    }
+}
+
+/// Retention: past `BACKTEST_RUNS_KEPT_COUNT` runs the oldest are pruned, but never the latest of
+/// a methodology, which the service still shows after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_backtest_runs_are_pruned_but_never_a_methodologys_latest() {
+    use std::fmt::Write as _;
+    let mut csv = String::from("date,open,high,low,close,volume\n");
+    for i in 0..90_i32 {
+        let close = 20_000.0 * (1.0 + 0.03 * f64::from(i % 7) - 0.02 * f64::from(i % 3));
+        let (high, low) = (close * 1.01, close * 0.99);
+        let (y, m, d) = basics::civil_from_days(basics::days_from_civil(2020, 1, 1) + i64::from(i));
+        let _ = writeln!(csv, "{y:04}-{m:02}-{d:02},{close},{high},{low},{close},1");
+    }
+    let body = |methodology: &str| {
+        json!({ "histories": { "BTC": csv }, "methodologies": [methodology],
+            "strategies": ["naked-short-put"] })
+    };
+    let kept = service::store::BACKTEST_RUNS_KEPT_COUNT;
+    for url in databases("retention").await {
+        let running = start(&url).await;
+        let a = running.address;
+        assert_eq!(call(a, "POST", "/api/backtests", None, &body("deribit-pm")).await.status, 201);
+        for _ in 0..kept + 2 {
+            let reply = call(a, "POST", "/api/backtests", None, &body("ballast-pm")).await;
+            assert_eq!(reply.status, 201, "{}", reply.body);
+        }
+        // deribit-pm's run 1 stays beside ballast-pm's last `kept` runs.
+        assert_eq!(running.service.store().backtest_rows().await.unwrap(), kept + 1);
+        running.server.abort();
+        running.recompute.abort();
+        drop(running);
+        let again = start(&url).await;
+        let latest = get(again.address, "/api/backtests").await;
+        let runs: Vec<(String, i64)> = latest
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (v["methodology"]["name"].as_str().unwrap().to_owned(), v["run"].as_i64().unwrap())
+            })
+            .collect();
+        assert_eq!(runs, vec![("ballast-pm".into(), kept + 3), ("deribit-pm".into(), 1)]);
+        again.server.abort();
+    }
+}

@@ -243,3 +243,15 @@ fn rows_beyond_the_limit_are_refused() {
     let kind = ErrorKind::Limit { limit: "BARS_MAX", max: BARS_MAX };
     assert_eq!(error, Error::new("bars", Some(Location::Line(BARS_MAX + 2)), kind));
 }
+
+/// A window's edge is a real date and nothing else; the header says the interval.
+#[test]
+fn window_days_and_intervals_are_read_strictly() {
+    assert_eq!(parse_day("2020-03-12"), Some(UnixNanos::from_civil(2020, 3, 12, 0)));
+    for bad in ["2019-02-29", "2020-3-12", "2020-03-12T00", "2020-03-12 ", "", "12/03/2020"] {
+        assert_eq!(parse_day(bad), None, "{bad:?}");
+    }
+    assert_eq!(interval_of("time,open,high,low,close,volume\n"), Interval::Hour);
+    assert_eq!(interval_of("date,open,high,low,close,volume\n"), Interval::Day);
+    assert_eq!(interval_of(""), Interval::Day);
+}

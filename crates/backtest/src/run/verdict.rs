@@ -11,6 +11,10 @@
 
 use super::{Report, SeriesReport};
 
+/// The horizon a side-by-side is judged at, days: the first columns of `ballast backtest`'s
+/// table, and the horizon Ballast PM's scenarios value at (`valuation.horizon_days`).
+pub const VERDICT_HORIZON_DAYS: u32 = 1;
+
 /// How one methodology's backtest fared at the target horizon.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use backtest::coverage::{LikelihoodRatio, Zone};
 use backtest::procyclicality::{Procyclicality, Rise};
 use backtest::run::{
-    CoverageReport, DayPoint, Report, SeriesReport, SideBySide, Verdict, least_margin, verdict,
+    CoverageReport, DayPoint, Report, SeriesReport, SideBySide, VERDICT_HORIZON_DAYS, Verdict,
+    least_margin, verdict,
 };
 use backtest::var::{CapitalReport, Measure, Method};
 use basics::UnixNanos;
@@ -446,10 +447,6 @@ pub fn side_by_side(header: &Header, rows: &[SideBySide], hashes: &[String]) -> 
     }
     out
 }
-
-/// The horizon a side-by-side judges: one day, the horizon of the table's first columns and of
-/// Ballast PM's own `valuation.horizon_days`.
-pub const VERDICT_HORIZON_DAYS: u32 = 1;
 
 /// Each methodology's verdict at [`VERDICT_HORIZON_DAYS`], `None` where it has no backtest.
 fn verdicts(rows: &[SideBySide]) -> Vec<Option<Verdict>> {
