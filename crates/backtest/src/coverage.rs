@@ -113,6 +113,18 @@ pub enum Zone {
     Red,
 }
 
+impl Zone {
+    /// The zone's name in reports: `green`, `yellow`, `red`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Zone::Green => "green",
+            Zone::Yellow => "yellow",
+            Zone::Red => "red",
+        }
+    }
+}
+
 /// Where the zones begin for one sample size and level, from the binomial distribution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ZoneBounds {

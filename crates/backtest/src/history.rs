@@ -268,6 +268,13 @@ pub fn interval_of(text: &str) -> Interval {
     }
 }
 
+/// The UTC date of `at` as `YYYY-MM-DD`, the form [`parse_day`] reads.
+#[must_use]
+pub fn format_day(at: UnixNanos) -> String {
+    let (y, m, d) = at.civil_date();
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Midnight UTC of a date `YYYY-MM-DD` (a window's edge), `None` for anything else or for a
 /// date that does not exist (2019-02-29).
 #[must_use]

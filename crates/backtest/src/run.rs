@@ -24,7 +24,7 @@ mod tally;
 mod verdict;
 
 pub use tally::{CoverageReport, WindowSummary};
-pub use verdict::{Failure, VERDICT_HORIZON_DAYS, Verdict, least_margin, verdict};
+pub use verdict::{Failure, VERDICT_HORIZON_DAYS, Verdict, least_margin, verdict, verdicts};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;

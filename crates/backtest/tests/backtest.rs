@@ -7,7 +7,7 @@ mod common;
 
 use backtest::book::{AccountSpec, Book, Contract, Leg, Strategy};
 use backtest::replay::{Absence, Replay, Window, replay};
-use backtest::run::{Config, Report, Verdict, least_margin, run, side_by_side, verdict};
+use backtest::run::{Config, Report, Verdict, least_margin, run, side_by_side, verdict, verdicts};
 use backtest::{Confidence, ErrorKind};
 use basics::{Currency, UnixNanos};
 use common::{day, history, methodology, model, real};
@@ -285,8 +285,7 @@ fn ballast_pm_covers_with_the_least_margin_on_btc_and_eth() {
             })
             .collect();
         let rows = side_by_side(&r, &engines, &book, &[], Confidence::VAR_BASEL, &mut |_, _| {});
-        let verdicts: Vec<Option<Verdict>> =
-            rows.iter().map(|row| row.outcome.as_ref().ok().map(|rep| verdict(rep, 1))).collect();
+        let verdicts = verdicts(&rows, 1);
         let ballast = rows.iter().position(|row| row.name == "ballast-pm").unwrap();
         let table: Vec<(&str, Option<&Verdict>)> =
             rows.iter().map(|r| r.name.as_str()).zip(verdicts.iter().map(Option::as_ref)).collect();

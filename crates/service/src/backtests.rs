@@ -18,11 +18,12 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use backtest::book::{Book, Strategy};
-use backtest::coverage::Zone;
-use backtest::history::{Gaps, History, Policy, ReadConfig, interval_of, parse_day, read_csv};
+use backtest::history::{
+    Gaps, History, Policy, ReadConfig, format_day, interval_of, parse_day, read_csv,
+};
 use backtest::replay::{SurfaceModel, Window, replay};
 use backtest::run::{
-    Report, SeriesReport, SideBySide, VERDICT_HORIZON_DAYS, least_margin, side_by_side, verdict,
+    Report, SeriesReport, SideBySide, VERDICT_HORIZON_DAYS, least_margin, side_by_side, verdicts,
 };
 use backtest::{Confidence, calibrate::keccak};
 use basics::{Currency, UnixNanos};
@@ -288,8 +289,8 @@ fn backtest(
     let inputs = BacktestInputs {
         histories: files,
         surface: hash_hex(&model.hash()),
-        first_day: civil(first.date),
-        last_day: civil(last.date),
+        first_day: format_day(first.date),
+        last_day: format_day(last.date),
         days_replayed: days.len(),
         days_without_market: replayed.missing().len(),
         strategies: strategies.iter().map(|s| s.name().to_owned()).collect(),
@@ -334,10 +335,7 @@ fn views(
     engines: &[Arc<MethodologyEntry>],
     inputs: &BacktestInputs,
 ) -> Vec<BacktestView> {
-    let verdicts: Vec<_> = rows
-        .iter()
-        .map(|r| r.outcome.as_ref().ok().map(|rep| verdict(rep, VERDICT_HORIZON_DAYS)))
-        .collect();
+    let verdicts = verdicts(rows, VERDICT_HORIZON_DAYS);
     let least = least_margin(&verdicts);
     let mut out = Vec::with_capacity(rows.len());
     for (i, ((row, entry), judged)) in rows.iter().zip(engines).zip(&verdicts).enumerate() {
@@ -372,18 +370,13 @@ fn series(report: &Report) -> Vec<SeriesView> {
 fn series_view(s: &SeriesReport) -> SeriesView {
     let initial = (s.horizons.iter().find(|h| h.horizon_days == VERDICT_HORIZON_DAYS))
         .and_then(|h| h.initial.as_ref());
-    let zone = |z: Zone| match z {
-        Zone::Green => "green",
-        Zone::Yellow => "yellow",
-        Zone::Red => "red",
-    };
     SeriesView {
         name: s.name.clone(),
         exceedances: initial.map_or(0, |c| c.coverage.exceedances),
         observations: initial.map_or(0, |c| c.coverage.observations),
         kupiec_p: initial.map(|c| c.coverage.proportion_of_failures.p_value),
         christoffersen_p: initial.map(|c| c.coverage.independence.p_value),
-        zone: initial.map(|c| zone(c.coverage.zone).to_owned()),
+        zone: initial.map(|c| c.coverage.zone.name().to_owned()),
         windows: initial.map_or([0; 3], |c| [c.windows.green, c.windows.yellow, c.windows.red]),
         margin_to_notional: s.margin_to_notional,
     }
@@ -406,11 +399,6 @@ fn day(text: Option<&str>, field: &str) -> Result<Option<UnixNanos>, Error> {
         parse_day(t).ok_or_else(|| Error::invalid(field, format!("{t:?} is not a date YYYY-MM-DD")))
     })
     .transpose()
-}
-
-fn civil(at: UnixNanos) -> String {
-    let (y, m, d) = at.civil_date();
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// The plan that stores `views` as the next run.

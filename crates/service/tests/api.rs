@@ -789,7 +789,7 @@ fn btc_history() -> Option<String> {
 /// and the index of the least margin.
 fn library_side_by_side(text: &str, from: &str, to: &str) -> (Vec<(String, f64, bool)>, usize) {
     use backtest::history::{Gaps, Interval, Policy, ReadConfig, parse_day, read_csv};
-    use backtest::run::{VERDICT_HORIZON_DAYS, least_margin, side_by_side, verdict};
+    use backtest::run::{VERDICT_HORIZON_DAYS, least_margin, side_by_side, verdicts};
     let config = ReadConfig { interval: Interval::Day, rows: Policy::Skip, gaps: Gaps::Report };
     let history = read_csv(text, config).unwrap();
     let model =
@@ -811,10 +811,7 @@ fn library_side_by_side(text: &str, from: &str, to: &str) -> (Vec<(String, f64, 
         .collect();
     let confidence = backtest::Confidence::VAR_BASEL;
     let rows = side_by_side(&replay, &engines, &book, &[], confidence, &mut |_, _| {});
-    let verdicts: Vec<_> = rows
-        .iter()
-        .map(|r| Some(verdict(r.outcome.as_ref().unwrap(), VERDICT_HORIZON_DAYS)))
-        .collect();
+    let verdicts = verdicts(&rows, VERDICT_HORIZON_DAYS);
     let least = least_margin(&verdicts).unwrap();
     let figures = rows
         .iter()

@@ -9,7 +9,7 @@
 //! is too safe as well): what the safety costs is the margin rate, and "least margin" compares
 //! the book's mean initial margin over gross notional among the methodologies that cover.
 
-use super::{Report, SeriesReport};
+use super::{Report, SeriesReport, SideBySide};
 
 /// The horizon a side-by-side is judged at, days: the first columns of `ballast backtest`'s
 /// table, and the horizon Ballast PM's scenarios value at (`valuation.horizon_days`).
@@ -72,6 +72,14 @@ fn series_failure(report: &Report, series: &SeriesReport, horizon_days: u32) -> 
         "{exceedances}/{observations} exceedances ({percent:.2} %) over the {:.2} % allowed",
         100.0 * report.confidence.tail_probability()
     ))
+}
+
+/// The verdict of each row of a side-by-side at `horizon_days`, `None` where it has no backtest.
+#[must_use]
+pub fn verdicts(rows: &[SideBySide], horizon_days: u32) -> Vec<Option<Verdict>> {
+    rows.iter()
+        .map(|r| r.outcome.as_ref().ok().map(|report| verdict(report, horizon_days)))
+        .collect()
 }
 
 /// Among `verdicts` (one per methodology, `None` where it has no backtest), the index of the one

@@ -3,14 +3,13 @@
 
 use std::fmt::Write as _;
 
-use backtest::coverage::{LikelihoodRatio, Zone};
+use backtest::coverage::LikelihoodRatio;
 use backtest::procyclicality::{Procyclicality, Rise};
 use backtest::run::{
     CoverageReport, DayPoint, Report, SeriesReport, SideBySide, VERDICT_HORIZON_DAYS, Verdict,
-    least_margin, verdict,
+    least_margin, verdicts,
 };
 use backtest::var::{CapitalReport, Measure, Method};
-use basics::UnixNanos;
 use serde_json::{Value, json};
 
 use super::Loaded;
@@ -88,10 +87,7 @@ impl Header {
 }
 
 /// `YYYY-MM-DD` of a bar time.
-pub fn day(t: UnixNanos) -> String {
-    let (y, m, d) = t.civil_date();
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub use backtest::history::format_day as day;
 
 /// A Markdown table's header and rule: the first `left` columns left-aligned, the rest right.
 fn table_head(out: &mut String, columns: &[&str], left: usize) {
@@ -99,14 +95,6 @@ fn table_head(out: &mut String, columns: &[&str], left: usize) {
     let rule: Vec<&str> =
         (0..columns.len()).map(|i| if i < left { "---" } else { "---:" }).collect();
     let _ = writeln!(out, "| {} |", rule.join(" | "));
-}
-
-fn zone(z: Zone) -> &'static str {
-    match z {
-        Zone::Green => "green",
-        Zone::Yellow => "yellow",
-        Zone::Red => "red",
-    }
 }
 
 fn percent(x: Option<f64>) -> String {
@@ -132,7 +120,7 @@ fn coverage_cells(c: Option<&CoverageReport>) -> Vec<String> {
         ratio(v.proportion_of_failures),
         ratio(v.independence),
         ratio(v.conditional_coverage),
-        zone(v.zone).to_owned(),
+        v.zone.name().to_owned(),
         format!("{}/{}/{}{most}", w.green, w.yellow, w.red),
         v.magnitudes.max.map_or_else(|| "–".to_owned(), |m| format!("{m:.0}")),
     ]
@@ -269,7 +257,7 @@ fn coverage_json(c: Option<&CoverageReport>) -> Value {
         "christoffersen_independence": ratio_json(v.independence),
         "conditional_coverage": ratio_json(v.conditional_coverage),
         "transitions_n00_n01_n10_n11": [t.n00, t.n01, t.n10, t.n11],
-        "zone": zone(v.zone),
+        "zone": v.zone.name(),
         "zone_bounds": { "yellow_from": v.bounds.yellow_from, "red_from": v.bounds.red_from },
         "excesses_worst_first": v.magnitudes.worst_first,
         "excess_mean": v.magnitudes.mean,
@@ -389,7 +377,7 @@ fn row_cells(methodology: &str, series: &SeriesReport) -> String {
                 format!("{:.3}", v.proportion_of_failures.p_value),
                 format!("{:.3}", v.independence.p_value),
                 format!("{:.3}", v.conditional_coverage.p_value),
-                zone(v.zone).to_owned(),
+                v.zone.name().to_owned(),
                 format!("{}/{}/{}", w.green, w.yellow, w.red),
             ]
         }
@@ -448,16 +436,9 @@ pub fn side_by_side(header: &Header, rows: &[SideBySide], hashes: &[String]) -> 
     out
 }
 
-/// Each methodology's verdict at [`VERDICT_HORIZON_DAYS`], `None` where it has no backtest.
-fn verdicts(rows: &[SideBySide]) -> Vec<Option<Verdict>> {
-    rows.iter()
-        .map(|r| r.outcome.as_ref().ok().map(|rep| verdict(rep, VERDICT_HORIZON_DAYS)))
-        .collect()
-}
-
 /// Which methodologies cover at the target and which of them asks the least margin.
 fn verdicts_table(out: &mut String, rows: &[SideBySide]) {
-    let judged = verdicts(rows);
+    let judged = verdicts(rows, VERDICT_HORIZON_DAYS);
     let least = least_margin(&judged);
     let _ = writeln!(
         out,
@@ -506,7 +487,7 @@ fn verdict_value(v: &Verdict, least: bool) -> Value {
 
 /// Every methodology's report as JSON.
 pub fn side_by_side_json(header: &Header, rows: &[SideBySide], hashes: &[String]) -> String {
-    let judged = verdicts(rows);
+    let judged = verdicts(rows, VERDICT_HORIZON_DAYS);
     let least = least_margin(&judged);
     let values: Vec<Value> = rows
         .iter()
@@ -516,7 +497,7 @@ pub fn side_by_side_json(header: &Header, rows: &[SideBySide], hashes: &[String]
             Ok(r) => json!({
                 "methodology": row.name,
                 "hash": hash,
-                "verdict": verdict_value(&verdict(r, VERDICT_HORIZON_DAYS), least == Some(i)),
+                "verdict": judged[i].as_ref().map(|v| verdict_value(v, least == Some(i))),
                 "report": report_value(r),
             }),
             Err(e) => json!({ "methodology": row.name, "hash": hash, "error": e.to_string() }),
