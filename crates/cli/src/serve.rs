@@ -27,6 +27,17 @@ pub struct ServeArgs {
     /// Requests per second each API key may make on average (bursts of twice as many).
     #[arg(long, default_value_t = service::REQUESTS_PER_SEC_PER_KEY_DEFAULT)]
     pub rate_limit: u32,
+    /// Seconds of market pushes kept as received; older ones are thinned to one per
+    /// `--history-step-secs`.
+    #[arg(long, default_value_t = service::history::Retention::default().raw_secs)]
+    pub market_raw_secs: i64,
+    /// Seconds between samples of every account's margin (only changed accounts are written),
+    /// and the resolution of thinned market history.
+    #[arg(long, default_value_t = service::history::Retention::default().step_secs)]
+    pub history_step_secs: i64,
+    /// Seconds of history kept (markets, margin samples, alerts); the current market stays.
+    #[arg(long, default_value_t = service::history::Retention::default().kept_secs)]
+    pub history_kept_secs: i64,
     /// Serve HTTPS and WSS with this PEM certificate chain (server certificate first); needs
     /// `--tls-key`.
     #[arg(long, requires = "tls_key")]
@@ -71,6 +82,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
             requests_per_sec_per_key: args.rate_limit,
             tls,
+            retention: service::history::Retention {
+                raw_secs: args.market_raw_secs,
+                step_secs: args.history_step_secs,
+                kept_secs: args.history_kept_secs,
+            },
         };
         let running = service::start(&config).await.context("starting the service")?;
         // The first line is read by scripts and tests to find the port, the second (on a first

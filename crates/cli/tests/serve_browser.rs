@@ -33,6 +33,7 @@ fn dashboard_shows_the_heatmap_and_updates_live() {
     let database = format!("sqlite://{}", dir.join("ballast.db").display());
     let mut server = Command::new(env!("CARGO_BIN_EXE_ballast"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
+        .args(["--history-step-secs", "1"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

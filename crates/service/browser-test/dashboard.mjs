@@ -7,6 +7,7 @@
 //   the satoshi, a what-if at a given price (the premium paid) and a refused pre-trade check;
 // - a moved market: accounts in MM breach read below 1, and the alert log shows the changes;
 // - a market without ETH: unpriced accounts show their reason and their stale last good figures;
+// - after a reload, the stored margin history of an account and the logged alerts;
 // - the latest backtest of each methodology, run through the API from ../shared/history;
 // - no horizontal overflow at 1280 px and 375 px, with screenshots of both for review.
 //
@@ -292,6 +293,24 @@ async function checkBacktests(page, run) {
   console.log(`dashboard: backtests ${rows.length} methodologies, least margin ${least}`);
 }
 
+// A fresh tab (no live update received yet) draws the stored samples of an account and lists
+// the logged alerts: the service keeps both (it samples every second in this test).
+async function checkStoredHistory(page) {
+  await page.reload();
+  await page.waitForSelector("#accounts tbody tr.account", wait);
+  await page.waitForFunction(() => [...document.querySelectorAll("#alerts tbody tr")]
+    .some((r) => r.dataset.account === "perp-trader" && r.textContent.includes("→ mm-breach")),
+  null, wait);
+  await selectAccount(page, "perp-trader");
+  await page.waitForFunction(() => Number(document.querySelector("#sparkline").dataset.stored) >= 2,
+    null, wait);
+  const caption = await page.$eval("#history-caption", (c) => c.textContent);
+  assert.match(caption, /stored samples? over the last day/, caption);
+  const stored = await call("GET", "api/accounts/perp-trader/history");
+  console.log(`dashboard: perp-trader history ${stored.samples.length} stored samples drawn ` +
+    `after a reload; "${caption}"`);
+}
+
 const browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu"] });
 try {
   await createAccounts();
@@ -316,6 +335,7 @@ try {
   await checkUnpriced(page, original, goodSeq);
   await noOverflow(page, 1280);
   await screenshot(page, "dashboard-1280-unpriced.png");
+  await checkStoredHistory(page);
   await selectAccount(page, "short-strangle");
   await page.waitForSelector('#heatmap table[data-underlying="BTC"] td.worst, #other-scenarios ' +
     "li.worst", wait);

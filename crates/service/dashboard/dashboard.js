@@ -6,6 +6,9 @@
 // Every list the page keeps grows only to these bounds, so a long session stays light.
 const ALERTS_SHOWN_MAX = 200;
 const HISTORY_POINTS_MAX = 500;
+// The stored history drawn: the last day, at most this many samples asked for.
+const HISTORY_WINDOW_SECS = 86_400;
+const HISTORY_ROWS_ASKED = 2_000;
 const SEARCH_DELAY_MS = 250;
 
 const state = {
@@ -585,17 +588,40 @@ function showOtherScenarios(others) {
   list.appendChild(items);
 }
 
-// Session history. There is no history endpoint yet: each live margin message of a followed
-// account adds a point here, and a future endpoint can fill `state.history` the same way.
+// Health history: the samples the service stores (GET /api/accounts/{id}/history, one per step
+// in which the account's figures changed) followed by the live margin messages received since.
 
 function recordHistory(row, marketSeq) {
   const series = state.history.get(row.id) || [];
   const health = row.status === "unpriced" ? null : row.health;
   const last = series[series.length - 1];
   if (last && last.marketSeq === marketSeq && last.health === health) return;
-  series.push({ marketSeq, health, status: row.status, at: new Date() });
+  series.push({ marketSeq, health, status: row.status, at: new Date(), live: true });
   if (series.length > HISTORY_POINTS_MAX) series.shift();
   state.history.set(row.id, series);
+}
+
+async function loadHistory(id) {
+  const from = Math.floor(Date.now() / 1000) - HISTORY_WINDOW_SECS;
+  const path = `/api/accounts/${encodeURIComponent(id)}/history?` +
+    new URLSearchParams({ from, limit: HISTORY_ROWS_ASKED });
+  const history = await api(path);
+  const stored = history.samples.slice(-HISTORY_POINTS_MAX).map((s) => ({ marketSeq: s.market_seq,
+    health: s.status === "unpriced" ? null : s.health, status: s.status, at: new Date(s.at * 1000),
+    live: false }));
+  const last = stored.length > 0 ? stored[stored.length - 1].at : new Date(0);
+  const live = (state.history.get(id) || []).filter((p) => p.live && p.at > last);
+  state.history.set(id, [...stored, ...live].slice(-HISTORY_POINTS_MAX));
+}
+
+async function downloadCsv(path, file) {
+  const response = await fetch(path, { headers: { authorization: `Bearer ${apiKey()}` } });
+  if (!response.ok) throw new ApiError(response.status, null, await response.text());
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = file;
+  link.click();
+  URL.revokeObjectURL(link.href);
 }
 
 // A polyline per run of priced points (an unpriced update breaks the line), with a dashed
@@ -636,13 +662,17 @@ function drawHistory(id) {
     svg.appendChild(polyline);
   }
   svg.dataset.points = String(points.length);
+  const stored = points.filter((p) => !p.live).length;
+  svg.dataset.stored = String(stored);
   const last = points[points.length - 1];
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
   document.getElementById("history-caption").textContent = points.length === 0 ?
-    "Drawn from the live updates this tab receives; none yet (no history endpoint)." :
-    `${points.length} live update${points.length === 1 ? "" : "s"} this session, kept in ` +
-    `this tab only (no history endpoint yet); last ${last.status === "unpriced" ?
+    "No stored sample in the last day yet, and no live update." :
+    `${plural(stored, "stored sample")} over the last day and ` +
+    `${plural(points.length - stored, "live update")}; last ${last.status === "unpriced" ?
       "unpriced" : healthText(last.health, last.status)} ` +
-    `on market #${last.marketSeq ?? "—"}. Dashed: equity = MM.`;
+    `on market #${last.marketSeq ?? "—"}, ${last.at.toLocaleString("en-GB")}. ` +
+    "Dashed: equity = MM.";
 }
 
 // The selected account: its header, the stale warning, and every panel, from one set of
@@ -732,6 +762,8 @@ function select(id) {
   }
   drawHistory(id);
   refreshSelected();
+  loadHistory(id).then(() => { if (state.selected === id) drawHistory(id); },
+    (error) => { document.getElementById("history-caption").textContent = error.message; });
 }
 
 // What-if and pre-trade check: the same trades, priced (or at the mark) on the current risk
@@ -873,11 +905,11 @@ async function loadInstruments() {
 
 // The alert log: every status change the feed reports, newest first, bounded.
 
-function showAlert(message) {
+function showAlert(message, at = new Date()) {
   const body = document.querySelector("#alerts tbody");
   const row = element("tr", null, "alert status-" + message.to);
   row.dataset.account = message.account;
-  cell(row, new Date().toLocaleTimeString("en-GB"));
+  cell(row, at.toLocaleString("en-GB"));
   cell(row, message.account, "account-link");
   const change = element("span");
   change.append(badge(message.from), " → ", badge(message.to));
@@ -886,6 +918,13 @@ function showAlert(message) {
   row.addEventListener("click", () => select(message.account));
   body.prepend(row);
   while (body.rows.length > ALERTS_SHOWN_MAX) body.deleteRow(-1);
+}
+
+// The log's latest alerts first (oldest of them at the bottom), then the live ones on top.
+async function loadAlerts() {
+  const log = await api(`/api/alerts?${new URLSearchParams({ limit: ALERTS_SHOWN_MAX })}`);
+  document.querySelector("#alerts tbody").replaceChildren();
+  for (const alert of log.alerts.slice().reverse()) showAlert(alert, new Date(alert.at * 1000));
 }
 
 function alertNote(text) {
@@ -986,11 +1025,28 @@ async function start() {
   await loadInstruments();
   await reloadAccounts();
   await loadBacktests();
+  await loadAlerts();
   if (!state.socket) connect();
+}
+
+// CSV exports of the selected account's history and of the alert log (fetched with the key,
+// which a plain link could not send).
+function setUpExports() {
+  const report = (error) => alertNote(`export: ${error.message}`);
+  document.getElementById("history-csv").addEventListener("click", () => {
+    if (state.selected === null) return;
+    const id = state.selected;
+    downloadCsv(`/api/accounts/${encodeURIComponent(id)}/history?format=csv&limit=10000`,
+      `${id}-history.csv`).catch(report);
+  });
+  document.getElementById("alerts-csv").addEventListener("click", () => {
+    downloadCsv("/api/alerts?format=csv&limit=10000", "alerts.csv").catch(report);
+  });
 }
 
 setUpPaging();
 setUpWhatIf();
+setUpExports();
 takeKeyFromFragment();
 start();
 // A key given later in the fragment (a link followed in an open tab) signs in too.

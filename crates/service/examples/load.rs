@@ -237,6 +237,7 @@ async fn seed(
     assert_eq!(reply.status, 202, "{}", reply.body);
     seeded.server.abort();
     seeded.recompute.abort();
+    seeded.housekeeping.abort();
     drop(seeded);
     fill(&config.database, o, instruments, &hash).await;
 }
@@ -270,6 +271,7 @@ fn config() -> service::Config {
         read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
         requests_per_sec_per_key: 1_000_000,
         tls: None,
+        retention: service::history::Retention::default(),
     }
 }
 

@@ -173,11 +173,16 @@ pub fn required(method: &Method, route: &str) -> Permission {
         | "/api/methodologies"
         | "/api/methodologies/{reference}"
         | "/api/backtests"
+        | "/api/alerts"
+        | "/api/markets/history"
             if read =>
         {
             Permission::Signed
         }
-        "/api/accounts/{id}" | "/api/accounts/{id}/margin" | "/api/accounts/{id}/risk-array"
+        "/api/accounts/{id}"
+        | "/api/accounts/{id}/margin"
+        | "/api/accounts/{id}/risk-array"
+        | "/api/accounts/{id}/history"
             if read =>
         {
             Permission::Account

@@ -24,6 +24,7 @@ pub mod client;
 pub mod compute;
 pub mod dto;
 pub mod error;
+pub mod history;
 pub mod keys;
 pub mod live;
 pub mod metrics;
@@ -72,6 +73,8 @@ pub struct Config {
     pub requests_per_sec_per_key: u32,
     /// Serve HTTPS (and WSS) with this certificate and key instead of plain HTTP.
     pub tls: Option<tls::TlsPem>,
+    /// What the database keeps of past markets, margin and alerts.
+    pub retention: history::Retention,
 }
 
 /// The default of [`Config::requests_per_sec_per_key`].
@@ -92,6 +95,8 @@ pub struct Running {
     pub server: JoinHandle<()>,
     /// The recompute task.
     pub recompute: JoinHandle<()>,
+    /// The housekeeping task (alert log, margin samples, retention).
+    pub housekeeping: JoinHandle<()>,
     /// The admin key made on this start, for the operator to read once (`None` when the
     /// database had keys, or the key was given in [`Config::admin_key`]).
     pub admin_key: Option<String>,
@@ -105,6 +110,7 @@ pub struct Running {
 /// address cannot be bound.
 pub async fn start(config: &Config) -> Result<Running, Error> {
     let _ = metrics::handle();
+    config.retention.check()?;
     let store = store::Store::open(&config.database).await?;
     let service = Service::load(store).await?;
     seed::seed(&service, config.sample_accounts).await?;
@@ -112,6 +118,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
     let admin_key = created.filter(|_| config.admin_key.is_none());
     let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let recompute = tokio::spawn(recompute_loop(Arc::clone(&service)));
+    let housekeeping = tokio::spawn(history::housekeeping(Arc::clone(&service), config.retention));
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::invalid("listen", e.to_string()))?;
@@ -120,7 +127,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
     let app = router(Arc::clone(&service), limiter)
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.read_timeout));
     let server = tokio::spawn(serve_connections(listener, app, tls, config.read_timeout));
-    Ok(Running { address, service, server, recompute, admin_key })
+    Ok(Running { address, service, server, recompute, housekeeping, admin_key })
 }
 
 /// Serves `app` on `listener`, one task per connection and at most [`CONNECTIONS_MAX`] at once:
@@ -228,7 +235,10 @@ async fn recompute_loop(service: Arc<Service>) {
         reads::get_methodology,
         reads::latest_market,
         backtests::run_backtests,
-        backtests::latest_backtests
+        backtests::latest_backtests,
+        history::account_history,
+        history::alert_log,
+        history::market_history
     ),
     modifiers(&Guarded)
 )]
@@ -336,6 +346,9 @@ pub fn router(service: Arc<Service>, limiter: Arc<access::RateLimiter>) -> Route
         .route("/api/accounts/{id}/positions/{instrument}", put(writes::set_position))
         .route("/api/accounts/{id}/balances/{currency}", put(writes::set_balance))
         .route("/api/accounts/{id}/margin", get(reads::get_margin))
+        .route("/api/accounts/{id}/history", get(history::account_history))
+        .route("/api/alerts", get(history::alert_log))
+        .route("/api/markets/history", get(history::market_history))
         .route("/api/accounts/{id}/what-if", post(reads::what_if))
         .route("/api/accounts/{id}/pre-trade", post(reads::pre_trade))
         .route("/api/accounts/{id}/trades", post(trading::record_trades))

@@ -46,6 +46,19 @@ pub fn recomputed(seconds: f64, lag_seconds: f64) {
     metrics::histogram!("ballast_recompute_lag_seconds").record(lag_seconds);
 }
 
+/// Counts the rows one pruning deleted, by table.
+pub fn pruned(pruned: &crate::store::Pruned) {
+    let tables = [
+        ("markets", pruned.markets),
+        ("margin_history", pruned.samples),
+        ("alerts", pruned.alerts),
+        ("idempotency", pruned.receipts),
+    ];
+    for (table, rows) in tables {
+        metrics::counter!("ballast_rows_pruned_total", "table" => table).increment(rows);
+    }
+}
+
 /// Records the account counts of a publication (every change publishes, so the gauges are
 /// current from the first start on).
 pub fn published(published: &LiveState) {

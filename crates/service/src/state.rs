@@ -18,7 +18,7 @@ use crate::audit::Note;
 use crate::compute::{self, Alert, LiveState};
 use crate::error::{Error, ErrorKind};
 use crate::model::{MarketEntry, MethodologyEntry, Model};
-use crate::store::{Op, Receipt, Store};
+use crate::store::{AlertRow, Op, Receipt, Store};
 
 /// Events sent to every WebSocket subscriber (each keeps only what it asked for).
 #[derive(Clone)]
@@ -101,6 +101,9 @@ pub struct Service {
     markets: watch::Sender<Option<(i64, Instant)>>,
     /// One backtest at a time: a run takes seconds of every core.
     backtests: tokio::sync::Semaphore,
+    /// Status changes published and not yet in the alert log (the housekeeping task stores
+    /// them, in order, within a second).
+    unlogged: std::sync::Mutex<Vec<AlertRow>>,
     /// The per-position baseline shown beside portfolio margin.
     pub standard: margin::standard::StandardMargin,
 }
@@ -132,6 +135,7 @@ impl Service {
             events,
             markets,
             backtests: tokio::sync::Semaphore::new(1),
+            unlogged: std::sync::Mutex::new(Vec::new()),
             standard,
         });
         let worker = Arc::clone(&service);
@@ -238,6 +242,7 @@ impl Service {
                 .await
                 .map_err(|e| Error::storage("recompute", e))?;
             if let Scope::Account { account, .. } = plan.scope {
+                self.log_alerts(&published, &alerts);
                 let alerts = Arc::new(alerts);
                 let _ = self.events.send(Event::AccountChanged { published, account, alerts });
             }
@@ -270,6 +275,29 @@ impl Service {
         (next, alerts)
     }
 
+    /// Queues `alerts` of publication `published` for the alert log.
+    fn log_alerts(&self, published: &LiveState, alerts: &[Alert]) {
+        if alerts.is_empty() {
+            return;
+        }
+        let at = i64::try_from(unix_secs()).unwrap_or(i64::MAX);
+        let rows = crate::history::alert_rows(alerts, at, published.market_seq);
+        self.unlogged.lock().unwrap_or_else(PoisonError::into_inner).extend(rows);
+    }
+
+    /// The alerts queued for the log, oldest first; `put_back` returns them when they could
+    /// not be stored, ahead of any queued since.
+    pub fn take_alerts(&self) -> Vec<AlertRow> {
+        std::mem::take(&mut *self.unlogged.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Returns alerts taken by [`Service::take_alerts`] that could not be stored.
+    pub fn put_back_alerts(&self, mut rows: Vec<AlertRow>) {
+        let mut queued = self.unlogged.lock().unwrap_or_else(PoisonError::into_inner);
+        rows.append(&mut queued);
+        *queued = rows;
+    }
+
     /// The permit a backtest holds while it runs.
     pub fn backtest_slot(&self) -> &tokio::sync::Semaphore {
         &self.backtests
@@ -291,6 +319,7 @@ impl Service {
         let seconds = started.elapsed().as_secs_f64();
         let lag_seconds = received.elapsed().as_secs_f64();
         crate::metrics::recomputed(seconds, lag_seconds);
+        self.log_alerts(&published, &alerts);
         let alerts = Arc::new(alerts);
         let _ = self.events.send(Event::Recomputed { published, seconds, lag_seconds, alerts });
         Ok(())

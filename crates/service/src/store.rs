@@ -13,21 +13,22 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::error::Error;
 
+mod history;
+pub use history::{AlertRow, MarketRow, Pruned, Sample, Window};
+
 /// Schema migrations, embedded in the binary, applied in order once each.
-const MIGRATIONS: [(i64, &str); 5] = [
+const MIGRATIONS: [(i64, &str); 6] = [
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_entry_prices.sql")),
     (3, include_str!("../migrations/0003_api_keys.sql")),
     (4, include_str!("../migrations/0004_audit_log.sql")),
     (5, include_str!("../migrations/0005_backtests.sql")),
+    (6, include_str!("../migrations/0006_history.sql")),
 ];
 
 /// How long an idempotency receipt is kept, seconds: a replay within a day finds its first
 /// answer; older receipts are pruned, so their table does not grow without bound.
 pub const RECEIPTS_KEPT_SECS: i64 = 24 * 3_600;
-
-/// Market snapshots kept in the database; older ones are pruned (only the latest is used).
-const MARKETS_KEPT_COUNT: i64 = 64;
 
 /// Backtest runs kept in the database; an older run is pruned unless it is the latest of a
 /// methodology (which the service still shows).
@@ -139,6 +140,10 @@ pub enum Op {
         valuation: String,
         /// The document, canonical JSON.
         document: String,
+        /// Unix seconds of its acknowledgement (what retention thins by).
+        received_at: i64,
+        /// Index price per underlying, JSON (what the market history lists).
+        indices: String,
     },
 }
 
@@ -518,16 +523,16 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(),
         .bind(currency)
         .bind(amount),
         Op::Key { .. } | Op::RevokeKey { .. } | Op::Audit(_) => key_query(op),
-        Op::Market { seq, valuation, document } => {
-            sqlx::query("DELETE FROM markets WHERE seq <= $1")
-                .bind(seq - MARKETS_KEPT_COUNT)
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query("INSERT INTO markets (seq, valuation, document) VALUES ($1, $2, $3)")
-                .bind(*seq)
-                .bind(valuation)
-                .bind(document)
-        }
+        // Older pushes are thinned by `Store::prune`, on the housekeeping task's schedule.
+        Op::Market { seq, valuation, document, received_at, indices } => sqlx::query(
+            "INSERT INTO markets (seq, valuation, document, received_at, indices) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(*seq)
+        .bind(valuation)
+        .bind(document)
+        .bind(*received_at)
+        .bind(indices),
     };
     query.execute(&mut **tx).await.map(|_| ())
 }

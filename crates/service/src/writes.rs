@@ -737,10 +737,17 @@ pub fn market_plan(model: &Model, market: &ParsedMarket) -> Plan {
         valuation_time: market.valuation_time.clone(),
         instruments: market.snapshot.quotes().len(),
     };
+    let indices: std::collections::BTreeMap<String, f64> = (market.snapshot.underlyings().iter())
+        .map(|(currency, underlying)| (currency.to_string(), underlying.index()))
+        .collect();
     let op = Op::Market {
         seq,
         valuation: market.valuation_time.clone(),
         document: market.stored.as_ref().clone(),
+        received_at: i64::try_from(crate::state::unix_secs()).unwrap_or(i64::MAX),
+        indices: serde_json::to_string(&indices).unwrap_or_else(|e| {
+            panic!("Invariant: a map of names to finite prices serialises to JSON: {e}")
+        }),
     };
     let entry = MarketEntry {
         seq,

@@ -73,11 +73,16 @@ fn allowed(method: &str, path: &str) -> Option<&'static [&'static str]> {
         | "/api/methodologies"
         | "/api/methodologies/{reference}"
         | "/api/backtests"
+        | "/api/alerts"
+        | "/api/markets/history"
             if read =>
         {
             EVERY
         }
-        "/api/accounts/{id}" | "/api/accounts/{id}/margin" | "/api/accounts/{id}/risk-array"
+        "/api/accounts/{id}"
+        | "/api/accounts/{id}/margin"
+        | "/api/accounts/{id}/risk-array"
+        | "/api/accounts/{id}/history"
             if read =>
         {
             ACCOUNT

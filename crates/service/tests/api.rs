@@ -954,3 +954,216 @@ async fn old_backtest_runs_are_pruned_but_never_a_methodologys_latest() {
         again.server.abort();
     }
 }
+
+/// A service over `url` sampling every account's margin each second.
+async fn start_sampling(url: &str) -> Running {
+    let retention =
+        service::history::Retention { raw_secs: 3_600, step_secs: 1, kept_secs: 86_400 };
+    let config = service::Config { retention, ..common::config(url.to_owned(), ADMIN) };
+    service::start(&config).await.unwrap()
+}
+
+/// Polls `path` (as the admin) until `done` holds of its JSON, for at most 15 s.
+async fn wait_for(a: SocketAddr, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..150 {
+        let value = get(a, path).await;
+        if done(&value) {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{path} never showed what the test waits for: {}", get(a, path).await);
+}
+
+/// The sample of `history` on market `seq`.
+fn sample_on(history: &Value, seq: &Value) -> Option<Value> {
+    history["samples"].as_array().unwrap().iter().find(|s| &s["market_seq"] == seq).cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn margin_history_and_the_alert_log_follow_the_market_with_the_lists_figures() {
+    for url in databases("history").await {
+        let running = start_sampling(&url).await;
+        let a = running.address;
+        let path = "/api/accounts/perp-trader/history";
+        let before = get(a, "/api/accounts?limit=1000").await;
+        let first_seq = before["market_seq"].clone();
+        let history = wait_for(a, path, |h| sample_on(h, &first_seq).is_some()).await;
+        let sample = sample_on(&history, &first_seq).unwrap();
+        let listed = row(&before, "perp-trader");
+        // One number everywhere: the sample is the list's row, bit for bit.
+        for key in ["status", "health", "figures"] {
+            assert_eq!(sample[key], listed[key], "{key}");
+        }
+        // Long about 21 BTC of perpetual: a 10 % fall costs ~200k and breaches MM.
+        let after = push_and_wait(a, &moved_market(0.9)).await;
+        let seq = after["market_seq"].clone();
+        let listed = row(&after, "perp-trader");
+        assert_eq!(listed["status"], "mm-breach", "{listed}");
+        let history = wait_for(a, path, |h| sample_on(h, &seq).is_some()).await;
+        let sample = sample_on(&history, &seq).unwrap();
+        for key in ["status", "health", "figures"] {
+            assert_eq!(sample[key], listed[key], "{key}");
+        }
+        let alerts = wait_for(a, "/api/alerts?account=perp-trader", |l| {
+            l["alerts"].as_array().unwrap().iter().any(|x| x["market_seq"] == seq)
+        })
+        .await;
+        let alert = &alerts["alerts"][0];
+        assert_eq!((&alert["from"], &alert["to"]), (&json!("healthy"), &json!("mm-breach")));
+        assert_eq!(alert["health"], listed["health"]);
+
+        // A quiet book adds nothing: no sample is written while the figures stay the same.
+        let count = |h: &Value| h["samples"].as_array().unwrap().len();
+        let samples = count(&history);
+        tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+        assert_eq!(count(&get(a, path).await), samples, "samples of unchanged figures");
+
+        check_history_csv_and_paging(a, path, &listed, &seq).await;
+        let markets = get(a, "/api/markets/history").await["markets"].clone();
+        let last = markets.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["seq"], seq);
+        let pushed = moved_market(0.9)["underlyings"]["BTC"]["index"].as_f64().unwrap();
+        assert_eq!(last["indices"]["BTC"].as_f64().unwrap().to_bits(), pushed.to_bits());
+        check_history_access(a).await;
+        running.server.abort();
+        running.housekeeping.abort();
+    }
+}
+
+/// The CSV export repeats the JSON's figures bit for bit; a page of one sample leads to the next.
+async fn check_history_csv_and_paging(a: SocketAddr, path: &str, listed: &Value, seq: &Value) {
+    let csv = call(a, "GET", &format!("{path}?format=csv"), None, &Value::Null).await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    let mut lines = csv.body.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header[..3], ["at", "market_seq", "status"]);
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let line = lines.find(|l| l.split(',').nth(1) == Some(seq.to_string().as_str())).unwrap();
+    let cells: Vec<&str> = line.split(',').collect();
+    assert_eq!(cells[column("status")], "mm-breach");
+    let equity: f64 = cells[column("equity")].parse().unwrap();
+    assert_eq!(equity.to_bits(), usd(&listed["figures"], "equity").to_bits());
+
+    let page = get(a, &format!("{path}?limit=1")).await;
+    assert_eq!(page["samples"].as_array().unwrap().len(), 1);
+    let after = page["next_after"].as_i64().unwrap();
+    let next = get(a, &format!("{path}?limit=1&after={after}")).await;
+    assert!(next["samples"][0]["at"].as_i64().unwrap() > after, "{next}");
+    for (query, field) in [("limit=0", "limit"), ("from=10&to=10", "to"), ("limit=x", "query")] {
+        let reply = call(a, "GET", &format!("{path}?{query}"), None, &Value::Null).await;
+        assert_eq!(reply.status, 400, "{query}: {}", reply.body);
+        assert_eq!(reply.json()["error"]["field"], field, "{query}");
+    }
+    let unknown = call(a, "GET", "/api/accounts/nobody/history", None, &Value::Null).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+}
+
+/// An account key reads its own alerts only; another account's are refused by name.
+async fn check_history_access(a: SocketAddr) {
+    let body = json!({ "role": "account", "accounts": ["eth-puts"], "label": "history test" });
+    let made = call(a, "POST", "/api/keys", Some("history-key"), &body).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let key = made.json()["key"].as_str().unwrap().to_owned();
+    let null = &Value::Null;
+    let theirs = call_as(a, Some(&key), "GET", "/api/alerts?account=perp-trader", None, null).await;
+    assert_eq!(theirs.status, 403, "{}", theirs.body);
+    let own = call_as(a, Some(&key), "GET", "/api/alerts", None, null).await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    let own = own.json()["alerts"].clone();
+    assert!(own.as_array().unwrap().iter().all(|x| x["account"] == "eth-puts"), "{own}");
+    let all = call(a, "GET", "/api/alerts?format=csv", None, null).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    let mut lines = all.body.lines();
+    assert_eq!(lines.next(), Some("seq,at,account,from,to,health,market_seq"));
+    assert!(lines.any(|l| l.contains(",perp-trader,healthy,mm-breach,")), "{}", all.body);
+}
+
+/// Three hours of history stored as if received every 10 s (markets) and every minute (margin
+/// samples of five accounts, alerts), then pruned at the end with a raw hour, a minute step and
+/// two hours kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_bounds_the_database() {
+    use service::store::Store;
+    let base: i64 = 1_800_000_000; // a multiple of 60
+    let now = base + 3 * 3_600;
+    let retention =
+        service::history::Retention { raw_secs: 3_600, step_secs: 60, kept_secs: 7_200 };
+    for url in databases("prune").await {
+        let store = Store::open(&url).await.unwrap();
+        fill_three_hours(&store, base, now).await;
+        let stored = store.history_rows().await.unwrap();
+        assert_eq!((stored.markets, stored.samples, stored.alerts), (1_080, 900, 180));
+        assert_eq!(stored.receipts, 2);
+
+        store.prune(now, &retention).await.unwrap();
+        let kept = store.history_rows().await.unwrap();
+        // The last hour raw (360 pushes), the hour before one a minute (60), nothing older.
+        assert_eq!(kept.markets, 360 + 60);
+        // Two hours of one sample a minute, for five accounts; two hours of alerts.
+        assert_eq!((kept.samples, kept.alerts, kept.receipts), (5 * 120, 120, 1));
+        let thinned = store.markets(service::store::Window {
+            from: now - 7_200,
+            to: now - 3_600,
+            after: None,
+            limit: 1_000,
+        });
+        let thinned = thinned.await.unwrap();
+        assert!(thinned.windows(2).all(|w| w[1].received_at - w[0].received_at == 60));
+        // Pruning again at the same time deletes nothing; long after, only the current market
+        // is left.
+        assert_eq!(store.prune(now, &retention).await.unwrap(), service::store::Pruned::default());
+        store.prune(now + 86_400 * 30, &retention).await.unwrap();
+        let left = store.history_rows().await.unwrap();
+        assert_eq!((left.markets, left.samples, left.alerts, left.receipts), (1, 0, 0, 0));
+        let current = store.load().await.unwrap().market.unwrap();
+        assert_eq!(current.0, 1_080);
+    }
+}
+
+/// Markets every 10 s, samples of five accounts and alerts every minute, from `base` for three
+/// hours; a receipt older than a day before `now` and a fresh one.
+async fn fill_three_hours(store: &service::store::Store, base: i64, now: i64) {
+    use service::store::{AlertRow, Op, Receipt, Sample};
+    let markets: Vec<Op> = (0..1_080)
+        .map(|i| Op::Market {
+            seq: i + 1,
+            valuation: "2026-12-01T00:00:00Z".into(),
+            document: "{}".into(),
+            received_at: base + 10 * i,
+            indices: "{}".into(),
+        })
+        .collect();
+    store.commit(&markets, None).await.unwrap();
+    let sample = |account: usize, minute: i64| Sample {
+        account: format!("a{account}"),
+        at: base + 60 * minute,
+        market_seq: 1,
+        status: "healthy".into(),
+        health: "2.0".into(),
+        figures: "[]".into(),
+        stale: "null".into(),
+        error: String::new(),
+    };
+    let samples: Vec<Sample> = (0..180).flat_map(|m| (0..5).map(move |a| sample(a, m))).collect();
+    store.insert_samples(&samples).await.unwrap();
+    let alert = |minute: i64| AlertRow {
+        seq: 0,
+        at: base + 60 * minute,
+        account: "a0".into(),
+        from: "healthy".into(),
+        to: "mm-breach".into(),
+        health: "0.9".into(),
+        market_seq: 1,
+    };
+    store.insert_alerts(&(0..180).map(alert).collect::<Vec<_>>()).await.unwrap();
+    let receipt = |key: &str, created_at: i64| Receipt {
+        key: key.into(),
+        request: "r".into(),
+        status: 200,
+        response: "{}".into(),
+        created_at,
+    };
+    store.commit(&[], Some(&receipt("old", now - 86_400 - 1))).await.unwrap();
+    store.commit(&[], Some(&receipt("new", now - 60))).await.unwrap();
+}

@@ -17,6 +17,7 @@ pub fn config(database: String, admin: &str) -> Config {
         read_timeout: service::HEADER_READ_TIMEOUT_DEFAULT,
         requests_per_sec_per_key: 100_000,
         tls: None,
+        retention: service::history::Retention::default(),
     }
 }
 
