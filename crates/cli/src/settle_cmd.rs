@@ -9,7 +9,6 @@ use anyhow::Result;
 use clap::Args;
 use formats::portfolio::PortfolioDocument;
 use margin::Engine;
-use margin::settle::FlowKind;
 use product::Instrument;
 
 use crate::margin_cmd::load_portfolio;
@@ -53,10 +52,7 @@ pub fn run(args: &SettleArgs) -> Result<()> {
     let mut out = String::new();
     let _ = writeln!(out, "{:<26} {:>10} {:>14} {:>16}  cash", "position", "kind", "size", "price");
     for f in &settled.flows {
-        let kind = match f.kind {
-            FlowKind::Variation => "variation",
-            FlowKind::Expiry => "expiry",
-        };
+        let kind = f.kind.name();
         let _ = writeln!(
             out,
             "{:<26} {kind:>10} {:>14} {:>16.4}  {}",

@@ -271,6 +271,8 @@ fn gather(
             mark_iv,
             volume_24h: entry.volume.filter(|v| v.is_finite() && *v >= 0.0),
             open_interest: entry.open_interest.filter(|v| v.is_finite() && *v >= 0.0),
+            // Deribit's book summary gives the current funding rate, not a cumulative index.
+            funding_index: None,
         };
         if quotes.insert(instrument, (quote, entry.interest_rate)).is_some() {
             let why = "the instrument appears twice in the book";

@@ -140,6 +140,9 @@ pub struct QuoteDocument {
     /// Open interest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_interest: Option<f64>,
+    /// A perpetual's cumulative funding index, per unit of size in its settlement currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding_index: Option<f64>,
 }
 
 fn currency(text: &str, location: &str) -> Result<Currency, Error> {
@@ -424,6 +427,7 @@ impl QuoteDocument {
             mark_iv: self.mark_iv,
             volume_24h: self.volume_24h,
             open_interest: self.open_interest,
+            funding_index: self.funding_index,
         }
     }
 
@@ -435,6 +439,7 @@ impl QuoteDocument {
             mark_iv: q.mark_iv,
             volume_24h: q.volume_24h,
             open_interest: q.open_interest,
+            funding_index: q.funding_index,
         }
     }
 }

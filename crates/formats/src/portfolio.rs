@@ -10,7 +10,9 @@
 //!
 //! A position's optional `entry` is the price its P&L counts from (the average entry price, or
 //! the mark of its last settlement), in its price unit: a future or perpetual with one carries
-//! its unrealised P&L into equity; without one it is taken as settled at the current mark.
+//! its unrealised P&L into equity; without one it is taken as settled at the current mark. A
+//! perpetual's optional `funding` is the venue's cumulative funding index up to which its
+//! funding is paid: the funding accrued since, at the market's `funding_index`, counts in equity.
 //!
 //! Balances may be JSON numbers or decimal strings; strings are converted exactly, numbers from
 //! their exact binary value, both rounded down to 1e-18 (collateral rounds down). A book of
@@ -47,6 +49,9 @@ pub struct PositionDocument {
     /// The price its P&L counts from, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<f64>,
+    /// A perpetual's funding index up to which its funding is paid, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding: Option<f64>,
 }
 
 /// An amount written as a JSON number or as a decimal string.
@@ -91,7 +96,12 @@ impl PortfolioDocument {
         for (i, p) in self.positions.iter().enumerate() {
             let instrument = Instrument::parse(&p.instrument)
                 .map_err(|e| Error::invalid(format!("positions[{i}].instrument"), e.to_string()))?;
-            positions.push(Position { instrument, size: p.size, entry: p.entry });
+            positions.push(Position {
+                instrument,
+                size: p.size,
+                entry: p.entry,
+                funding: p.funding,
+            });
         }
         let mut balances = Vec::with_capacity(self.balances.len());
         for (code, amount) in &self.balances {
@@ -115,6 +125,7 @@ impl PortfolioDocument {
                     instrument: p.instrument.to_string(),
                     size: p.size,
                     entry: p.entry,
+                    funding: p.funding,
                 })
                 .collect(),
             balances: portfolio

@@ -95,6 +95,9 @@ pub struct PositionDocument {
     /// P&L from the entry to the mark, in `pnl_currency`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unrealised_pnl: Option<f64>,
+    /// A perpetual's funding accrued since it was last paid, in `pnl_currency`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accrued_funding: Option<f64>,
     /// The settlement currency, in which P&L is paid.
     pub pnl_currency: String,
     /// ∂IM/∂size.
@@ -266,6 +269,7 @@ impl ReportDocument {
                     mark: p.mark,
                     entry: p.entry,
                     unrealised_pnl: p.unrealised_pnl,
+                    accrued_funding: p.accrued_funding,
                     pnl_currency: p.instrument.settlement_currency().to_string(),
                     marginal_im: p.marginal_im,
                     marginal_mm: p.marginal_mm,

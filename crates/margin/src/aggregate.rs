@@ -39,8 +39,8 @@ impl PricedMarket {
     ) -> Result<(), Error> {
         let positions = account.positions;
         self.resolve_balances(account.balances, scratch)?;
-        if !account.entries.is_empty() {
-            self.accrue_entries(positions, account.entries, scratch)?;
+        if !account.entries.is_empty() || !account.fundings.is_empty() {
+            self.accrue_entries(positions, account.entries, account.fundings, scratch)?;
         }
         self.collect_units(positions, scratch)?;
         for u in 0..scratch.units.len() {
@@ -128,34 +128,54 @@ impl PricedMarket {
     /// to the balance of its settlement currency: P&L not yet settled is cash owed to or by the
     /// account, and counts and moves as that cash would once settled (so a settlement at the
     /// mark changes no figure). A loss may take the balance below zero: the debt rule is about
-    /// deposits, and a loss is not a deposit.
+    /// deposits, and a loss is not a deposit. The funding each perpetual held with a funding
+    /// index has accrued since, at the market's index, is cash owed in the same way.
     fn accrue_entries(
         &self,
         positions: &[(usize, f64)],
         entries: &[(usize, f64)],
+        fundings: &[(usize, f64)],
         scratch: &mut Scratch,
     ) -> Result<(), Error> {
-        for &(row, entry) in entries {
+        let size = |row: usize| {
             let Ok(i) = positions.binary_search_by_key(&row, |p| p.0) else {
-                panic!("Invariant: an entry price belongs to a position held");
+                panic!("Invariant: an entry price or a funding index belongs to a position held")
             };
+            positions[i].1
+        };
+        for &(row, entry) in entries {
             let instrument = &self.arrays.instruments()[row];
-            let pnl = product::delta_one_pnl(
-                instrument,
-                positions[i].1,
-                entry,
-                self.arrays.info(row).mark,
-            );
-            let currency = instrument.settlement_currency();
-            let at = scratch.balances.partition_point(|b| b.currency < currency);
-            if let Some(held) = scratch.balances.get_mut(at).filter(|b| b.currency == currency) {
-                held.amount += pnl;
-                continue;
-            }
-            let field = || format!("positions.{instrument}.entry");
-            let collateral = self.collateral(currency, pnl, &field)?;
-            scratch.balances.insert(at, collateral);
+            let mark = self.arrays.info(row).mark;
+            let pnl = product::delta_one_pnl(instrument, size(row), entry, mark);
+            self.accrue(row, pnl, "entry", scratch)?;
         }
+        for &(row, paid) in fundings {
+            // A position paid up to an index counts its funding from it: a market without one
+            // cannot value the account (its figures would lose what it owes).
+            let Some(index) = self.arrays.info(row).funding_index else {
+                let instrument = &self.arrays.instruments()[row];
+                let why = format!("a funding index for {instrument}");
+                let field = format!("positions.{instrument}.funding");
+                return Err(Error::new(field, ErrorKind::MissingMarketData(why)));
+            };
+            self.accrue(row, product::funding_due(size(row), paid, index), "funding", scratch)?;
+        }
+        Ok(())
+    }
+
+    /// Adds `cash` to the balance of row `row`'s settlement currency (`key` names the position's
+    /// field an unaccepted currency is reported at).
+    fn accrue(&self, row: usize, cash: f64, key: &str, scratch: &mut Scratch) -> Result<(), Error> {
+        let instrument = &self.arrays.instruments()[row];
+        let currency = instrument.settlement_currency();
+        let at = scratch.balances.partition_point(|b| b.currency < currency);
+        if let Some(held) = scratch.balances.get_mut(at).filter(|b| b.currency == currency) {
+            held.amount += cash;
+            return Ok(());
+        }
+        let field = || format!("positions.{instrument}.{key}");
+        let collateral = self.collateral(currency, cash, &field)?;
+        scratch.balances.insert(at, collateral);
         Ok(())
     }
 

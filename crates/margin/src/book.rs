@@ -15,6 +15,9 @@ pub struct ResolvedAccount {
     /// (row, entry price) of each future or perpetual held with an entry price, sorted by row:
     /// its P&L from the entry to the current mark counts in equity.
     pub entries: Vec<(usize, f64)>,
+    /// (row, funding index paid up to) of each perpetual held with one, sorted by row: the
+    /// funding accrued since, at the market's index, counts in equity.
+    pub fundings: Vec<(usize, f64)>,
 }
 
 impl ResolvedAccount {
@@ -25,6 +28,7 @@ impl ResolvedAccount {
             positions: &self.positions,
             balances: &self.balances,
             entries: &self.entries,
+            fundings: &self.fundings,
         }
     }
 }
@@ -58,6 +62,10 @@ pub(crate) struct BookChunk {
     entry_offsets: Vec<usize>,
     /// (row, entry price) of every future held with one, each account's sorted by row.
     entries: Vec<(usize, f64)>,
+    /// `fundings[funding_offsets[a]..funding_offsets[a + 1]]` are account `a`'s funding indices.
+    funding_offsets: Vec<usize>,
+    /// (row, funding index paid up to) of every perpetual held with one, sorted by row.
+    fundings: Vec<(usize, f64)>,
 }
 
 impl BookChunk {
@@ -66,6 +74,7 @@ impl BookChunk {
             position_offsets: vec![0],
             balance_offsets: vec![0],
             entry_offsets: vec![0],
+            funding_offsets: vec![0],
             ..BookChunk::default()
         }
     }
@@ -79,6 +88,7 @@ impl BookChunk {
             positions: &self.positions[self.position_offsets[a]..self.position_offsets[a + 1]],
             balances: &self.balances[self.balance_offsets[a]..self.balance_offsets[a + 1]],
             entries: &self.entries[self.entry_offsets[a]..self.entry_offsets[a + 1]],
+            fundings: &self.fundings[self.funding_offsets[a]..self.funding_offsets[a + 1]],
         }
     }
 }
@@ -95,9 +105,11 @@ impl AccountBook {
         chunk.positions.extend_from_slice(&account.positions);
         chunk.balances.extend_from_slice(&account.balances);
         chunk.entries.extend_from_slice(&account.entries);
+        chunk.fundings.extend_from_slice(&account.fundings);
         chunk.position_offsets.push(chunk.positions.len());
         chunk.balance_offsets.push(chunk.balances.len());
         chunk.entry_offsets.push(chunk.entries.len());
+        chunk.funding_offsets.push(chunk.fundings.len());
         self.len += 1;
     }
 
@@ -116,6 +128,9 @@ impl AccountBook {
         let (from, to) = (chunk.entry_offsets[a], chunk.entry_offsets[a + 1]);
         chunk.entries.splice(from..to, account.entries.iter().copied());
         shift(&mut chunk.entry_offsets[a + 1..], to - from, account.entries.len());
+        let (from, to) = (chunk.funding_offsets[a], chunk.funding_offsets[a + 1]);
+        chunk.fundings.splice(from..to, account.fundings.iter().copied());
+        shift(&mut chunk.funding_offsets[a + 1..], to - from, account.fundings.len());
     }
 
     /// Number of accounts.
@@ -150,6 +165,7 @@ impl AccountBook {
             positions: account.positions.to_vec(),
             balances: account.balances.to_vec(),
             entries: account.entries.to_vec(),
+            fundings: account.fundings.to_vec(),
         }
     }
 
@@ -178,4 +194,6 @@ pub struct AccountSlices<'a> {
     pub balances: &'a [(Currency, f64)],
     /// (row, entry price) of the futures held with one, sorted by row.
     pub entries: &'a [(usize, f64)],
+    /// (row, funding index paid up to) of the perpetuals held with one, sorted by row.
+    pub fundings: &'a [(usize, f64)],
 }

@@ -308,19 +308,25 @@ impl PricedMarket {
         out.positions.clear();
         out.balances.clear();
         out.entries.clear();
-        for Position { instrument, size, entry } in positions {
+        out.fundings.clear();
+        for Position { instrument, size, entry, funding } in positions {
             let Some(row) = self.arrays.position(&instrument) else {
                 out.positions.clear();
                 out.entries.clear();
+                out.fundings.clear();
                 return Err(Error::new(instrument.to_string(), ErrorKind::UnknownInstrument));
             };
             out.positions.push((row, size));
             if let Some(entry) = entry.filter(|_| !instrument.is_option()) {
                 out.entries.push((row, entry));
             }
+            if let Some(paid) = funding {
+                out.fundings.push((row, paid));
+            }
         }
         out.positions.sort_by_key(|(row, _)| *row);
         out.entries.sort_by_key(|(row, _)| *row);
+        out.fundings.sort_by_key(|(row, _)| *row);
         out.balances.extend(balances);
         debug_assert!(out.balances.is_sorted_by_key(|b| b.0), "Invariant: balances by currency");
         Ok(())

@@ -94,6 +94,9 @@ pub struct PositionLine {
     /// equity for a future; for an option, shown only (its premium left the balance at the
     /// trade and its value at the mark is in equity).
     pub unrealised_pnl: Option<f64>,
+    /// A perpetual's funding accrued since it was last paid, in the settlement currency (in
+    /// equity until a settlement pays it), when its funding index is known.
+    pub accrued_funding: Option<f64>,
     /// ∂IM/∂size, when asked for.
     pub marginal_im: Option<f64>,
     /// ∂MM/∂size, when asked for.
@@ -253,6 +256,8 @@ pub fn margin_report(
             mark,
             entry: p.entry,
             unrealised_pnl,
+            accrued_funding: (p.funding.zip(info.funding_index))
+                .map(|(paid, index)| product::funding_due(size, paid, index)),
             marginal_im: marginal.iter().find(|m| m.0 == row).map(|m| m.1),
             marginal_mm: marginal.iter().find(|m| m.0 == row).map(|m| m.2),
             standard_im: standard.iter().find(|l| l.row == row).map(|l| l.initial_margin),

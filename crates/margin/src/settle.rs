@@ -13,6 +13,11 @@
 //! the balance pays what it holds and the rest of the loss stays in the position (its entry
 //! moves so that its P&L is exactly the unpaid part), so equity and every figure are the same
 //! as before the settlement. An expired contract cannot keep a loss; its cash is settled whole.
+//!
+//! A perpetual held with a funding index pays the funding accrued since (`product::funding_due`
+//! at the market's index) in the same settlement, as its own flow, and is then paid up to the
+//! market's index; like variation margin it already counted in equity, so no figure changes,
+//! and under a methodology without debt the part the balance cannot pay stays accrued.
 
 use basics::{Money, Rounding};
 use product::{Instrument, InstrumentKind, OptionRight, Portfolio, Position, Settlement};
@@ -25,8 +30,23 @@ use crate::{Error, ErrorKind};
 pub enum FlowKind {
     /// A future's P&L from its entry to the mark (the position stays, entered at the mark).
     Variation,
+    /// A perpetual's funding since it was last paid (the position stays, paid up to the
+    /// market's funding index).
+    Funding,
     /// An expired contract settled at its settlement price (the position is closed).
     Expiry,
+}
+
+impl FlowKind {
+    /// The kind's name in reports and the API: `variation`, `funding` or `expiry`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            FlowKind::Variation => "variation",
+            FlowKind::Funding => "funding",
+            FlowKind::Expiry => "expiry",
+        }
+    }
 }
 
 /// One cash movement of a settlement.
@@ -38,7 +58,8 @@ pub struct Flow {
     pub kind: FlowKind,
     /// The size settled.
     pub size: f64,
-    /// The price settled at: the mark, or the expiry's settlement price (USD per coin).
+    /// The price settled at: the mark, or the expiry's settlement price (USD per coin); for
+    /// funding, the funding index paid up to.
     pub price: f64,
     /// Cash credited (or debited, negative) in the settlement currency.
     pub amount: Money,
@@ -66,16 +87,35 @@ impl PricedMarket {
         Ok(self.arrays.info(row).mark)
     }
 
+    /// The cumulative funding index this market quotes for `instrument` (a perpetual), if any.
+    ///
+    /// # Errors
+    /// `UnknownInstrument` when the instrument is not in the universe priced.
+    pub fn funding_index(&self, instrument: &Instrument) -> Result<Option<f64>, Error> {
+        let row = self
+            .arrays
+            .position(instrument)
+            .ok_or_else(|| Error::new(instrument.to_string(), ErrorKind::UnknownInstrument))?;
+        Ok(self.arrays.info(row).funding_index)
+    }
+
     /// `portfolio` with every future and perpetual held without an entry price entered at this
-    /// market's mark: the same figures here, and a basis its P&L counts from once the market
-    /// moves (a what-if, a liquidation price, a trade).
+    /// market's mark, and every perpetual without a funding index paid up to this market's (when
+    /// it quotes one):
+    /// the same figures here, and a basis its P&L and funding count from once the market moves
+    /// (a what-if, a liquidation price, a trade).
     ///
     /// # Errors
     /// `UnknownInstrument` for such a future outside the universe priced.
     pub fn entered(&self, portfolio: &Portfolio) -> Result<Portfolio, Error> {
         let mut positions = portfolio.positions().to_vec();
-        for p in positions.iter_mut().filter(|p| p.entry.is_none() && !p.instrument.is_option()) {
-            p.entry = Some(self.mark(&p.instrument)?);
+        for p in positions.iter_mut().filter(|p| !p.instrument.is_option()) {
+            if p.entry.is_none() {
+                p.entry = Some(self.mark(&p.instrument)?);
+            }
+            if p.funding.is_none() && p.instrument.expiry().is_none() {
+                p.funding = self.funding_index(&p.instrument)?;
+            }
         }
         let balances: Vec<Money> = portfolio.balances().values().copied().collect();
         Ok(Portfolio::new(positions, &balances)?)
@@ -96,6 +136,12 @@ impl PricedMarket {
         let mut positions = Vec::with_capacity(portfolio.positions().len());
         let mut flows = Vec::new();
         for p in portfolio.positions() {
+            let mut p = *p;
+            if p.instrument.expiry().is_none() && !p.instrument.is_option() {
+                let keeps_unpaid = !self.methodology().requirement.allow_debt;
+                self.pay_funding(&mut p, keeps_unpaid, &mut balances, &mut flows)?;
+            }
+            let p = &p;
             let currency = p.instrument.settlement_currency();
             let field = || format!("positions.{}", p.instrument);
             let held = balances.get(&currency).copied().unwrap_or(Money::zero(currency));
@@ -135,6 +181,72 @@ impl PricedMarket {
         }
         let balances: Vec<Money> = balances.into_values().collect();
         Ok(Settled { portfolio: Portfolio::new(positions, &balances)?, flows })
+    }
+
+    /// Pays perpetual `p`'s funding accrued since its index into `balances` (with `keeps_unpaid`,
+    /// what the balance holds of a loss, the rest staying accrued) and moves its index up to
+    /// what was paid.
+    fn pay_funding(
+        &self,
+        p: &mut Position,
+        keeps_unpaid: bool,
+        balances: &mut std::collections::BTreeMap<basics::Currency, Money>,
+        flows: &mut Vec<Flow>,
+    ) -> Result<(), Error> {
+        let quoted = self.funding_index(&p.instrument)?;
+        let (Some(paid), Some(index)) = (p.funding, quoted) else {
+            // Not paid up to any index yet: from now on, when the market quotes one. (Paid up to
+            // one the market no longer quotes: the account could not be valued either.)
+            p.funding = p.funding.or(quoted);
+            return Ok(());
+        };
+        let due = product::funding_due(p.size, paid, index);
+        if due == 0.0 {
+            return Ok(());
+        }
+        let currency = p.instrument.settlement_currency();
+        let field = || format!("positions.{}.funding", p.instrument);
+        let held = balances.get(&currency).copied().unwrap_or(Money::zero(currency));
+        let mut amount = money(due, currency, &field)?;
+        let mut paid_to = index;
+        if keeps_unpaid && held.raw() + amount.raw() < 0 && amount.is_negative() {
+            amount = Money::from_raw(-held.raw().max(0), currency);
+            // What stays accrued: -size × (index − paid_to) = the unpaid part.
+            paid_to = index + (due - amount.to_f64()) / p.size;
+        }
+        let after = held
+            .checked_add(amount)
+            .map_err(|e| Error::new(field(), ErrorKind::OutOfRange(e.to_string())))?;
+        balances.insert(currency, after);
+        p.funding = Some(paid_to);
+        let (instrument, size, kind) = (p.instrument, p.size, FlowKind::Funding);
+        flows.push(Flow { instrument, kind, size, price: paid_to, amount });
+        Ok(())
+    }
+
+    /// `portfolio` with the funding of each perpetual of `traded` paid whole into its balances
+    /// and its index moved to the market's: what a venue does before a trade changes the size,
+    /// so that contracts bought now never pay the funding of before. A balance this leaves
+    /// negative is for the methodology's debt rule to judge, as a realised loss is.
+    ///
+    /// # Errors
+    /// `UnknownInstrument` for such a perpetual outside the universe priced; `OutOfRange` for
+    /// cash beyond the range of money.
+    pub fn funded(
+        &self,
+        portfolio: &Portfolio,
+        traded: &std::collections::BTreeSet<Instrument>,
+    ) -> Result<Portfolio, Error> {
+        let mut balances = portfolio.balances().clone();
+        let mut positions = portfolio.positions().to_vec();
+        let mut flows = Vec::new();
+        for p in positions.iter_mut().filter(|p| traded.contains(&p.instrument)) {
+            if p.instrument.expiry().is_none() && !p.instrument.is_option() {
+                self.pay_funding(p, false, &mut balances, &mut flows)?;
+            }
+        }
+        let balances: Vec<Money> = balances.into_values().collect();
+        Ok(Portfolio::new(positions, &balances)?)
     }
 
     /// An expired position's settlement price and its cash in the settlement currency.

@@ -72,6 +72,9 @@ pub struct InstrumentInfo {
     pub volume_24h: Option<f64>,
     /// Open interest in amount units, when quoted.
     pub open_interest: Option<f64>,
+    /// A perpetual's cumulative funding index, when quoted: funding per unit of size in its
+    /// settlement currency.
+    pub funding_index: Option<f64>,
 }
 
 /// Everything the risk-array builder needs to value one instrument.
@@ -885,5 +888,6 @@ fn instrument_info(
         half_spread_usd,
         volume_24h: quote.and_then(|q| q.volume_24h),
         open_interest: quote.and_then(|q| q.open_interest),
+        funding_index: quote.and_then(|q| q.funding_index),
     })
 }

@@ -91,7 +91,11 @@ fn traded(
         };
         fills.push(Fill { instrument: trade.instrument, size: trade.size, price });
     }
-    let filled = priced.entered(portfolio)?.with_fills(&fills)?;
+    let traded = fills.iter().map(|f| f.instrument).collect();
+    let funded = priced.funded(&priced.entered(portfolio)?, &traded)?;
+    let mut filled = funded.with_fills(&fills)?;
+    // A perpetual opened by the trades starts paid up to the current funding index.
+    filled.portfolio = priced.entered(&filled.portfolio)?;
     let mut before = Vec::new();
     priced.account_into(priced.resolve(portfolio)?.slices(), scratch, None, &mut before)?;
     let account = priced.resolve(&filled.portfolio)?;

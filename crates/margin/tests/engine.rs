@@ -360,6 +360,7 @@ fn replacing_an_account_gives_the_book_built_with_it() {
         positions: rows.iter().map(|&r| (r, r as f64 + 0.5)).collect(),
         balances: balances.iter().map(|&b| (Currency::USDC, b)).collect(),
         entries: rows.iter().skip(1).map(|&r| (r, 1_000.0 * r as f64)).collect(),
+        fundings: rows.iter().take(1).map(|&r| (r, 0.25 * r as f64)).collect(),
     };
     let (first, last) = (account(&[1, 2], &[10.0]), account(&[7], &[30.0, 40.0]));
     let book_of = |accounts: &[&ResolvedAccount]| {
@@ -386,6 +387,7 @@ fn a_copied_book_changes_alone_across_chunks() {
         positions: (0..=(a + extra) % 5).map(|r| (r + a % 7, a as f64)).collect(),
         balances: vec![(Currency::USDC, (a + extra) as f64)],
         entries: (0..extra % 4).map(|r| (r + a % 7, 50_000.0)).collect(),
+        fundings: (0..extra % 3).map(|r| (r + a % 7, 1.5)).collect(),
     };
     let accounts = 2 * BOOK_CHUNK_ACCOUNTS + 5;
     let book_of = |changed: &[usize]| {
@@ -426,6 +428,7 @@ fn a_refresh_gives_every_account_its_own_result() {
             positions: vec![(a % instruments.len(), 1.0)],
             balances: vec![(Currency::BTC, cash)],
             entries: Vec::new(),
+            fundings: Vec::new(),
         };
         book.push(&account);
         accounts.push(account);

@@ -263,3 +263,103 @@ fn the_pre_trade_check_refuses_new_risk_only() {
     assert!(check.accepted, "{check:?}");
     assert!(check.what_if.after[0].initial_margin < before.initial_margin);
 }
+
+/// The sample market with `instrument` quoting cumulative funding index `index`.
+fn with_funding(market: &MarketSnapshot, instrument: &str, index: f64) -> Arc<MarketSnapshot> {
+    let mut document = formats::market::MarketDocument::from_snapshot(market);
+    document.instruments.entry(instrument.to_owned()).or_default().funding_index = Some(index);
+    Arc::new(document.to_snapshot().unwrap())
+}
+
+/// A perpetual paid up to one funding index owes `-size × (index − paid)` at a later one: the
+/// long inverse perpetual (size in USD, funding in BTC per USD) and a short linear one (size in
+/// BTC, funding in USDC per BTC) each move equity by exactly that cash at the coin's price, and
+/// a settlement pays it into the balance as a funding flow (no figure changes, to the rounding
+/// of the cash to 1e-18) and moves the index up to the market's.
+#[test]
+fn a_perpetual_owes_the_funding_accrued_since_its_index_and_settlement_pays_it() {
+    let base = testkit::sample_market();
+    let btc_usd = base.usd_price(Currency::BTC).unwrap();
+    let usdc_usd = base.usd_price(Currency::USDC).unwrap();
+    let cases = [
+        ("BTC-PERPETUAL", 2_000_000.0, 1e-6, 1.05e-6, Currency::BTC, btc_usd),
+        ("BTC_USDC-PERPETUAL", -20.0, 1_250.0, 1_180.0, Currency::USDC, usdc_usd),
+    ];
+    for (name, size, paid, index, currency, usd) in cases {
+        let perp = instrument(name);
+        let then = with_funding(&base, name, paid);
+        let now = with_funding(&base, name, index);
+        let entered = |btc: &str| {
+            let position = Position::new(perp, size);
+            let balances = [money("300000", Currency::USDC), money(btc, Currency::BTC)];
+            let book = Portfolio::new(vec![position], &balances).unwrap();
+            priced(&then, &book).entered(&book).unwrap()
+        };
+        let book = entered("0.5");
+        assert_eq!(book.positions()[0].funding, Some(paid), "{name}: entered at the index");
+        let due = product::funding_due(size, paid, index);
+        assert!(due < 0.0, "{name}: this move of the index is paid by the position");
+        let (before, after) = (figures(&then, &book), figures(&now, &book));
+        assert!(
+            close(after.equity - before.equity, due * usd, 1e-9),
+            "{name}: {before:?} {after:?}"
+        );
+
+        let settled = priced(&now, &book).settle(&book).unwrap();
+        let flow = settled.flows.iter().find(|f| f.kind == FlowKind::Funding).unwrap();
+        assert_eq!((flow.instrument, flow.price), (perp, index));
+        assert!(close(flow.amount.to_f64(), due, 1e-15), "{name}: {flow:?}");
+        assert_eq!(flow.amount.currency(), currency);
+        assert_eq!(settled.portfolio.positions()[0].funding, Some(index));
+        let paid_up = figures(&now, &settled.portfolio);
+        assert!(close(paid_up.equity, after.equity, 1e-12), "{name}: {paid_up:?} {after:?}");
+        assert!(close(paid_up.initial_margin, after.initial_margin, 1e-12));
+        // Settling again at the same index pays nothing more.
+        let again = priced(&now, &settled.portfolio).settle(&settled.portfolio).unwrap();
+        assert!(again.flows.iter().all(|f| f.kind != FlowKind::Funding), "{:?}", again.flows);
+        if currency == Currency::BTC {
+            // No BTC to pay with, and no debt: the funding stays accrued, equity unchanged.
+            let broke = entered("0");
+            let before = figures(&now, &broke);
+            let settled = priced(&now, &broke).settle(&broke).unwrap();
+            let flow = settled.flows.iter().find(|f| f.kind == FlowKind::Funding).unwrap();
+            assert_eq!(flow.amount.raw(), 0);
+            let kept = figures(&now, &settled.portfolio);
+            assert!(close(kept.equity, before.equity, 1e-12), "{kept:?} {before:?}");
+        }
+    }
+}
+
+/// A trade on a perpetual first pays its accrued funding, so contracts bought at the new index
+/// never pay the funding of before; a position opened by a trade starts at the market's index.
+/// A market that stops quoting the index cannot value a position paid up to one, and says so.
+#[test]
+fn a_trade_pays_the_funding_first_and_new_contracts_start_at_the_index() {
+    let base = testkit::sample_market();
+    let name = "BTC-PERPETUAL";
+    let perp = instrument(name);
+    let now = with_funding(&base, name, 1.05e-6);
+    let position = Position { funding: Some(1e-6), ..Position::new(perp, 2_000_000.0) };
+    let balances = [money("300000", Currency::USDC), money("0.5", Currency::BTC)];
+    let book = Portfolio::new(vec![position], &balances).unwrap();
+    let priced_now = priced(&now, &book);
+    let mut scratch = Scratch::default();
+    let trade = Trade { instrument: perp, size: 1_000_000.0, price: None };
+    let traded = what_if(&priced_now, &book, &[trade], &mut scratch).unwrap();
+    let after = traded.portfolio.positions()[0];
+    assert_eq!((after.size, after.funding), (3_000_000.0, Some(1.05e-6)));
+    let due = product::funding_due(2_000_000.0, 1e-6, 1.05e-6);
+    let btc = traded.portfolio.balances().get(&Currency::BTC).unwrap().to_f64();
+    assert!(close(btc, 0.5 + due, 1e-15), "the funding paid from the BTC balance: {btc}");
+    // A trade at the mark changes no equity: the funding moved from accrued to paid.
+    assert!(close(traded.after[0].equity, traded.before[0].equity, 1e-9), "{traded:?}");
+
+    let opened = Portfolio::new(vec![], &[money("300000", Currency::USDC)]).unwrap();
+    let priced_open = priced(&now, &book);
+    let traded = what_if(&priced_open, &opened, &[trade], &mut scratch).unwrap();
+    assert_eq!(traded.portfolio.positions()[0].funding, Some(1.05e-6));
+
+    let unquoted = priced(&base, &book).margin(&book).unwrap_err();
+    assert_eq!(unquoted.field, "positions.BTC-PERPETUAL.funding");
+    assert!(matches!(unquoted.kind, ErrorKind::MissingMarketData(_)), "{unquoted}");
+}

@@ -35,6 +35,10 @@ pub struct InstrumentQuote {
     pub volume_24h: Option<f64>,
     /// Open interest.
     pub open_interest: Option<f64>,
+    /// A perpetual's cumulative funding index: funding per unit of size since the venue's
+    /// origin, in its settlement currency, rising when longs pay shorts (dYdX and Hyperliquid
+    /// publish one; for Deribit it is the sum of the funding paid per contract).
+    pub funding_index: Option<f64>,
 }
 
 /// The validated market of one underlying.
@@ -482,6 +486,14 @@ fn check_quote(instrument: &Instrument, quote: &InstrumentQuote) -> Result<(), E
                 return Err(Error::range(field, format!("must be >= 0, got {value}")));
             }
         }
+    }
+    if let Some(index) = quote.funding_index {
+        let field = format!("quotes.{instrument}.funding_index");
+        if instrument.expiry().is_some() || instrument.is_option() {
+            return Err(Error::range(field, "only a perpetual pays funding".to_owned()));
+        }
+        product::check_funding_index(index, &field)
+            .map_err(|e| Error::range(field, e.kind.to_string()))?;
     }
     if let (Some(bid), Some(ask)) = (quote.best_bid, quote.best_ask)
         && bid > ask

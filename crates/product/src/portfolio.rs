@@ -14,6 +14,8 @@ const POSITION_SIZE_ABS_MAX: f64 = 1e15;
 
 /// Largest entry price accepted, in the instrument's price unit.
 const ENTRY_PRICE_MAX: f64 = 1e15;
+/// Largest cumulative funding index in absolute value (per unit of size, settlement currency).
+pub const FUNDING_INDEX_MAX: f64 = 1e15;
 
 /// A signed holding of one instrument: positive is long, negative is short, in Deribit's amount
 /// units for that instrument.
@@ -29,14 +31,26 @@ pub struct Position {
     /// at the current mark (no unrealised P&L); an option's entry is its average premium, shown
     /// beside its value but never counted again, since the premium was paid from a balance.
     pub entry: Option<f64>,
+    /// For a perpetual, the venue's cumulative funding index (funding per unit of size, in the
+    /// settlement currency: a long pays its rise) up to which its funding has been paid; the
+    /// funding accrued since, `-size × (index − funding)`, counts in equity until a settlement
+    /// pays it. `None` accrues nothing (a service stamps the current index when it stores one).
+    pub funding: Option<f64>,
 }
 
 impl Position {
-    /// A position without an entry price.
+    /// A position without an entry price or a funding index.
     #[must_use]
     pub const fn new(instrument: Instrument, size: f64) -> Position {
-        Position { instrument, size, entry: None }
+        Position { instrument, size, entry: None, funding: None }
     }
+}
+
+/// The funding a perpetual position of `size` owes (negative) or is owed since it was paid up to
+/// `paid`, at the cumulative funding index `index`: a long pays a rising index.
+#[must_use]
+pub fn funding_due(size: f64, paid: f64, index: f64) -> f64 {
+    -size * (index - paid)
 }
 
 /// A validated set of positions and currency balances, in canonical order.
@@ -69,6 +83,16 @@ impl Portfolio {
             check_size(position.size, &format!("positions[{index}].size"))?;
             if let Some(entry) = position.entry {
                 check_price(entry, &format!("positions[{index}].entry"))?;
+            }
+            if let Some(funding) = position.funding {
+                check_funding_index(funding, &format!("positions[{index}].funding"))?;
+                if position.instrument.expiry().is_some() || position.instrument.is_option() {
+                    let why = "only a perpetual pays funding".to_owned();
+                    return Err(Error::new(
+                        format!("positions[{index}].funding"),
+                        ErrorKind::OutOfRange(why),
+                    ));
+                }
             }
             if let Some(first) = seen.insert(position.instrument, index) {
                 return Err(Error::new(
@@ -145,6 +169,22 @@ pub(crate) fn check_price(price: f64, field: &str) -> Result<(), Error> {
     }
     if price <= 0.0 || price > ENTRY_PRICE_MAX {
         let rule = format!("0 < price <= {ENTRY_PRICE_MAX:e}, got {price:e}");
+        return Err(Error::new(field, ErrorKind::OutOfRange(rule)));
+    }
+    Ok(())
+}
+
+/// A funding index must be finite and within ±[`FUNDING_INDEX_MAX`] (it may be negative: shorts
+/// pay when it falls).
+///
+/// # Errors
+/// `NotFinite` or `OutOfRange` naming `field`.
+pub fn check_funding_index(index: f64, field: &str) -> Result<(), Error> {
+    if !index.is_finite() {
+        return Err(Error::new(field, ErrorKind::NotFinite));
+    }
+    if index.abs() > FUNDING_INDEX_MAX {
+        let rule = format!("|index| <= {FUNDING_INDEX_MAX:e}, got {index:e}");
         return Err(Error::new(field, ErrorKind::OutOfRange(rule)));
     }
     Ok(())

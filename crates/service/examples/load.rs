@@ -112,7 +112,8 @@ async fn fill(database: &str, o: &Options, instruments: &[product::Instrument], 
         let account = book.account(a);
         for &(row, size) in account.positions {
             let instrument = instruments[row].to_string();
-            ops.push(Op::Position { account: id.clone(), instrument, size, entry: None });
+            let (entry, funding) = (None, None);
+            ops.push(Op::Position { account: id.clone(), instrument, size, entry, funding });
         }
         for &(currency, amount) in account.balances {
             let (account, currency) = (id.clone(), currency.to_string());

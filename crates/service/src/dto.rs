@@ -22,6 +22,11 @@ pub struct PositionInput {
     /// without one is entered at the current market's mark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<f64>,
+    /// A perpetual's funding index up to which its funding is paid (the venue's cumulative
+    /// funding per unit of size, in its settlement currency); a perpetual written without one is
+    /// paid up to the current market's `funding_index`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding: Option<f64>,
 }
 
 /// A trade: instrument, signed size and, optionally, its price.
@@ -102,6 +107,10 @@ pub struct SetPosition {
     /// entered at the current market's mark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<f64>,
+    /// A perpetual's funding index up to which its funding is paid; when absent, the stored one
+    /// is kept, and a new perpetual is paid up to the current market's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding: Option<f64>,
 }
 
 /// `PUT /api/accounts/{id}/balances/{currency}`.

@@ -136,11 +136,12 @@ impl Model {
             let record = AccountRecord { methodology, ..AccountRecord::default() };
             accounts.insert_mut(id, record);
         }
-        for (account, instrument, size, entry) in loaded.positions {
+        for (account, instrument, size, entry, funding) in loaded.positions {
             let instrument = Instrument::parse(&instrument)
                 .map_err(|e| Error::storage("positions", e.to_string()))?;
             if let Some(record) = accounts.get_mut(&account) {
-                record.positions.insert(instrument, Position { instrument, size, entry });
+                let position = Position { instrument, size, entry, funding };
+                record.positions.insert(instrument, position);
             }
         }
         model.audit_head = loaded.audit_head;
@@ -221,7 +222,7 @@ impl Model {
                         AccountRecord { methodology: methodology.clone(), ..Default::default() };
                     self.accounts.insert_mut(id.clone(), record);
                 }
-                Op::Position { account, instrument, size, entry } => {
+                Op::Position { account, instrument, size, entry, funding } => {
                     let (Some(record), Ok(instrument)) =
                         (self.accounts.get_mut(account), Instrument::parse(instrument))
                     else {
@@ -233,7 +234,8 @@ impl Model {
                     if *size == 0.0 {
                         record.positions.remove(&instrument);
                     } else {
-                        let position = Position { instrument, size: *size, entry: *entry };
+                        let (size, entry, funding) = (*size, *entry, *funding);
+                        let position = Position { instrument, size, entry, funding };
                         record.positions.insert(instrument, position);
                     }
                 }

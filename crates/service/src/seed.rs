@@ -70,6 +70,7 @@ pub async fn seed(service: &Arc<Service>, sample_accounts: bool) -> Result<(), E
                         instrument: (*i).to_owned(),
                         size: *s,
                         entry: None,
+                        funding: None,
                     })
                     .collect(),
                 balances: balances

@@ -17,13 +17,14 @@ mod history;
 pub use history::{AlertRow, MarketRow, Pruned, Sample, Window};
 
 /// Schema migrations, embedded in the binary, applied in order once each.
-const MIGRATIONS: [(i64, &str); 6] = [
+const MIGRATIONS: [(i64, &str); 7] = [
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_entry_prices.sql")),
     (3, include_str!("../migrations/0003_api_keys.sql")),
     (4, include_str!("../migrations/0004_audit_log.sql")),
     (5, include_str!("../migrations/0005_backtests.sql")),
     (6, include_str!("../migrations/0006_history.sql")),
+    (7, include_str!("../migrations/0007_funding.sql")),
 ];
 
 /// How long an idempotency receipt is kept, seconds: a replay within a day finds its first
@@ -77,6 +78,8 @@ pub enum Op {
         size: f64,
         /// The price its P&L counts from.
         entry: Option<f64>,
+        /// A perpetual's funding index up to which its funding is paid.
+        funding: Option<f64>,
     },
     /// Sets a balance (exact decimal text); `None` removes it.
     Balance {
@@ -162,6 +165,9 @@ pub struct Receipt {
     pub created_at: i64,
 }
 
+/// A stored position: (account, instrument, size, entry price, funding index).
+pub type StoredPosition = (String, String, f64, Option<f64>, Option<f64>);
+
 /// Everything stored, as read at startup.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Loaded {
@@ -169,8 +175,8 @@ pub struct Loaded {
     pub methodologies: Vec<(String, String, String, String)>,
     /// (id, methodology hash).
     pub accounts: Vec<(String, String)>,
-    /// (account, instrument, size, entry price).
-    pub positions: Vec<(String, String, f64, Option<f64>)>,
+    /// (account, instrument, size, entry price, funding index).
+    pub positions: Vec<StoredPosition>,
     /// (account, currency, amount).
     pub balances: Vec<(String, String, String)>,
     /// The newest market: (seq, document).
@@ -397,7 +403,7 @@ impl Store {
                 row.try_get("methodology").map_err(fail)?,
             ));
         }
-        let q = "SELECT account, instrument, size, entry FROM positions \
+        let q = "SELECT account, instrument, size, entry, funding FROM positions \
                  ORDER BY account, instrument";
         for row in sqlx::query(q).fetch_all(&self.pool).await.map_err(fail)? {
             loaded.positions.push((
@@ -405,6 +411,7 @@ impl Store {
                 row.try_get("instrument").map_err(fail)?,
                 row.try_get("size").map_err(fail)?,
                 row.try_get("entry").map_err(fail)?,
+                row.try_get("funding").map_err(fail)?,
             ));
         }
         let q = "SELECT account, currency, amount FROM balances ORDER BY account, currency";
@@ -492,24 +499,15 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(),
                 .bind(account)
                 .bind(instrument)
         }
-        // A NULL is written in the SQL, not bound: the Any driver sends a bound `None::<f64>`
-        // to PostgreSQL in a binary format it refuses.
-        Op::Position { account, instrument, size, entry: None } => sqlx::query(
-            "INSERT INTO positions (account, instrument, size, entry) VALUES ($1, $2, $3, NULL) \
-             ON CONFLICT (account, instrument) DO UPDATE SET size = excluded.size, entry = NULL",
-        )
-        .bind(account)
-        .bind(instrument)
-        .bind(*size),
-        Op::Position { account, instrument, size, entry: Some(entry) } => sqlx::query(
-            "INSERT INTO positions (account, instrument, size, entry) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (account, instrument) DO UPDATE SET size = excluded.size, \
-             entry = excluded.entry",
-        )
-        .bind(account)
-        .bind(instrument)
-        .bind(*size)
-        .bind(*entry),
+        Op::Position { account, instrument, size, entry, funding } => {
+            let mut query =
+                sqlx::query(position_upsert(entry.is_some(), funding.is_some())).bind(account);
+            query = query.bind(instrument).bind(*size);
+            for value in [entry, funding].into_iter().flatten() {
+                query = query.bind(*value);
+            }
+            query
+        }
         Op::Balance { account, currency, amount: None } => {
             sqlx::query("DELETE FROM balances WHERE account = $1 AND currency = $2")
                 .bind(account)
@@ -535,6 +533,34 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(),
         .bind(indices),
     };
     query.execute(&mut **tx).await.map(|_| ())
+}
+
+/// The upsert of a position with an entry price and a funding index where given. A NULL is
+/// written in the SQL, not bound: the Any driver sends a bound `None::<f64>` to PostgreSQL in a
+/// binary format it refuses.
+fn position_upsert(entry: bool, funding: bool) -> &'static str {
+    match (entry, funding) {
+        (false, false) => {
+            "INSERT INTO positions (account, instrument, size, entry, funding) \
+             VALUES ($1, $2, $3, NULL, NULL) ON CONFLICT (account, instrument) DO UPDATE \
+             SET size = excluded.size, entry = NULL, funding = NULL"
+        }
+        (true, false) => {
+            "INSERT INTO positions (account, instrument, size, entry, funding) \
+             VALUES ($1, $2, $3, $4, NULL) ON CONFLICT (account, instrument) DO UPDATE \
+             SET size = excluded.size, entry = excluded.entry, funding = NULL"
+        }
+        (false, true) => {
+            "INSERT INTO positions (account, instrument, size, entry, funding) \
+             VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (account, instrument) DO UPDATE \
+             SET size = excluded.size, entry = NULL, funding = excluded.funding"
+        }
+        (true, true) => {
+            "INSERT INTO positions (account, instrument, size, entry, funding) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account, instrument) DO UPDATE \
+             SET size = excluded.size, entry = excluded.entry, funding = excluded.funding"
+        }
+    }
 }
 
 /// Deleting an account (its positions and balances first) or moving it to a methodology.

@@ -13,7 +13,6 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use margin::Scratch;
-use margin::settle::FlowKind;
 use margin::whatif::Trade;
 use product::{Instrument, Portfolio};
 
@@ -141,20 +140,14 @@ pub fn plan_settlement(model: &Model) -> Result<Plan, Error> {
             }
             settled += 1;
             ops.extend(changes(id, record, &after));
-            flows.extend(done.flows.iter().map(|f| {
-                SettlementFlowView {
-                    account: id.clone(),
-                    instrument: f.instrument.to_string(),
-                    kind: match f.kind {
-                        FlowKind::Variation => "variation",
-                        FlowKind::Expiry => "expiry",
-                    }
-                    .to_owned(),
-                    size: f.size,
-                    price: f.price,
-                    amount: basics::format_scaled(f.amount.raw()),
-                    currency: f.amount.currency().to_string(),
-                }
+            flows.extend(done.flows.iter().map(|f| SettlementFlowView {
+                account: id.clone(),
+                instrument: f.instrument.to_string(),
+                kind: f.kind.name().to_owned(),
+                size: f.size,
+                price: f.price,
+                amount: basics::format_scaled(f.amount.raw()),
+                currency: f.amount.currency().to_string(),
             }));
         }
     }
@@ -191,6 +184,7 @@ fn changes(id: &str, before: &AccountRecord, after: &AccountRecord) -> Vec<Op> {
                 instrument: instrument.to_string(),
                 size: now.map_or(0.0, |p| p.size),
                 entry: now.and_then(|p| p.entry),
+                funding: now.and_then(|p| p.funding),
             });
         }
     }

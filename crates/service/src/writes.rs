@@ -144,7 +144,9 @@ pub(crate) fn price(field: &str, price: f64) -> Result<f64, Error> {
 }
 
 /// Enters every future and perpetual of `record` held without an entry price at the engine's
-/// mark on the current market, so that its P&L counts from the moment it was written.
+/// mark on the current market, and pays every perpetual without a funding index up to the
+/// market's (when it quotes one), so that its P&L and funding count from the moment it was
+/// written.
 ///
 /// # Errors
 /// `Invalid` naming `positions.<instrument>.entry` when there is no market yet or the market
@@ -154,28 +156,62 @@ fn enter_at_mark(
     engine: &margin::Engine,
     record: &mut AccountRecord,
 ) -> Result<(), Error> {
+    let perpetual = |p: &Position| p.instrument.expiry().is_none() && !p.instrument.is_option();
+    let unentered = |p: &Position| p.entry.is_none() && !p.instrument.is_option();
+    let unfunded = |p: &Position| p.funding.is_none() && perpetual(p);
     let missing: Vec<Instrument> = (record.positions.values())
-        .filter(|p| p.entry.is_none() && !p.instrument.is_option())
+        .filter(|p| unentered(p) || unfunded(p))
         .map(|p| p.instrument)
         .collect();
-    let Some(&first) = missing.first() else { return Ok(()) };
+    let first = record.positions.values().find(|p| unentered(p)).map(|p| p.instrument);
     let required = |instrument: &Instrument, why: String| {
         let field = format!("positions.{instrument}.entry");
         Error::invalid(field, format!("{why}: give the price its P&L counts from"))
     };
-    let market = model.market.as_ref().ok_or_else(|| required(&first, "no market yet".into()))?;
-    let (priced, refused) = (engine.price_valuable(&market.snapshot, &missing))
-        .map_err(|e| required(&first, format!("the market cannot be priced: {e}")))?;
-    if let Some((instrument, why)) = refused.iter().next() {
-        return Err(required(instrument, format!("the current market cannot value it: {why}")));
+    let Some(market) = model.market.as_ref() else {
+        // Without a market only the entries are needed (there is no funding index to pay to).
+        return first.map_or(Ok(()), |i| Err(required(&i, "no market yet".into())));
+    };
+    if missing.is_empty() {
+        return Ok(());
     }
+    let priced = engine.price_valuable(&market.snapshot, &missing);
+    let (priced, refused) = match (priced, first) {
+        (Ok(priced), _) => priced,
+        (Err(_), None) => return Ok(()),
+        (Err(e), Some(i)) => return Err(required(&i, format!("the market cannot be priced: {e}"))),
+    };
     for instrument in missing {
-        let mark = priced.mark(&instrument).map_err(|e| required(&instrument, e.to_string()))?;
-        if let Some(p) = record.positions.get_mut(&instrument) {
-            p.entry = Some(mark);
+        let Some(p) = record.positions.get_mut(&instrument) else { continue };
+        if let Some(why) = refused.get(&instrument) {
+            if p.entry.is_none() {
+                return Err(required(
+                    &instrument,
+                    format!("the current market cannot value it: {why}"),
+                ));
+            }
+            continue;
+        }
+        let fail = |e: margin::Error| required(&instrument, e.to_string());
+        if p.entry.is_none() {
+            p.entry = Some(priced.mark(&instrument).map_err(fail)?);
+        }
+        if perpetual(p) && p.funding.is_none() {
+            p.funding = priced.funding_index(&instrument).map_err(fail)?;
         }
     }
     Ok(())
+}
+
+/// A funding index given for `instrument`, refused unless finite, in range and on a perpetual.
+fn funding(field: &str, instrument: &Instrument, index: Option<f64>) -> Result<Option<f64>, Error> {
+    let Some(index) = index else { return Ok(None) };
+    if instrument.is_option() || instrument.expiry().is_some() {
+        return Err(Error::invalid(field, "only a perpetual pays funding"));
+    }
+    product::check_funding_index(index, field)
+        .map_err(|e| Error::invalid(field, e.kind.to_string()))?;
+    Ok(Some(index))
 }
 
 pub(crate) fn size(field: &str, size: f64) -> Result<f64, Error> {
@@ -215,7 +251,12 @@ pub fn account_view(model: &Model, id: &str, record: &AccountRecord) -> AccountV
         positions: record
             .positions
             .iter()
-            .map(|(i, p)| PositionInput { instrument: i.to_string(), size: p.size, entry: p.entry })
+            .map(|(i, p)| PositionInput {
+                instrument: i.to_string(),
+                size: p.size,
+                entry: p.entry,
+                funding: p.funding,
+            })
             .collect(),
         balances: record
             .balances
@@ -273,7 +314,9 @@ pub fn plan_create(model: &Model, request: &CreateAccount) -> Result<Plan, Error
         let instrument = instrument(&format!("{field}.instrument"), &p.instrument)?;
         let size = size(&format!("{field}.size"), p.size)?;
         let entry = p.entry.map(|e| price(&format!("{field}.entry"), e)).transpose()?;
-        if record.positions.insert(instrument, Position { instrument, size, entry }).is_some() {
+        let funding = funding(&format!("{field}.funding"), &instrument, p.funding)?;
+        let position = Position { instrument, size, entry, funding };
+        if record.positions.insert(instrument, position).is_some() {
             return Err(Error::invalid(format!("{field}.instrument"), "listed twice"));
         }
     }
@@ -281,7 +324,8 @@ pub fn plan_create(model: &Model, request: &CreateAccount) -> Result<Plan, Error
     enter_at_mark(model, &entry.engine, &mut record)?;
     for p in record.positions.values() {
         let (account, instrument) = (id.clone(), p.instrument.to_string());
-        ops.push(Op::Position { account, instrument, size: p.size, entry: p.entry });
+        let (size, entry, funding) = (p.size, p.entry, p.funding);
+        ops.push(Op::Position { account, instrument, size, entry, funding });
     }
     for (currency, value) in &request.balances {
         let field = format!("balances.{currency}");
@@ -330,21 +374,25 @@ pub async fn set_position(
                 let instrument = instrument("instrument", &name)?;
                 let size = size("size", request.size)?;
                 let entry = request.entry.map(|e| price("entry", e)).transpose()?;
+                let funding = funding("funding", &instrument, request.funding)?;
                 if size == 0.0 {
                     record.positions.remove(&instrument);
                 } else {
-                    let kept = record.positions.get(&instrument).and_then(|p| p.entry);
-                    let entry = entry.or(kept);
-                    record.positions.insert(instrument, Position { instrument, size, entry });
+                    let kept = record.positions.get(&instrument);
+                    let entry = entry.or(kept.and_then(|p| p.entry));
+                    let funding = funding.or(kept.and_then(|p| p.funding));
+                    let position = Position { instrument, size, entry, funding };
+                    record.positions.insert(instrument, position);
                     let Some(methodology) = model.methodologies.get(&record.methodology) else {
                         panic!("Invariant: a stored account's methodology is stored");
                     };
                     enter_at_mark(model, &methodology.engine, &mut record)?;
                 }
                 model.check_account(&record)?;
-                let entry = record.positions.get(&instrument).and_then(|p| p.entry);
+                let held = record.positions.get(&instrument);
+                let (entry, funding) = (held.and_then(|p| p.entry), held.and_then(|p| p.funding));
                 let instrument = instrument.to_string();
-                let op = Op::Position { account: id.clone(), instrument, size, entry };
+                let op = Op::Position { account: id.clone(), instrument, size, entry, funding };
                 Ok(account_plan(model, &id, &record, op))
             })
             .await

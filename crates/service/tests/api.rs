@@ -1167,3 +1167,65 @@ async fn fill_three_hours(store: &service::store::Store, base: i64, now: i64) {
     store.commit(&[], Some(&receipt("old", now - 86_400 - 1))).await.unwrap();
     store.commit(&[], Some(&receipt("new", now - 60))).await.unwrap();
 }
+
+/// The sample market with BTC-PERPETUAL quoting cumulative funding index `index`.
+fn market_with_funding(index: f64) -> Value {
+    let mut market: Value = serde_json::from_str(formats::bundled::SAMPLE_MARKET_JSON).unwrap();
+    market["instruments"]["BTC-PERPETUAL"]["funding_index"] = json!(index);
+    market
+}
+
+/// A perpetual written while the market quotes a funding index is paid up to it; as the index
+/// rises its funding accrues in equity (the long pays, at the coin's price), a settlement pays
+/// it from the BTC balance as a `funding` flow with no figure moving, and the position is then
+/// paid up to the new index. A funding index on anything but a perpetual is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_perpetual_pays_its_funding_at_settlement() {
+    for url in databases("funding").await {
+        let running = start(&url).await;
+        let a = running.address;
+        push_and_wait(a, &market_with_funding(1e-6)).await;
+        let body = json!({ "id": "funded", "balances": { "BTC": "1", "USDC": "100000" },
+            "positions": [{ "instrument": "BTC-PERPETUAL", "size": 1_000_000 }] });
+        assert_eq!(call(a, "POST", "/api/accounts", Some("fund-1"), &body).await.status, 201);
+        let stored = get(a, "/api/accounts/funded").await;
+        assert_eq!(stored["positions"][0]["funding"], json!(1e-6), "{stored}");
+        let before =
+            usd(&row(&get(a, "/api/accounts?limit=1000").await, "funded")["figures"], "equity");
+
+        let list = push_and_wait(a, &market_with_funding(1.05e-6)).await;
+        let accrued = usd(&row(&list, "funded")["figures"], "equity");
+        let due = product::funding_due(1_000_000.0, 1e-6, 1.05e-6);
+        let btc_usd = get(a, "/api/markets/latest").await["underlyings"]["BTC"]["index"].as_f64();
+        let cost = due * btc_usd.unwrap();
+        assert!(((accrued - before) - cost).abs() < 1e-6 * cost.abs(), "{accrued} {before} {cost}");
+
+        let settled = call(a, "POST", "/api/settlements", None, &Value::Null).await;
+        assert_eq!(settled.status, 200, "{}", settled.body);
+        let flows = settled.json()["flows"].clone();
+        let flow =
+            flows.as_array().unwrap().iter().find(|f| f["account"] == "funded").unwrap().clone();
+        assert_eq!(
+            (&flow["kind"], &flow["currency"]),
+            (&json!("funding"), &json!("BTC")),
+            "{flow}"
+        );
+        let amount: f64 = flow["amount"].as_str().unwrap().parse().unwrap();
+        assert!((amount - due).abs() < 1e-15, "{amount} {due}");
+        let account = get(a, "/api/accounts/funded").await;
+        assert_eq!(account["positions"][0]["funding"], json!(1.05e-6), "{account}");
+        let btc: f64 = account["balances"]["BTC"].as_str().unwrap().parse().unwrap();
+        assert!((btc - (1.0 + due)).abs() < 1e-15, "{btc}");
+        let after =
+            usd(&row(&get(a, "/api/accounts?limit=1000").await, "funded")["figures"], "equity");
+        assert!((after - accrued).abs() < 1e-9 * accrued.abs(), "{after} {accrued}");
+
+        let path = "/api/accounts/funded/positions/BTC-25DEC26-100000-C";
+        let refused =
+            call(a, "PUT", path, Some("fund-2"), &json!({ "size": 1, "funding": 1.0 })).await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert_eq!(refused.json()["error"]["field"], "funding");
+        running.server.abort();
+        running.recompute.abort();
+    }
+}
