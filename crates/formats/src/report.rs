@@ -10,6 +10,7 @@ use crate::format_rfc3339;
 
 /// The report document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportDocument {
     /// `name@version`.
     pub methodology: String,
@@ -30,7 +31,7 @@ pub struct ReportDocument {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineDocument>,
     /// Liquidation moves, when computed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub liquidation: Vec<LiquidationDocument>,
     /// The positions' Greeks per underlying.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -39,6 +40,7 @@ pub struct ReportDocument {
 
 /// Figures of one currency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CurrencyDocument {
     /// Currency.
     pub currency: String,
@@ -72,12 +74,13 @@ pub struct CurrencyDocument {
     pub worst_scenario: Option<usize>,
     /// Whether a competing contingency (Derive's forward contingency), not a scenario, set the
     /// loss.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub worst_is_contingency: bool,
 }
 
 /// One position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PositionDocument {
     /// Instrument.
     pub instrument: String,
@@ -119,6 +122,7 @@ pub struct PositionDocument {
 
 /// The positions' Greeks summed per underlying.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GreeksDocument {
     /// Exposure to the index, in coins of the underlying.
     pub delta_coins: f64,
@@ -130,6 +134,7 @@ pub struct GreeksDocument {
 
 /// A scenario, described.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScenarioDocument {
     /// Relative move.
     pub spot_move: f64,
@@ -143,6 +148,7 @@ pub struct ScenarioDocument {
 
 /// One risk unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnitDocument {
     /// Underlying.
     pub underlying: String,
@@ -164,6 +170,7 @@ pub struct UnitDocument {
 
 /// One add-on value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddOnDocument {
     /// Add-on name.
     pub name: String,
@@ -177,6 +184,7 @@ pub struct AddOnDocument {
 
 /// Greek approximation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GreekDocument {
     /// Scan loss from approximated rows, per currency.
     pub scan_loss: BTreeMap<String, f64>,
@@ -188,6 +196,7 @@ pub struct GreekDocument {
 
 /// Baseline comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BaselineDocument {
     /// Baseline methodology.
     pub methodology: String,
@@ -203,6 +212,7 @@ pub struct BaselineDocument {
 
 /// Liquidation moves of one underlying.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LiquidationDocument {
     /// Underlying.
     pub underlying: String,

@@ -87,6 +87,36 @@ impl PricedMarket {
         Ok(self.arrays.info(row).mark)
     }
 
+    /// The price a trade of `size` of `instrument` pays crossing half the bid/ask spread from the
+    /// mark: above it for a buy, below it (never below zero) for a sale. The half-spread is the
+    /// methodology's liquidation-friction one, the quoted bid/ask where the market has them and
+    /// its default otherwise (none without a friction add-on, so the mark); a delta-one
+    /// contract's moves the price by the same fraction of the mark as of its notional.
+    ///
+    /// # Errors
+    /// `UnknownInstrument` outside the universe priced; `MissingMarketData` for an option whose
+    /// settlement currency has no USD price.
+    pub fn crossing_price(&self, instrument: &Instrument, size: f64) -> Result<f64, Error> {
+        let row = self
+            .arrays
+            .position(instrument)
+            .ok_or_else(|| Error::new(instrument.to_string(), ErrorKind::UnknownInstrument))?;
+        let (info, half_usd) = (self.arrays.info(row), self.facts[row].half_spread_usd);
+        let half = if info.strike.is_some() {
+            let currency = instrument.settlement_currency();
+            let usd = self.market.usd_price(currency).map_err(|e| {
+                Error::new(instrument.to_string(), ErrorKind::MissingMarketData(e.to_string()))
+            })?;
+            half_usd / usd
+        } else if info.notional_usd > 0.0 {
+            info.mark * half_usd / info.notional_usd
+        } else {
+            0.0
+        };
+        let price = if size >= 0.0 { info.mark + half } else { info.mark - half };
+        Ok(price.max(f64::MIN_POSITIVE))
+    }
+
     /// The cumulative funding index this market quotes for `instrument` (a perpetual), if any.
     ///
     /// # Errors

@@ -363,3 +363,46 @@ fn a_trade_pays_the_funding_first_and_new_contracts_start_at_the_index() {
     assert_eq!(unquoted.field, "positions.BTC-PERPETUAL.funding");
     assert!(matches!(unquoted.kind, ErrorKind::MissingMarketData(_)), "{unquoted}");
 }
+
+/// A trade crossing the spread pays half the quoted bid/ask over the mark: 0.00022834 BTC on the
+/// sample's BTC-25DEC26-100000-C (bid 0.04543977, ask 0.04589645), 0.5 USD on BTC-PERPETUAL (bid
+/// 95,009, ask 95,010), above the mark for a buy and below it for a sale; a contract without a
+/// quote pays the methodology's default half-spread, as a fraction of the mark for a future.
+#[test]
+fn a_trade_crossing_the_spread_pays_half_the_quoted_bid_ask() {
+    let market = testkit::sample_market();
+    let names = ["BTC-25DEC26-100000-C", "BTC-PERPETUAL", "BTC_USDC-PERPETUAL"];
+    let positions = names.iter().map(|n| Position::new(instrument(n), 1.0)).collect();
+    let balances = [money("300000", Currency::USDC), money("5", Currency::BTC)];
+    let book = Portfolio::new(positions, &balances).unwrap();
+    let priced = priced(&market, &book);
+    for (name, half) in [("BTC-25DEC26-100000-C", 0.000_228_34), ("BTC-PERPETUAL", 0.5)] {
+        let i = instrument(name);
+        let mark = priced.mark(&i).unwrap();
+        let (buy, sell) =
+            (priced.crossing_price(&i, 3.0).unwrap(), priced.crossing_price(&i, -3.0).unwrap());
+        assert!(close(buy - mark, half, 1e-9), "{name}: buy {buy} at mark {mark}");
+        assert!(close(mark - sell, half, 1e-9), "{name}: sell {sell} at mark {mark}");
+    }
+    // Not quoted: Ballast PM's friction default, 0.05 % of a delta-one contract's notional.
+    let linear = instrument("BTC_USDC-PERPETUAL");
+    let mark = priced.mark(&linear).unwrap();
+    assert!(close(priced.crossing_price(&linear, 1.0).unwrap(), mark * 1.0005, 1e-12));
+    // Crossing costs the buyer equity at the mark: the half-spread times the size.
+    let mut scratch = Scratch::default();
+    let i = instrument("BTC-25DEC26-100000-C");
+    let price = priced.crossing_price(&i, 10.0).unwrap();
+    let at_mark =
+        what_if(&priced, &book, &[Trade { instrument: i, size: 10.0, price: None }], &mut scratch)
+            .unwrap();
+    let crossed = what_if(
+        &priced,
+        &book,
+        &[Trade { instrument: i, size: 10.0, price: Some(price) }],
+        &mut scratch,
+    )
+    .unwrap();
+    let cost = at_mark.after[0].equity - crossed.after[0].equity;
+    let btc_usd = market.usd_price(Currency::BTC).unwrap();
+    assert!(close(cost, 10.0 * 0.000_228_34 * btc_usd, 1e-6), "{cost}");
+}

@@ -10,9 +10,10 @@
 //! `--threads N` (rayon threads for the recompute; all cores when absent), `--rate N` (what-ifs
 //! per second per connection, sent on a fixed schedule with latency measured from the scheduled
 //! time; 0, the default, sends each request as soon as the previous answer arrives), `--writes N`
-//! (account writes timed after the load while markets are still pushed, 40: half position changes
-//! of existing accounts, which re-margin that account alone, half new accounts, which rebuild the
-//! methodology's group).
+//! (account writes timed after the load while markets are still pushed, 40), `--creation-every N`
+//! (every Nth write creates an account, which rebuilds the methodology's group; the others change
+//! a position of an existing account, which re-margins that account alone; 2, the default, makes
+//! half of each; 1 makes none).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly")]
 
@@ -34,6 +35,7 @@ struct Options {
     seconds: f64,
     threads: Option<usize>,
     writes: usize,
+    creation_every: usize,
 }
 
 fn options() -> Options {
@@ -47,6 +49,7 @@ fn options() -> Options {
         seconds: 30.0,
         threads: None,
         writes: 40,
+        creation_every: 2,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -61,6 +64,7 @@ fn options() -> Options {
             "--seconds" => o.seconds = value.parse().unwrap(),
             "--threads" => o.threads = Some(value.parse().unwrap()),
             "--writes" => o.writes = value.parse().unwrap(),
+            "--creation-every" => o.creation_every = value.parse::<usize>().unwrap().max(1),
             other => panic!("unknown option {other}"),
         }
     }
@@ -200,7 +204,14 @@ async fn writes(address: SocketAddr, o: &Options) -> (Vec<f64>, Vec<f64>) {
     for n in 0..o.writes {
         let key = format!("load-write-{n}");
         let started;
-        let reply = if n % 2 == 0 {
+        let creates = o.creation_every > 1 && n % o.creation_every == o.creation_every - 1;
+        let reply = if creates {
+            let body = format!(r#"{{"id":"new-{n:06}","balances":{{"USDC":"100000"}}}}"#);
+            started = Instant::now();
+            client
+                .request("POST", "/api/accounts", &[("Idempotency-Key", &key)], body.as_bytes())
+                .await
+        } else {
             let path = format!("/api/accounts/acct-{:06}", rng.below(o.accounts));
             let view = client.request("GET", &path, &[], &[]).await.unwrap().json();
             let held = view["positions"][0]["instrument"].as_str().unwrap().to_owned();
@@ -208,17 +219,11 @@ async fn writes(address: SocketAddr, o: &Options) -> (Vec<f64>, Vec<f64>) {
             let path = format!("{path}/positions/{held}");
             started = Instant::now();
             client.request("PUT", &path, &[("Idempotency-Key", &key)], body.as_bytes()).await
-        } else {
-            let body = format!(r#"{{"id":"new-{n:06}","balances":{{"USDC":"100000"}}}}"#);
-            started = Instant::now();
-            client
-                .request("POST", "/api/accounts", &[("Idempotency-Key", &key)], body.as_bytes())
-                .await
         };
         let seconds = started.elapsed().as_secs_f64();
         let reply = reply.unwrap();
         assert!(reply.status == 200 || reply.status == 201, "{}", reply.body);
-        if n % 2 == 0 { updates.push(seconds) } else { creations.push(seconds) }
+        if creates { creations.push(seconds) } else { updates.push(seconds) }
     }
     (updates, creations)
 }
@@ -231,7 +236,10 @@ async fn seed(
     instruments: &[product::Instrument],
 ) {
     let seeded = service::start(config).await.unwrap();
-    let hash = seeded.service.model().methodologies.values().next().unwrap().hash.clone();
+    let hash = {
+        let model = seeded.service.model();
+        model.methodologies.values().find(|m| m.name == "ballast-pm").unwrap().hash.clone()
+    };
     let mut client = Client::connect(seeded.address).await.unwrap().authorized(KEY);
     let reply =
         client.request("POST", "/api/markets", &[], market_json(market).as_bytes()).await.unwrap();
@@ -335,9 +343,27 @@ async fn main() {
     let forever = Instant::now() + Duration::from_hours(24);
     let background = tokio::spawn(push_markets(address, Arc::clone(&o), market, forever));
     report_writes(writes(address, &o).await);
+    report_phases(address).await;
     background.abort();
     running.server.abort();
     let _ = std::fs::remove_dir_all(scratch_dir());
+}
+
+/// The mean time per phase of the service's writes, from its `/metrics`
+/// (`ballast_write_phase_seconds`, by what the write changed): where a write's latency goes.
+async fn report_phases(address: SocketAddr) {
+    let mut client = Client::connect(address).await.unwrap().authorized(KEY);
+    let text = client.request("GET", "/metrics", &[], &[]).await.unwrap().body;
+    let value = |line: &str| line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+    for line in text.lines().filter(|l| l.starts_with("ballast_write_phase_seconds_sum")) {
+        let labels = line.split_once('{').and_then(|(_, rest)| rest.split_once('}'));
+        let Some((labels, _)) = labels else { continue };
+        let count = format!("ballast_write_phase_seconds_count{{{labels}}}");
+        let n = text.lines().find(|l| l.starts_with(&count)).and_then(value);
+        if let (Some(sum), Some(n)) = (value(line), n) {
+            println!("write phase {labels}: mean {:.2} ms over {n}", sum / n * 1e3);
+        }
+    }
 }
 
 fn report_writes((mut updates, mut creations): (Vec<f64>, Vec<f64>)) {
@@ -346,10 +372,12 @@ fn report_writes((mut updates, mut creations): (Vec<f64>, Vec<f64>)) {
     {
         latencies.sort_by(f64::total_cmp);
         println!(
-            "writes, {what}: {} timed; latency p50 {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+            "writes, {what}: {} timed; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, \
+             max {:.2} ms",
             latencies.len(),
             percentile(latencies, 0.5) * 1e3,
             percentile(latencies, 0.9) * 1e3,
+            percentile(latencies, 0.99) * 1e3,
             percentile(latencies, 1.0) * 1e3,
         );
     }

@@ -131,6 +131,9 @@ impl LiveState {
     }
 }
 
+/// Why a group without accounts has no priced market.
+const NO_ACCOUNTS: &str = "no account uses this methodology";
+
 /// Builds the group of `entry`. `previous` is reused where still valid: its context when the
 /// market and universe are the same, its book when moreover `accounts_changed` is false.
 #[must_use]
@@ -159,7 +162,14 @@ pub fn build_group(
         Some(Ok(p)) => p.requested == universe,
         _ => false,
     };
+    // A methodology no account uses is not priced: every bundled profile is stored, and each
+    // would otherwise price the whole market on every push.
+    let used = match previous {
+        Some(p) if !accounts_changed => !p.book.ids.is_empty(),
+        _ => model.accounts.values().any(|a| a.methodology == entry.hash),
+    };
     let priced = match (previous, market) {
+        _ if !used => Err(NO_ACCOUNTS.to_owned()),
         (Some(p), Some(_)) if same_market && same_request => p.priced.clone(),
         (_, Some(m)) => price(entry, m, universe),
         (_, None) => Err("no market snapshot yet".to_owned()),
@@ -376,39 +386,61 @@ pub fn publish_account(
     id: &str,
     generation: u64,
 ) -> LiveState {
-    let updated = previous.groups.get(hash).and_then(|group| update_account(model, group, id));
-    let Some(group) = updated else { return publish_one(model, previous, hash, id, generation) };
+    publish_alone(model, previous, hash, id, generation)
+        .unwrap_or_else(|| publish_one(model, previous, hash, id, generation))
+}
+
+/// [`publish_account`] when account `id` can be re-margined alone (an existing account whose
+/// every instrument has a row in its group); `None` when its group must be rebuilt.
+#[must_use]
+pub fn publish_alone(
+    model: &Model,
+    previous: &LiveState,
+    hash: &str,
+    id: &str,
+    generation: u64,
+) -> Option<LiveState> {
+    let group = update_accounts(model, previous.groups.get(hash)?, &[id])?;
     let mut groups = previous.groups.clone();
     groups.insert(hash.to_owned(), Arc::new(group));
-    LiveState {
+    Some(LiveState {
         generation,
         market_seq: previous.market_seq,
         valuation: previous.valuation,
         groups,
         accounts: Arc::clone(&previous.accounts),
-    }
+    })
 }
 
-/// `group` with account `id` re-margined, or `None` when the group must be rebuilt.
-fn update_account(model: &Model, group: &Group, id: &str) -> Option<Group> {
-    let a = *group.book.index.get(id)?;
-    let record = model.accounts.get(id)?;
+/// `group` with accounts `ids` re-margined (one copy of its arrays for all of them), or `None`
+/// when the group must be rebuilt.
+fn update_accounts(model: &Model, group: &Group, ids: &[&str]) -> Option<Group> {
     // On the group's own market, even when a newer one is waiting for the recompute: every
     // figure of a publication is on the same market, and the recompute brings all of them
-    // (this account's new positions included) to the newest one.
+    // (these accounts' new positions included) to the newest one.
     let priced = group.priced.as_ref().ok()?;
-    if record.methodology != group.entry.hash
-        || group.book.unresolved.contains_key(&a)
-        || !record.positions.keys().all(|i| group.book.held.contains(i))
-    {
-        return None;
-    }
-    let mut account = ResolvedAccount::default();
-    if resolve(record, priced, &mut account).is_err() {
-        return None;
+    let mut resolved = Vec::with_capacity(ids.len());
+    for id in ids {
+        let a = *group.book.index.get(*id)?;
+        let record = model.accounts.get(*id)?;
+        if record.methodology != group.entry.hash
+            || group.book.unresolved.contains_key(&a)
+            || !record.positions.keys().all(|i| group.book.held.contains(i))
+        {
+            return None;
+        }
+        let mut account = ResolvedAccount::default();
+        resolve(record, priced, &mut account).ok()?;
+        resolved.push((a, account));
     }
     let mut accounts = group.book.accounts.clone();
-    accounts.replace(a, &account);
+    let mut refresh = group.refresh.clone();
+    let mut stale = group.stale.clone();
+    for (a, account) in &resolved {
+        accounts.replace(*a, account);
+        refresh.replace(*a, priced.figures(account).as_deref().map_err(Clone::clone));
+        stale.remove(a);
+    }
     let old = &group.book;
     let book = Book {
         ids: Arc::clone(&old.ids),
@@ -418,10 +450,6 @@ fn update_account(model: &Model, group: &Group, id: &str) -> Option<Group> {
         accounts,
         unresolved: old.unresolved.clone(),
     };
-    let mut refresh = group.refresh.clone();
-    refresh.replace(a, priced.figures(&account).as_deref().map_err(Clone::clone));
-    let mut stale = group.stale.clone();
-    stale.remove(&a);
     let mut updated = Group {
         entry: Arc::clone(&group.entry),
         priced: Ok(Arc::clone(priced)),
@@ -431,8 +459,43 @@ fn update_account(model: &Model, group: &Group, id: &str) -> Option<Group> {
         market_seq: group.market_seq,
         stale,
     };
-    updated.health[a] = account_health(&mut updated, a);
+    for (a, _) in &resolved {
+        updated.health[*a] = account_health(&mut updated, *a);
+    }
     Some(updated)
+}
+
+/// `previous` with the accounts of `changed` ((methodology hash, account id)) re-margined: each
+/// group copied once with all of its changed accounts, or rebuilt when one of them needs it
+/// (as [`publish_account`] decides for one account).
+#[must_use]
+pub fn publish_accounts(
+    model: &Model,
+    previous: &LiveState,
+    changed: &BTreeSet<(String, String)>,
+    generation: u64,
+) -> LiveState {
+    let mut by_group: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (hash, id) in changed {
+        by_group.entry(hash.as_str()).or_default().push(id.as_str());
+    }
+    let mut next = LiveState {
+        generation,
+        market_seq: previous.market_seq,
+        valuation: previous.valuation,
+        groups: previous.groups.clone(),
+        accounts: Arc::clone(&previous.accounts),
+    };
+    for (hash, ids) in by_group {
+        let updated = next.groups.get(hash).and_then(|g| update_accounts(model, g, &ids));
+        match updated {
+            Some(group) => {
+                next.groups.insert(hash.to_owned(), Arc::new(group));
+            }
+            None => next = publish_one(model, &next, hash, ids[0], generation),
+        }
+    }
+    next
 }
 
 fn account_map(model: &Model) -> BTreeMap<String, String> {
@@ -450,6 +513,19 @@ pub struct Alert {
     pub to: Status,
     /// Health ratio now.
     pub health: f64,
+}
+
+/// The status change of account `id` alone from `before` to `after` (a write to one account
+/// changes no other's figures), as [`alerts`] would report it.
+#[must_use]
+pub fn account_alerts(before: &LiveState, after: &LiveState, id: &str) -> Vec<Alert> {
+    let Some((group, i)) = after.find(id) else { return Vec::new() };
+    let from = before.find(id).map_or(Status::Healthy, |(g, j)| g.health[j].status);
+    let Health { ratio, status: to } = group.health[i];
+    if from == to {
+        return Vec::new();
+    }
+    vec![Alert { account: id.to_owned(), from, to, health: ratio }]
 }
 
 /// Status changes from `before` to `after`, in account order.

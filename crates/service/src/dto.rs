@@ -127,6 +127,11 @@ pub struct SetBalance {
 pub struct WhatIfRequest {
     /// Trades on the current positions, in order, each at its price or at the mark.
     pub trades: Vec<TradeInput>,
+    /// Whether a trade without a price crosses half the spread from the mark (a buy above it,
+    /// a sale below), the methodology's liquidation-friction half-spread: the quoted bid/ask
+    /// where the market has them, else its default. False (the default): at the mark.
+    #[serde(default)]
+    pub cross_spread: bool,
 }
 
 /// `POST /api/methodologies`.
@@ -354,10 +359,9 @@ pub struct MarginView {
     pub status: String,
     /// Smallest equity / MM.
     pub health: Option<f64>,
-    /// The report (`formats::report::ReportDocument`: currencies, positions, units, add-ons,
-    /// baseline, liquidation).
-    #[schema(value_type = Object)]
-    pub report: serde_json::Value,
+    /// The report: currencies, positions, units, add-ons, baseline, liquidation, Greeks (the
+    /// document `ballast margin --json` writes).
+    pub report: formats::report::ReportDocument,
 }
 
 /// `POST /api/markets`.

@@ -46,6 +46,24 @@ pub fn recomputed(seconds: f64, lag_seconds: f64) {
     metrics::histogram!("ballast_recompute_lag_seconds").record(lag_seconds);
 }
 
+/// Records how long a write spent validating (`plan`), committing (`commit`) and publishing
+/// (`publish`), by what it changed: `at` is its start and the end of each phase.
+pub fn wrote(scope: &crate::state::Scope, at: [Instant; 4]) {
+    let kind = match scope {
+        crate::state::Scope::Nothing => "nothing",
+        crate::state::Scope::Account { .. } => "account",
+        crate::state::Scope::Methodologies => "methodologies",
+        crate::state::Scope::Market(_) => "market",
+    };
+    for (phase, (from, to)) in
+        ["plan", "commit", "publish"].into_iter().zip(at.iter().zip(&at[1..]))
+    {
+        let seconds = to.saturating_duration_since(*from).as_secs_f64();
+        metrics::histogram!("ballast_write_phase_seconds", "scope" => kind, "phase" => phase)
+            .record(seconds);
+    }
+}
+
 /// Counts the rows one pruning deleted, by table.
 pub fn pruned(pruned: &crate::store::Pruned) {
     let tables = [

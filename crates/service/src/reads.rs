@@ -217,7 +217,7 @@ pub async fn get_margin(
         market_seq: Some(market.seq),
         status: status_name(status),
         health: finite(ratio),
-        report: serde_json::to_value(document).unwrap_or_default(),
+        report: document,
     }))
 }
 
@@ -273,6 +273,21 @@ pub fn trades_of(request: &WhatIfRequest) -> Result<Vec<Trade>, Error> {
     Ok(trades)
 }
 
+/// Prices every trade of `trades` given without a price at the mark crossing half the spread
+/// ([`margin::PricedMarket::crossing_price`]).
+///
+/// # Errors
+/// `Invalid` naming `trades[i].instrument` when it cannot be priced so.
+pub fn cross_spread(priced: &margin::PricedMarket, trades: &mut [Trade]) -> Result<(), Error> {
+    for (i, t) in trades.iter_mut().enumerate().filter(|(_, t)| t.price.is_none()) {
+        let price = priced.crossing_price(&t.instrument, t.size);
+        let price = price
+            .map_err(|e| Error::invalid(format!("trades[{i}].instrument"), e.kind.to_string()))?;
+        t.price = Some(price);
+    }
+    Ok(())
+}
+
 /// The fills of a what-if, for the wire.
 #[must_use]
 pub fn fill_views(what_if: &WhatIf) -> Vec<FillView> {
@@ -293,10 +308,13 @@ fn pre_trade_of(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<PreTradeView, Error> {
     let request: WhatIfRequest = parse(&body(raw)?)?;
-    let trades = trades_of(&request)?;
+    let mut trades = trades_of(&request)?;
     let published = service.published();
     let (group, _) = published.find(&id).ok_or_else(|| not_found(&id))?;
     let priced = group.priced.as_ref().map_err(|why| Error::invalid("market", why.clone()))?;
+    if request.cross_spread {
+        cross_spread(priced, &mut trades)?;
+    }
     let portfolio = {
         let model = service.model();
         model.accounts.get(&id).ok_or_else(|| not_found(&id))?.portfolio()?

@@ -1,5 +1,6 @@
 //! What an empty database starts with, so that the first `ballast serve` shows a working
-//! system: the bundled Ballast PM methodology, the bundled sample market and a few accounts.
+//! system: every bundled portfolio methodology (Ballast PM, the default, and the peers' profiles,
+//! so any account can be moved to one), the bundled sample market and a few accounts.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,22 +40,32 @@ const SAMPLES: [Sample; 4] = [
     ("perp-trader", &[("BTC-PERPETUAL", 2_000_000.0)], &[("USDC", "300000")]),
 ];
 
-/// Seeds what is missing: the methodology and the market always, the accounts when asked and
-/// the database has none.
+/// Seeds what is missing: the bundled portfolio methodologies (each one not stored under its
+/// name) and the market always, the accounts when asked and the database has none.
 ///
 /// # Errors
 /// As the writes.
 pub async fn seed(service: &Arc<Service>, sample_accounts: bool) -> Result<(), Error> {
-    let (has_default, has_market, has_accounts) = {
+    let (has_market, has_accounts) = {
         let model = service.model();
-        let named = model.methodologies.values().any(|m| m.name == DEFAULT_METHODOLOGY);
-        (named, model.market.is_some(), !model.accounts.is_empty())
+        (model.market.is_some(), !model.accounts.is_empty())
     };
-    if !has_default {
-        let text = formats::bundled::bundled_text(DEFAULT_METHODOLOGY).unwrap_or_default();
+    for (name, text) in formats::bundled::BUNDLED {
+        let stored = service.model().methodologies.values().any(|m| m.name == name);
+        let portfolio = matches!(
+            formats::methodology::Profile::from_toml(text),
+            Ok(formats::methodology::Profile::Portfolio(_))
+        );
+        if stored || !portfolio {
+            continue;
+        }
         let entry = Arc::new(MethodologyEntry::parse(text)?);
         service.write(None, |model| Ok(methodology_plan(model, &entry))).await?;
     }
+    debug_assert!(
+        service.model().methodologies.values().any(|m| m.name == DEFAULT_METHODOLOGY),
+        "Invariant: the default methodology is bundled"
+    );
     if !has_market {
         let parsed = parse_market(formats::bundled::SAMPLE_MARKET_JSON)?;
         service.write(None, |model| Ok(market_plan(model, &parsed))).await?;

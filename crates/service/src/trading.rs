@@ -48,7 +48,8 @@ pub async fn record_trades(
         let (bytes, key) = body_and_key(raw, &headers, &method, &uri, true)?;
         let request: WhatIfRequest = parse(&bytes)?;
         let trades = trades_of(&request)?;
-        service.write(key, |model| plan_trades(model, &id, &trades)).await
+        let cross = request.cross_spread;
+        service.write(key, |model| plan_trades(model, &id, &trades, cross)).await
     };
     finish(run.await)
 }
@@ -57,7 +58,12 @@ pub async fn record_trades(
 ///
 /// # Errors
 /// `NotFound` for an unknown account, `Invalid` without a market or for a refused trade.
-pub fn plan_trades(model: &Model, id: &str, trades: &[Trade]) -> Result<Plan, Error> {
+pub fn plan_trades(
+    model: &Model,
+    id: &str,
+    trades: &[Trade],
+    cross_spread: bool,
+) -> Result<Plan, Error> {
     let record = existing(model, id)?;
     let market = (model.market.as_ref())
         .ok_or_else(|| Error::invalid("market", "none yet: trades are valued on the market"))?;
@@ -71,7 +77,11 @@ pub fn plan_trades(model: &Model, id: &str, trades: &[Trade]) -> Result<Plan, Er
     let universe: Vec<Instrument> = universe.into_iter().collect();
     let priced = (methodology.engine.price(&market.snapshot, &universe))
         .map_err(|e| Error::invalid(e.field, format!("cannot be valued: {}", e.kind)))?;
-    let what_if = margin::whatif::what_if(&priced, &portfolio, trades, &mut Scratch::default())?;
+    let mut trades = trades.to_vec();
+    if cross_spread {
+        crate::reads::cross_spread(&priced, &mut trades)?;
+    }
+    let what_if = margin::whatif::what_if(&priced, &portfolio, &trades, &mut Scratch::default())?;
     let after = record_of(record, &what_if.portfolio);
     model.check_account(&after)?;
     let answer =

@@ -143,7 +143,8 @@ pub(crate) fn price(field: &str, price: f64) -> Result<f64, Error> {
     }
 }
 
-/// Enters every future and perpetual of `record` held without an entry price at the engine's
+/// Enters every future and perpetual of `record` (of `only`, when given: the position a write
+/// stores) held without an entry price at the engine's
 /// mark on the current market, and pays every perpetual without a funding index up to the
 /// market's (when it quotes one), so that its P&L and funding count from the moment it was
 /// written.
@@ -155,15 +156,18 @@ fn enter_at_mark(
     model: &Model,
     engine: &margin::Engine,
     record: &mut AccountRecord,
+    only: Option<Instrument>,
 ) -> Result<(), Error> {
     let perpetual = |p: &Position| p.instrument.expiry().is_none() && !p.instrument.is_option();
     let unentered = |p: &Position| p.entry.is_none() && !p.instrument.is_option();
     let unfunded = |p: &Position| p.funding.is_none() && perpetual(p);
-    let missing: Vec<Instrument> = (record.positions.values())
+    let written = |p: &&Position| only.is_none_or(|i| i == p.instrument);
+    let missing: Vec<Instrument> = (record.positions.values().filter(written))
         .filter(|p| unentered(p) || unfunded(p))
         .map(|p| p.instrument)
         .collect();
-    let first = record.positions.values().find(|p| unentered(p)).map(|p| p.instrument);
+    let first = record.positions.values().filter(written).find(|p| unentered(p));
+    let first = first.map(|p| p.instrument);
     let required = |instrument: &Instrument, why: String| {
         let field = format!("positions.{instrument}.entry");
         Error::invalid(field, format!("{why}: give the price its P&L counts from"))
@@ -321,7 +325,7 @@ pub fn plan_create(model: &Model, request: &CreateAccount) -> Result<Plan, Error
         }
     }
     record.positions.retain(|_, p| p.size != 0.0);
-    enter_at_mark(model, &entry.engine, &mut record)?;
+    enter_at_mark(model, &entry.engine, &mut record, None)?;
     for p in record.positions.values() {
         let (account, instrument) = (id.clone(), p.instrument.to_string());
         let (size, entry, funding) = (p.size, p.entry, p.funding);
@@ -386,7 +390,8 @@ pub async fn set_position(
                     let Some(methodology) = model.methodologies.get(&record.methodology) else {
                         panic!("Invariant: a stored account's methodology is stored");
                     };
-                    enter_at_mark(model, &methodology.engine, &mut record)?;
+                    // Only the position written: it is the one this write stores.
+                    enter_at_mark(model, &methodology.engine, &mut record, Some(instrument))?;
                 }
                 model.check_account(&record)?;
                 let held = record.positions.get(&instrument);

@@ -422,7 +422,12 @@ async fn openapi_document_and_dashboard_are_served() {
     assert!(page.status == 200 && page.body.contains("/dashboard.js"));
     assert!(!page.body.contains("http://") && !page.body.contains("https://"), "no CDN");
     let methodologies = get(a, "/api/methodologies").await;
-    let hash = methodologies[0]["hash"].as_str().unwrap();
+    let named = |name: &str| methodologies.as_array().unwrap().iter().find(|m| m["name"] == name);
+    // Every bundled portfolio methodology is there for accounts to use.
+    for name in ["ballast-pm", "deribit-pm", "deribit-pm-segregated", "derive-pmrm2"] {
+        assert!(named(name).is_some(), "{name} is not seeded: {methodologies}");
+    }
+    let hash = named("ballast-pm").unwrap()["hash"].as_str().unwrap();
     let one = get(a, &format!("/api/methodologies/{hash}")).await;
     assert_eq!(one["name"], "ballast-pm");
     // Storing the same file again is a no-op answered 200 with the same hash.
@@ -1225,6 +1230,90 @@ async fn a_perpetual_pays_its_funding_at_settlement() {
             call(a, "PUT", path, Some("fund-2"), &json!({ "size": 1, "funding": 1.0 })).await;
         assert_eq!(refused.status, 422, "{}", refused.body);
         assert_eq!(refused.json()["error"]["field"], "funding");
+        running.server.abort();
+        running.recompute.abort();
+    }
+}
+
+/// Position and balance writes published while market recomputes run (pushes every 20 ms) are
+/// never lost: once the last market is recomputed, every account's figures equal a full rebuild
+/// of the stored model, bit for bit, and the sizes written last are the ones margined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_writes_during_recomputes_are_never_lost() {
+    for url in databases("race").await {
+        let running = start(&url).await;
+        let a = running.address;
+        let pusher = tokio::spawn(async move {
+            let mut last = Value::Null;
+            for i in 0..20 {
+                let market = moved_market(if i % 2 == 0 { 1.01 } else { 1.0 });
+                let pushed = call(a, "POST", "/api/markets", None, &market).await;
+                assert_eq!(pushed.status, 202, "{}", pushed.body);
+                last = pushed.json()["seq"].clone();
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            last
+        });
+        for n in 0..40 {
+            let (path, body) = if n % 2 == 0 {
+                let size = -1 - n;
+                let path = "/api/accounts/short-strangle/positions/BTC-25DEC26-120000-C";
+                (path, json!({ "size": size }))
+            } else {
+                (
+                    "/api/accounts/eth-puts/balances/USDC",
+                    json!({ "amount": format!("{}", 1_000 + n) }),
+                )
+            };
+            let key = format!("race-{n}");
+            assert_eq!(call(a, "PUT", path, Some(&key), &body).await.status, 200, "{path}");
+        }
+        let last = pusher.await.unwrap();
+        let mut list = get(a, "/api/accounts?limit=1000").await;
+        for _ in 0..300 {
+            if list["market_seq"] == last {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            list = get(a, "/api/accounts?limit=1000").await;
+        }
+        assert_eq!(list["market_seq"], last);
+        let service = &running.service;
+        let empty = service::compute::LiveState::default();
+        let rebuilt = service::compute::publish_all(&service.model(), &empty, true, 0);
+        assert_eq!(state_by_id(&service.published()), state_by_id(&rebuilt));
+        let strangle = get(a, "/api/accounts/short-strangle").await;
+        let mut legs = strangle["positions"].as_array().unwrap().iter();
+        let size = legs.find(|p| p["instrument"] == "BTC-25DEC26-120000-C").unwrap();
+        assert_eq!(size["size"], json!(-39.0));
+        running.server.abort();
+        running.recompute.abort();
+    }
+}
+
+/// A what-if with `cross_spread` fills a trade without a price half the quoted spread from the
+/// mark (above it for a buy), and recording the same trades leaves the account the what-if said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trades_crossing_the_spread_pay_half_the_quoted_bid_ask() {
+    let market: Value = serde_json::from_str(formats::bundled::SAMPLE_MARKET_JSON).unwrap();
+    let quote = &market["instruments"]["BTC-25DEC26-120000-C"];
+    let half = (quote["best_ask"].as_f64().unwrap() - quote["best_bid"].as_f64().unwrap()) / 2.0;
+    for url in databases("spread").await {
+        let running = start(&url).await;
+        let a = running.address;
+        let path = "/api/accounts/short-strangle";
+        let trade = json!([{ "instrument": "BTC-25DEC26-120000-C", "size": 5 }]);
+        let at_mark = json!({ "trades": trade });
+        let crossing = json!({ "trades": trade, "cross_spread": true });
+        let mark = call(a, "POST", &format!("{path}/what-if"), None, &at_mark).await.json();
+        let crossed = call(a, "POST", &format!("{path}/what-if"), None, &crossing).await.json();
+        let price = |v: &Value| v["fills"][0]["price"].as_f64().unwrap();
+        let paid = price(&crossed) - price(&mark);
+        assert!((paid - half).abs() < 1e-9 * half, "{paid} against half the spread {half}");
+        let done = call(a, "POST", &format!("{path}/trades"), Some("cross-1"), &crossing).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        let list = get(a, "/api/accounts?limit=1000").await;
+        assert_eq!(row(&list, "short-strangle")["figures"], crossed["after"]);
         running.server.abort();
         running.recompute.abort();
     }
