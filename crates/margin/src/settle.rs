@@ -75,15 +75,18 @@ pub struct Settled {
 }
 
 impl PricedMarket {
+    /// The row of `instrument` in the universe priced, or `UnknownInstrument` naming it.
+    fn row_of(&self, instrument: &Instrument) -> Result<usize, Error> {
+        (self.arrays.position(instrument))
+            .ok_or_else(|| Error::new(instrument.to_string(), ErrorKind::UnknownInstrument))
+    }
+
     /// The price this market values one unit of `instrument` at ([`crate::InstrumentInfo::mark`]).
     ///
     /// # Errors
     /// `UnknownInstrument` when the instrument is not in the universe priced.
     pub fn mark(&self, instrument: &Instrument) -> Result<f64, Error> {
-        let row = self
-            .arrays
-            .position(instrument)
-            .ok_or_else(|| Error::new(instrument.to_string(), ErrorKind::UnknownInstrument))?;
+        let row = self.row_of(instrument)?;
         Ok(self.arrays.info(row).mark)
     }
 
@@ -97,10 +100,7 @@ impl PricedMarket {
     /// `UnknownInstrument` outside the universe priced; `MissingMarketData` for an option whose
     /// settlement currency has no USD price.
     pub fn crossing_price(&self, instrument: &Instrument, size: f64) -> Result<f64, Error> {
-        let row = self
-            .arrays
-            .position(instrument)
-            .ok_or_else(|| Error::new(instrument.to_string(), ErrorKind::UnknownInstrument))?;
+        let row = self.row_of(instrument)?;
         let (info, half_usd) = (self.arrays.info(row), self.facts[row].half_spread_usd);
         let half = if info.strike.is_some() {
             let currency = instrument.settlement_currency();
@@ -122,10 +122,7 @@ impl PricedMarket {
     /// # Errors
     /// `UnknownInstrument` when the instrument is not in the universe priced.
     pub fn funding_index(&self, instrument: &Instrument) -> Result<Option<f64>, Error> {
-        let row = self
-            .arrays
-            .position(instrument)
-            .ok_or_else(|| Error::new(instrument.to_string(), ErrorKind::UnknownInstrument))?;
+        let row = self.row_of(instrument)?;
         Ok(self.arrays.info(row).funding_index)
     }
 
@@ -143,7 +140,7 @@ impl PricedMarket {
             if p.entry.is_none() {
                 p.entry = Some(self.mark(&p.instrument)?);
             }
-            if p.funding.is_none() && p.instrument.expiry().is_none() {
+            if p.funding.is_none() && p.instrument.is_perpetual() {
                 p.funding = self.funding_index(&p.instrument)?;
             }
         }
@@ -167,7 +164,7 @@ impl PricedMarket {
         let mut flows = Vec::new();
         for p in portfolio.positions() {
             let mut p = *p;
-            if p.instrument.expiry().is_none() && !p.instrument.is_option() {
+            if p.instrument.is_perpetual() {
                 let keeps_unpaid = !self.methodology().requirement.allow_debt;
                 self.pay_funding(&mut p, keeps_unpaid, &mut balances, &mut flows)?;
             }
@@ -191,12 +188,11 @@ impl PricedMarket {
                 let pnl = product::delta_one_pnl(&p.instrument, p.size, entry, mark);
                 let mut amount = money(pnl, currency, &field)?;
                 let mut entered = mark;
-                if !self.methodology().requirement.allow_debt
-                    && held.raw() + amount.raw() < 0
-                    && amount.is_negative()
-                {
+                let short =
+                    payable(held, amount).filter(|_| !self.methodology().requirement.allow_debt);
+                if let Some(paid) = short {
                     // Pays what the balance holds; the unpaid loss stays in the position.
-                    amount = Money::from_raw(-held.raw().max(0), currency);
+                    amount = paid;
                     let unpaid = pnl - amount.to_f64();
                     entered = entry_for(&p.instrument, p.size, mark, unpaid);
                 }
@@ -239,8 +235,8 @@ impl PricedMarket {
         let held = balances.get(&currency).copied().unwrap_or(Money::zero(currency));
         let mut amount = money(due, currency, &field)?;
         let mut paid_to = index;
-        if keeps_unpaid && held.raw() + amount.raw() < 0 && amount.is_negative() {
-            amount = Money::from_raw(-held.raw().max(0), currency);
+        if let Some(paid) = payable(held, amount).filter(|_| keeps_unpaid) {
+            amount = paid;
             // What stays accrued: -size × (index − paid_to) = the unpaid part.
             paid_to = index + (due - amount.to_f64()) / p.size;
         }
@@ -271,7 +267,7 @@ impl PricedMarket {
         let mut positions = portfolio.positions().to_vec();
         let mut flows = Vec::new();
         for p in positions.iter_mut().filter(|p| traded.contains(&p.instrument)) {
-            if p.instrument.expiry().is_none() && !p.instrument.is_option() {
+            if p.instrument.is_perpetual() {
                 self.pay_funding(p, false, &mut balances, &mut flows)?;
             }
         }
@@ -313,6 +309,13 @@ impl PricedMarket {
         };
         Ok((price, cash))
     }
+}
+
+/// What balance `held` can pay of a loss `amount` it cannot pay whole (all it holds), or `None`
+/// when it can pay it (or `amount` is a gain).
+fn payable(held: Money, amount: Money) -> Option<Money> {
+    (amount.is_negative() && held.raw() + amount.raw() < 0)
+        .then(|| Money::from_raw(-held.raw().max(0), amount.currency()))
 }
 
 /// `cash` as money, rounded down.

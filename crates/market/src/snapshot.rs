@@ -489,11 +489,10 @@ fn check_quote(instrument: &Instrument, quote: &InstrumentQuote) -> Result<(), E
     }
     if let Some(index) = quote.funding_index {
         let field = format!("quotes.{instrument}.funding_index");
-        if instrument.expiry().is_some() || instrument.is_option() {
-            return Err(Error::range(field, "only a perpetual pays funding".to_owned()));
-        }
-        product::check_funding_index(index, &field)
-            .map_err(|e| Error::range(field, e.kind.to_string()))?;
+        product::check_funding(instrument, index, &field).map_err(|e| match e.kind {
+            product::ErrorKind::OutOfRange(rule) => Error::range(field.clone(), rule),
+            kind => Error::range(field.clone(), kind.to_string()),
+        })?;
     }
     if let (Some(bid), Some(ask)) = (quote.best_bid, quote.best_ask)
         && bid > ask

@@ -174,6 +174,12 @@ impl Instrument {
         }
     }
 
+    /// Whether the contract is a perpetual (the only one that pays funding).
+    #[must_use]
+    pub fn is_perpetual(&self) -> bool {
+        matches!(self.kind, InstrumentKind::Perpetual)
+    }
+
     /// Whether the contract is an option.
     #[must_use]
     pub fn is_option(&self) -> bool {

@@ -18,5 +18,5 @@ mod trade;
 
 pub use error::{Error, ErrorKind};
 pub use instrument::{Exercise, Instrument, InstrumentKind, OptionRight, Settlement};
-pub use portfolio::{FUNDING_INDEX_MAX, Portfolio, Position, check_funding_index, funding_due};
+pub use portfolio::{FUNDING_INDEX_MAX, Portfolio, Position, check_funding, funding_due};
 pub use trade::{Fill, Filled, delta_one_pnl};

@@ -85,14 +85,11 @@ impl Portfolio {
                 check_price(entry, &format!("positions[{index}].entry"))?;
             }
             if let Some(funding) = position.funding {
-                check_funding_index(funding, &format!("positions[{index}].funding"))?;
-                if position.instrument.expiry().is_some() || position.instrument.is_option() {
-                    let why = "only a perpetual pays funding".to_owned();
-                    return Err(Error::new(
-                        format!("positions[{index}].funding"),
-                        ErrorKind::OutOfRange(why),
-                    ));
-                }
+                check_funding(
+                    &position.instrument,
+                    funding,
+                    &format!("positions[{index}].funding"),
+                )?;
             }
             if let Some(first) = seen.insert(position.instrument, index) {
                 return Err(Error::new(
@@ -174,12 +171,17 @@ pub(crate) fn check_price(price: f64, field: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A funding index must be finite and within ±[`FUNDING_INDEX_MAX`] (it may be negative: shorts
-/// pay when it falls).
+/// A funding index of `instrument`: only a perpetual has one, finite and within
+/// ±[`FUNDING_INDEX_MAX`] (it may be negative: shorts pay when it falls). The one check of
+/// positions, market quotes and the service's writes.
 ///
 /// # Errors
-/// `NotFinite` or `OutOfRange` naming `field`.
-pub fn check_funding_index(index: f64, field: &str) -> Result<(), Error> {
+/// `OutOfRange` naming `field` for anything but a perpetual or beyond the bound; `NotFinite`.
+pub fn check_funding(instrument: &Instrument, index: f64, field: &str) -> Result<(), Error> {
+    if !instrument.is_perpetual() {
+        let why = "only a perpetual pays funding".to_owned();
+        return Err(Error::new(field, ErrorKind::OutOfRange(why)));
+    }
     if !index.is_finite() {
         return Err(Error::new(field, ErrorKind::NotFinite));
     }

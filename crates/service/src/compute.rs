@@ -142,7 +142,7 @@ pub fn build_group(
     entry: &Arc<MethodologyEntry>,
     previous: Option<&Group>,
     accounts_changed: bool,
-    changed: Option<&str>,
+    changed: &[&str],
 ) -> Group {
     let market = model.market.as_ref();
     let held = match previous {
@@ -205,11 +205,11 @@ pub fn build_group(
 }
 
 /// Keeps, for every account of `group` that cannot be valued now, the last good figures it
-/// had in `previous` (or the stale ones it kept there), unless it is the account `changed`,
-/// whose old figures belong to positions it no longer holds.
-fn keep_stale(group: &mut Group, previous: &Group, changed: Option<&str>) {
+/// had in `previous` (or the stale ones it kept there), unless it is one of the accounts
+/// `changed`, whose old figures belong to positions they no longer hold.
+fn keep_stale(group: &mut Group, previous: &Group, changed: &[&str]) {
     for (i, id) in group.book.ids.iter().enumerate() {
-        if group.health[i].status != Status::Unpriced || changed == Some(id.as_str()) {
+        if group.health[i].status != Status::Unpriced || changed.contains(&id.as_str()) {
             continue;
         }
         let Some(&j) = previous.book.index.get(id) else { continue };
@@ -330,7 +330,7 @@ pub fn publish_all(
         .values()
         .map(|entry| {
             let old = previous.groups.get(&entry.hash).map(AsRef::as_ref);
-            let group = build_group(model, entry, old, accounts_changed, None);
+            let group = build_group(model, entry, old, accounts_changed, &[]);
             (entry.hash.clone(), Arc::new(group))
         })
         .collect();
@@ -347,19 +347,19 @@ pub fn publish_all(
     }
 }
 
-/// Rebuilds the group of methodology `hash` after a change of its account `changed`.
+/// Rebuilds the group of methodology `hash` after a change of its accounts `changed`.
 #[must_use]
 pub fn publish_one(
     model: &Model,
     previous: &LiveState,
     hash: &str,
-    changed: &str,
+    changed: &[&str],
     generation: u64,
 ) -> LiveState {
     let mut groups = previous.groups.clone();
     if let Some(entry) = model.methodologies.get(hash) {
         let old = previous.groups.get(hash).map(AsRef::as_ref);
-        let group = build_group(model, entry, old, true, Some(changed));
+        let group = build_group(model, entry, old, true, changed);
         groups.insert(hash.to_owned(), Arc::new(group));
     }
     LiveState {
@@ -387,7 +387,7 @@ pub fn publish_account(
     generation: u64,
 ) -> LiveState {
     publish_alone(model, previous, hash, id, generation)
-        .unwrap_or_else(|| publish_one(model, previous, hash, id, generation))
+        .unwrap_or_else(|| publish_one(model, previous, hash, &[id], generation))
 }
 
 /// [`publish_account`] when account `id` can be re-margined alone (an existing account whose
@@ -401,15 +401,20 @@ pub fn publish_alone(
     generation: u64,
 ) -> Option<LiveState> {
     let group = update_accounts(model, previous.groups.get(hash)?, &[id])?;
-    let mut groups = previous.groups.clone();
-    groups.insert(hash.to_owned(), Arc::new(group));
-    Some(LiveState {
+    let mut next = carried(previous, generation);
+    next.groups.insert(hash.to_owned(), Arc::new(group));
+    Some(next)
+}
+
+/// `previous` as the start of the next publication: the same market, groups and accounts.
+fn carried(previous: &LiveState, generation: u64) -> LiveState {
+    LiveState {
         generation,
         market_seq: previous.market_seq,
         valuation: previous.valuation,
-        groups,
+        groups: previous.groups.clone(),
         accounts: Arc::clone(&previous.accounts),
-    })
+    }
 }
 
 /// `group` with accounts `ids` re-margined (one copy of its arrays for all of them), or `None`
@@ -479,20 +484,14 @@ pub fn publish_accounts(
     for (hash, id) in changed {
         by_group.entry(hash.as_str()).or_default().push(id.as_str());
     }
-    let mut next = LiveState {
-        generation,
-        market_seq: previous.market_seq,
-        valuation: previous.valuation,
-        groups: previous.groups.clone(),
-        accounts: Arc::clone(&previous.accounts),
-    };
+    let mut next = carried(previous, generation);
     for (hash, ids) in by_group {
         let updated = next.groups.get(hash).and_then(|g| update_accounts(model, g, &ids));
         match updated {
             Some(group) => {
                 next.groups.insert(hash.to_owned(), Arc::new(group));
             }
-            None => next = publish_one(model, &next, hash, ids[0], generation),
+            None => next = publish_one(model, &next, hash, &ids, generation),
         }
     }
     next

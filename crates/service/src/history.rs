@@ -32,7 +32,7 @@ use crate::dto::{FiguresView, StaleView, finite};
 use crate::error::{Error, ErrorBody, ErrorKind};
 use crate::state::{Service, unix_secs};
 use crate::store::{AlertRow, MarketRow, Sample, Window};
-use crate::writes::check_id;
+use crate::writes::{check_id, query};
 
 /// Rows of one history answer unless `limit` says otherwise.
 pub const HISTORY_ROWS_DEFAULT: usize = 1_000;
@@ -250,10 +250,6 @@ fn window(
     }
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     Ok(Window { from, to, after: cursor, limit })
-}
-
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Error> {
-    query.map(|Query(q)| q).map_err(|e| Error::new("query", ErrorKind::Malformed(e.body_text())))
 }
 
 /// One margin sample.

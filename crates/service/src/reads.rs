@@ -117,7 +117,7 @@ pub async fn list_accounts(
     Extension(principal): Extension<Principal>,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<axum::Json<HealthList>, Error> {
-    let Query(page) = page.map_err(|e| Error::new("query", ErrorKind::Malformed(e.body_text())))?;
+    let page = crate::writes::query(page)?;
     let q = page.q.unwrap_or_default();
     if q.chars().count() > SEARCH_CHARS_MAX {
         let why = format!("at most {SEARCH_CHARS_MAX} characters");

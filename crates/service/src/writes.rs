@@ -62,6 +62,18 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         .map_err(|e| Error::new("body", ErrorKind::Malformed(e.to_string())))
 }
 
+/// The query of a request.
+///
+/// # Errors
+/// `Malformed` naming `query` with the extractor's message.
+pub fn query<T>(
+    query: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, Error> {
+    query
+        .map(|axum::extract::Query(q)| q)
+        .map_err(|e| Error::new("query", ErrorKind::Malformed(e.body_text())))
+}
+
 /// The idempotency key of a request and its fingerprint.
 ///
 /// # Errors
@@ -158,7 +170,7 @@ fn enter_at_mark(
     record: &mut AccountRecord,
     only: Option<Instrument>,
 ) -> Result<(), Error> {
-    let perpetual = |p: &Position| p.instrument.expiry().is_none() && !p.instrument.is_option();
+    let perpetual = |p: &Position| p.instrument.is_perpetual();
     let unentered = |p: &Position| p.entry.is_none() && !p.instrument.is_option();
     let unfunded = |p: &Position| p.funding.is_none() && perpetual(p);
     let written = |p: &&Position| only.is_none_or(|i| i == p.instrument);
@@ -210,11 +222,10 @@ fn enter_at_mark(
 /// A funding index given for `instrument`, refused unless finite, in range and on a perpetual.
 fn funding(field: &str, instrument: &Instrument, index: Option<f64>) -> Result<Option<f64>, Error> {
     let Some(index) = index else { return Ok(None) };
-    if instrument.is_option() || instrument.expiry().is_some() {
-        return Err(Error::invalid(field, "only a perpetual pays funding"));
-    }
-    product::check_funding_index(index, field)
-        .map_err(|e| Error::invalid(field, e.kind.to_string()))?;
+    product::check_funding(instrument, index, field).map_err(|e| match e.kind {
+        product::ErrorKind::OutOfRange(rule) => Error::invalid(field, rule),
+        kind => Error::invalid(field, kind.to_string()),
+    })?;
     Ok(Some(index))
 }
 
