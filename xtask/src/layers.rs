@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::tidy::Violation;
 
 /// Each crate with the workspace crates it may depend on (normal dependencies).
-pub const ALLOWED: [(&str, &[&str]); 17] = [
+pub const ALLOWED: [(&str, &[&str]); 18] = [
     ("basics", &[]),
     ("product", &["basics"]),
     ("market", &["basics", "product"]),
@@ -24,6 +24,7 @@ pub const ALLOWED: [(&str, &[&str]); 17] = [
     ("margin", &["basics", "product", "market", "pricing", "methodology"]),
     ("oracle", &["basics"]),
     ("backtest", &["basics", "product", "market", "methodology", "margin"]),
+    ("liquidation", &["basics", "product", "market", "methodology", "margin", "backtest"]),
     ("formats", &["basics", "product", "market", "pricing", "methodology", "margin"]),
     ("epoch", &["basics", "product", "market", "methodology", "margin", "formats", "oracle"]),
     (
@@ -39,6 +40,7 @@ pub const ALLOWED: [(&str, &[&str]); 17] = [
             "oracle",
             "epoch",
             "backtest",
+            "liquidation",
         ],
     ),
     ("federation", &["basics", "oracle"]),
@@ -56,6 +58,7 @@ pub const ALLOWED: [(&str, &[&str]); 17] = [
             "oracle",
             "epoch",
             "backtest",
+            "liquidation",
         ],
     ),
     (
@@ -75,6 +78,7 @@ pub const ALLOWED: [(&str, &[&str]); 17] = [
             "federation",
             "service",
             "backtest",
+            "liquidation",
         ],
     ),
     ("xtask", &[]),

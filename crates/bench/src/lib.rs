@@ -13,6 +13,7 @@
 mod backtest_section;
 pub mod digest;
 mod epoch_section;
+mod liquidation_section;
 mod margin_section;
 mod pricing_section;
 pub mod synthetic;
@@ -43,6 +44,9 @@ pub enum Section {
     Epoch,
     /// A seven-year daily backtest of 10,000 accounts, and VaR/ES of 1,000,000 accounts.
     Backtest,
+    /// One account's liquidation plan, and an exchange of 100,000 traders through 30 daily
+    /// steps with a crash.
+    Liquidation,
 }
 
 /// What to run, on what.
@@ -96,7 +100,14 @@ macro_rules! from_errors {
         })*
     };
 }
-from_errors!(margin::Error, epoch::Error, pricing::Error, oracle::Error, methodology::Error);
+from_errors!(
+    margin::Error,
+    epoch::Error,
+    pricing::Error,
+    oracle::Error,
+    methodology::Error,
+    liquidation::Error
+);
 
 /// `Ok` when `holds`, else the error `reason()` describes.
 fn ensure(holds: bool, reason: impl FnOnce() -> String) -> Result<(), Error> {
@@ -128,5 +139,6 @@ pub fn run(host: &dyn Host, options: &Options) -> Result<(), Error> {
         Some(Section::Margin) => margin_section::run(host, options),
         Some(Section::Epoch) => epoch_section::run(host, options),
         Some(Section::Backtest) => backtest_section::run(host, options),
+        Some(Section::Liquidation) => liquidation_section::run(host, options),
     }
 }

@@ -126,7 +126,7 @@ pub fn run(args: &CalibrateArgs) -> Result<()> {
 }
 
 /// Writes the methodology (to `out`, or standard output with the report on standard error).
-fn write(out: Option<&PathBuf>, profile: &Profile, mut report: String) -> Result<()> {
+pub(crate) fn write(out: Option<&PathBuf>, profile: &Profile, mut report: String) -> Result<()> {
     let text = profile.to_toml()?;
     // Invariant: the written file reads back as the same methodology.
     let again = Profile::from_toml(&text)?;
@@ -171,7 +171,7 @@ fn window(from: &str, to: &str) -> Result<Span> {
 }
 
 /// `1.0.0` → `1.1.0`; a version without a numeric minor part gets `.1` appended.
-fn next_version(version: &str) -> String {
+pub(crate) fn next_version(version: &str) -> String {
     let mut parts: Vec<String> = version.split('.').map(str::to_owned).collect();
     match parts.get(1).and_then(|p| p.parse::<u64>().ok()) {
         Some(minor) => {

@@ -12,6 +12,7 @@ mod calibrate_cmd;
 mod compare;
 mod conformance;
 mod input;
+mod liquidate_cmd;
 mod margin_cmd;
 mod methodology;
 mod oracle_cmd;
@@ -67,6 +68,11 @@ enum Command {
     /// Fit a methodology's price range and vol shock per underlying to a target coverage on
     /// history, in and out of sample, and write the new version.
     Calibrate(calibrate_cmd::CalibrateArgs),
+    /// An account's liquidation plan: the steps, their expected cost, the margin they leave.
+    Liquidate(liquidate_cmd::LiquidateArgs),
+    /// Run a synthetic exchange through a price path under liquidation profiles: fund, bad
+    /// debt, liquidations, ADL, the friction add-on's coverage, and charts.
+    Simulate(liquidate_cmd::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +93,8 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit_cmd::run(&args),
         Command::Backtest(args) => backtest_cmd::run_backtest(&args),
         Command::Var(args) => backtest_cmd::run_var(&args),
+        Command::Liquidate(args) => liquidate_cmd::run_liquidate(&args),
+        Command::Simulate(args) => liquidate_cmd::run_simulate(&args),
         Command::Calibrate(args) => calibrate_cmd::run(&args),
     };
     match outcome {

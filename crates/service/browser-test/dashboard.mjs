@@ -6,6 +6,7 @@
 // - search by a part of an account id (the list's `q`), a BTC/ETH-margined account's figures to
 //   the satoshi, a what-if at a given price (the premium paid) and a refused pre-trade check;
 // - a moved market: accounts in MM breach read below 1, and the alert log shows the changes;
+//   the breach starts a liquidation, listed with the plan the route serves;
 // - a market without ETH: unpriced accounts show their reason and their stale last good figures;
 // - after a reload, the stored margin history of an account and the logged alerts;
 // - the latest backtest of each methodology, run through the API from ../shared/history;
@@ -242,6 +243,13 @@ async function checkBreach(page, original) {
   const alerts = await page.$$eval("#alerts tbody tr", (rows) => rows.map((r) =>
     [...r.cells].map((c) => c.textContent).join(" ")));
   console.log(`dashboard: in MM breach ${JSON.stringify(breached)}; alert "${alerts[0]}"`);
+  // The breach starts perp-trader's liquidation; the table shows the route's plan for it.
+  await page.waitForFunction(() => [...document.querySelectorAll("#liquidations tbody tr")]
+    .some((r) => r.dataset.account === "perp-trader" && /trades in \d+ rounds/.test(r.textContent)),
+  null, wait);
+  const plan = await page.$eval('#liquidations tbody tr[data-account="perp-trader"]',
+    (r) => [...r.cells].map((c) => c.textContent).join(" "));
+  console.log(`dashboard: liquidation "${plan}"`);
   return seq;
 }
 

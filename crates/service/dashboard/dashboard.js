@@ -927,6 +927,30 @@ async function loadAlerts() {
   for (const alert of log.alerts.slice().reverse()) showAlert(alert, new Date(alert.at * 1000));
 }
 
+// Breach → liquidation events from the feed, newest first, each with the plan the route serves
+// (trades, rounds, expected cost, whether the target is reached).
+async function showLiquidationEvent(message) {
+  const body = document.querySelector("#liquidations tbody");
+  const row = element("tr", null, "liquidation stage-" + message.stage);
+  row.dataset.account = message.account;
+  cell(row, new Date().toLocaleString("en-GB"));
+  cell(row, message.account, "account-link");
+  cell(row, message.stage);
+  const summary = cell(row, message.stage === "started" ? "planning…" : "back above MM");
+  row.addEventListener("click", () => select(message.account));
+  body.prepend(row);
+  while (body.rows.length > ALERTS_SHOWN_MAX) body.deleteRow(-1);
+  if (message.stage !== "started") return;
+  try {
+    const plan = await api(message.plan);
+    summary.textContent = `${plan.trades.length} trades in ${plan.rounds} rounds, ` +
+      `cost ${plan.expected_cost_usd.toFixed(2)} USD + fees ${plan.fees_usd.toFixed(2)} USD, ` +
+      (plan.reached ? `back to ${plan.buffer_scale} × MM` : "target not reached");
+  } catch (error) {
+    summary.textContent = `plan: ${error.message}`;
+  }
+}
+
 function alertNote(text) {
   document.getElementById("alerts-note").textContent = text;
 }
@@ -952,6 +976,8 @@ function onMessage(message) {
     if (message.account.id === state.selected) refreshSelected();
   } else if (message.type === "alert") {
     showAlert(message);
+  } else if (message.type === "liquidation") {
+    showLiquidationEvent(message);
   } else if (message.type === "alerts-truncated") {
     alertNote(`${quantity(message.count)} more alerts in one update were not sent.`);
   } else if (message.type === "lagged") {

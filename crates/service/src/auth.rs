@@ -182,6 +182,7 @@ pub fn required(method: &Method, route: &str) -> Permission {
         "/api/accounts/{id}"
         | "/api/accounts/{id}/margin"
         | "/api/accounts/{id}/risk-array"
+        | "/api/accounts/{id}/liquidation"
         | "/api/accounts/{id}/history"
             if read =>
         {

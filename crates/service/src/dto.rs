@@ -479,3 +479,76 @@ pub struct SetMethodology {
     /// A stored methodology: hash, `name@version` or a unique name.
     pub methodology: String,
 }
+
+/// Where an account stands against a liquidation target, USD.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StandingView {
+    /// Equity after the liquidation's fees.
+    pub equity_usd: f64,
+    /// Maintenance margin.
+    pub maintenance_usd: f64,
+    /// Initial margin.
+    pub initial_usd: f64,
+    /// How far below the target (0 at or above it).
+    pub shortfall_usd: f64,
+    /// `healthy`, `im-breach`, `mm-breach` or `unpriced`.
+    pub status: String,
+}
+
+/// One planned liquidation trade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlannedTradeView {
+    /// Round (0-based).
+    pub round: usize,
+    /// Instrument name.
+    pub instrument: String,
+    /// Signed size traded.
+    pub size: f64,
+    /// Expected price per unit (the depth model's, or the mark for a backstop).
+    pub price: f64,
+    /// The engine's mark.
+    pub mark: f64,
+    /// Expected cost against the mark, USD.
+    pub cost_usd: f64,
+    /// USD notional traded.
+    pub notional_usd: f64,
+    /// dYdX's fillable price, for profiles with one.
+    pub limit_price: Option<f64>,
+    /// The shortfall once the trade's step is done, USD.
+    pub shortfall_after_usd: f64,
+}
+
+/// `GET /api/accounts/{id}/liquidation`: the account's liquidation plan under a profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LiquidationView {
+    /// Account id.
+    pub account: String,
+    /// Market sequence number.
+    pub market_seq: Option<i64>,
+    /// Profile name and version, `derive@1`.
+    pub profile: String,
+    /// The profile's keccak-256 hash, 0x-hex.
+    pub profile_hash: String,
+    /// The selection that made the plan.
+    pub selection: String,
+    /// Target: equity at least this multiple of MM.
+    pub buffer_scale: f64,
+    /// Whether the account is below MM (in liquidation).
+    pub breached: bool,
+    /// Whether the plan reaches the target.
+    pub reached: bool,
+    /// Whether the whole account goes to the backstop.
+    pub backstop: bool,
+    /// Rounds used.
+    pub rounds: usize,
+    /// Expected cost of the trades, USD.
+    pub expected_cost_usd: f64,
+    /// Fees charged, USD.
+    pub fees_usd: f64,
+    /// Before any trade.
+    pub before: StandingView,
+    /// After the plan.
+    pub after: StandingView,
+    /// The trades, in order.
+    pub trades: Vec<PlannedTradeView>,
+}

@@ -148,3 +148,9 @@ impl From<margin::Error> for Error {
         Error::invalid(e.field, e.kind.to_string())
     }
 }
+
+impl From<liquidation::Error> for Error {
+    fn from(e: liquidation::Error) -> Error {
+        Error::invalid(e.field, e.kind.to_string())
+    }
+}

@@ -26,6 +26,7 @@ pub mod dto;
 pub mod error;
 pub mod history;
 pub mod keys;
+pub mod liquidation;
 pub mod live;
 pub mod metrics;
 pub mod model;
@@ -231,6 +232,7 @@ async fn recompute_loop(service: Arc<Service>) {
         keys::list_keys,
         keys::revoke_key,
         reads::risk_array,
+        liquidation::liquidation_plan,
         reads::list_methodologies,
         reads::get_methodology,
         reads::latest_market,
@@ -356,6 +358,7 @@ pub fn router(service: Arc<Service>, limiter: Arc<access::RateLimiter>) -> Route
         .route("/api/keys", get(keys::list_keys).post(keys::create_key))
         .route("/api/keys/{id}", axum::routing::delete(keys::revoke_key))
         .route("/api/accounts/{id}/risk-array", get(reads::risk_array))
+        .route("/api/accounts/{id}/liquidation", get(liquidation::liquidation_plan))
         .route("/api/markets", post(writes::push_market))
         .route("/api/markets/deribit", post(writes::push_deribit_market))
         .route("/api/markets/latest", get(reads::latest_market))

@@ -2,7 +2,9 @@
 //!
 //! Every client receives, after each recompute, a `recompute` summary, a `margin` message per
 //! subscribed account and an `alert` per status change (IM or MM breach, or back to healthy),
-//! at most [`ALERTS_PER_EVENT_MAX`] per event. A client subscribes by sending
+//! at most [`ALERTS_PER_EVENT_MAX`] per event; an alert into or out of an MM breach is
+//! followed by a `liquidation` message (`stage` `started` or `ended`) naming the route of the
+//! account's liquidation plan. A client subscribes by sending
 //! `{"subscribe": ["alice", "bob"]}` (or `["*"]` for all accounts) or with `?accounts=a,b`.
 //!
 //! The upgrade is refused from a page of another origin, and needs a key (offered as the
@@ -183,7 +185,10 @@ pub fn messages(event: &Event, accounts: &BTreeSet<String>, all_alerts: bool) ->
     }
     let alerts: Vec<&Alert> =
         alerts.iter().filter(|a| all_alerts || accounts.contains(&a.account)).collect();
-    out.extend(alerts.iter().take(ALERTS_PER_EVENT_MAX).map(|a| alert_message(a)));
+    for alert in alerts.iter().take(ALERTS_PER_EVENT_MAX) {
+        out.push(alert_message(alert));
+        out.extend(liquidation_message(alert));
+    }
     if alerts.len() > ALERTS_PER_EVENT_MAX {
         let count = alerts.len() - ALERTS_PER_EVENT_MAX;
         out.push(json!({ "type": "alerts-truncated", "count": count }).to_string());
@@ -209,6 +214,22 @@ fn alert_message(alert: &Alert) -> String {
         "health": crate::dto::finite(alert.health),
     })
     .to_string()
+}
+
+/// The breach → liquidation event of an alert into or out of an MM breach: the plan itself is
+/// served by `GET /api/accounts/{id}/liquidation`, the same bits for every reader, and computed
+/// only for the clients that ask.
+fn liquidation_message(alert: &Alert) -> Option<String> {
+    use crate::compute::Status::MmBreach;
+    let stage = match (alert.from, alert.to) {
+        (from, MmBreach) if from != MmBreach => "started",
+        (MmBreach, to) if to != MmBreach => "ended",
+        _ => return None,
+    };
+    let plan = format!("/api/accounts/{}/liquidation", alert.account);
+    let message = json!({ "type": "liquidation", "stage": stage, "account": alert.account,
+        "health": crate::dto::finite(alert.health), "plan": plan });
+    Some(message.to_string())
 }
 
 /// The valuation time of the published market, RFC 3339 (null before the first market).

@@ -23,6 +23,7 @@ use crate::dto::{
     status_name,
 };
 use crate::error::{Error, ErrorBody, ErrorKind};
+use crate::model::{MarketEntry, MethodologyEntry};
 use crate::state::Service;
 use crate::writes::{account_view, body, check_id, instrument, parse, price, size};
 
@@ -36,6 +37,23 @@ const SEARCH_CHARS_MAX: usize = 64;
 thread_local! {
     /// What-if buffers, one per worker thread, so that a what-if allocates nothing for them.
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// What an account's single-account reads price: its portfolio, its methodology's engine and
+/// the current market, taken under one read of the model.
+///
+/// # Errors
+/// `NotFound` for an account not stored; `Invalid` for a methodology not stored or no market.
+pub(crate) fn account_inputs(
+    service: &Service,
+    id: &str,
+) -> Result<(product::Portfolio, Arc<MethodologyEntry>, MarketEntry), Error> {
+    let model = service.model();
+    let record = model.accounts.get(id).ok_or_else(|| not_found(id))?;
+    let entry = model.methodologies.get(&record.methodology).cloned();
+    let entry = entry.ok_or_else(|| Error::invalid("methodology", "not stored"))?;
+    let market = model.market.clone().ok_or_else(|| Error::invalid("market", "none yet"))?;
+    Ok((record.portfolio()?, entry, market))
 }
 
 fn not_found(id: &str) -> Error {
@@ -188,14 +206,7 @@ pub async fn get_margin(
     Path(id): Path<String>,
 ) -> Result<axum::Json<MarginView>, Error> {
     check_id("id", &id)?;
-    let (portfolio, entry, market) = {
-        let model = service.model();
-        let record = model.accounts.get(&id).ok_or_else(|| not_found(&id))?;
-        let entry = model.methodologies.get(&record.methodology).cloned();
-        let entry = entry.ok_or_else(|| Error::invalid("methodology", "not stored"))?;
-        let market = model.market.clone().ok_or_else(|| Error::invalid("market", "none yet"))?;
-        (record.portfolio()?, entry, market)
-    };
+    let (portfolio, entry, market) = account_inputs(&service, &id)?;
     let standard = service.standard.clone();
     let report = tokio::task::spawn_blocking(move || {
         let options = ReportOptions {

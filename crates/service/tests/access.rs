@@ -82,6 +82,7 @@ fn allowed(method: &str, path: &str) -> Option<&'static [&'static str]> {
         "/api/accounts/{id}"
         | "/api/accounts/{id}/margin"
         | "/api/accounts/{id}/risk-array"
+        | "/api/accounts/{id}/liquidation"
         | "/api/accounts/{id}/history"
             if read =>
         {

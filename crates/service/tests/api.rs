@@ -364,8 +364,8 @@ async fn a_market_push_recomputes_everyone_and_alerts_breaches_live() {
         let pushed = call(a, "POST", "/api/markets", None, &moved_market(1.25)).await;
         assert_eq!(pushed.status, 202, "{}", pushed.body);
         let seq = pushed.json()["seq"].clone();
-        let (mut recompute, mut margin, mut alert) = (None, None, None);
-        while recompute.is_none() || margin.is_none() || alert.is_none() {
+        let (mut recompute, mut margin, mut alert, mut liquidation) = (None, None, None, None);
+        while recompute.is_none() || margin.is_none() || alert.is_none() || liquidation.is_none() {
             let next = tokio::time::timeout(std::time::Duration::from_secs(30), socket.next());
             let text = next.await.unwrap().unwrap().unwrap().into_text().unwrap();
             let message: Value = serde_json::from_str(&text).unwrap();
@@ -373,6 +373,7 @@ async fn a_market_push_recomputes_everyone_and_alerts_breaches_live() {
                 "recompute" if message["market_seq"] == seq => recompute = Some(message),
                 "margin" if message["market_seq"] == seq => margin = Some(message),
                 "alert" if message["account"] == "fragile" => alert = Some(message),
+                "liquidation" if message["account"] == "fragile" => liquidation = Some(message),
                 _ => {}
             }
         }
@@ -383,21 +384,35 @@ async fn a_market_push_recomputes_everyone_and_alerts_breaches_live() {
         assert!(usd(figures, "equity") < usd(figures, "initial_margin"));
         let status = margin["account"]["status"].as_str().unwrap().to_owned();
         assert_eq!(alert.unwrap()["to"], status);
+        // The breach starts a liquidation, whose plan the route serves.
+        assert_eq!(status, "mm-breach");
+        let liquidation = liquidation.unwrap();
+        assert_eq!(liquidation["stage"], "started", "{liquidation}");
+        let plan = get(a, liquidation["plan"].as_str().unwrap()).await;
+        assert_eq!(
+            (plan["account"].as_str(), plan["breached"].as_bool()),
+            (Some("fragile"), Some(true))
+        );
         let recompute = recompute.unwrap();
         let breaches = |kind: &str| recompute[kind].as_u64().unwrap();
         assert!(breaches("im_breaches") + breaches("mm_breaches") >= 1, "{recompute}");
         socket.send(tokio_tungstenite::tungstenite::Message::Close(None)).await.ok();
 
-        let metrics = call(a, "GET", "/metrics", None, &Value::Null).await.body;
-        for name in [
-            "ballast_recompute_seconds_bucket",
-            "ballast_http_request_seconds_bucket",
-            "ballast_accounts_in_breach",
-            "ballast_recompute_lag_seconds",
-        ] {
-            assert!(metrics.contains(name), "{name} missing from /metrics");
-        }
+        check_metrics(a).await;
         running.server.abort();
+    }
+}
+
+/// The recompute, request and breach metrics are exported.
+async fn check_metrics(a: SocketAddr) {
+    let metrics = call(a, "GET", "/metrics", None, &Value::Null).await.body;
+    for name in [
+        "ballast_recompute_seconds_bucket",
+        "ballast_http_request_seconds_bucket",
+        "ballast_accounts_in_breach",
+        "ballast_recompute_lag_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
     }
 }
 
@@ -1317,4 +1332,50 @@ async fn trades_crossing_the_spread_pay_half_the_quoted_bid_ask() {
         running.server.abort();
         running.recompute.abort();
     }
+}
+
+/// The liquidation route gives the library's plan, bit for bit, for the account's own
+/// portfolio on the current market and methodology; an unknown profile is refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_liquidation_plan_route_is_the_librarys_plan() {
+    let url = databases("liquidation").await.remove(0);
+    let running = start(&url).await;
+    let a = running.address;
+    let book = json!({ "balances": { "USDC": "190000" },
+        "positions": [{ "instrument": "BTC_USDC-PERPETUAL", "size": 12 },
+                      { "instrument": "BTC_USDC-25DEC26-100000-C", "size": -20 }] });
+    let mut body = book.clone();
+    body["id"] = json!("liq");
+    assert_eq!(call(a, "POST", "/api/accounts", Some("liq"), &body).await.status, 201);
+    let portfolio = formats::portfolio::PortfolioDocument::from_json(&book.to_string())
+        .and_then(|d| d.to_portfolio())
+        .unwrap();
+    let engine = margin::Engine::new(testkit::ballast_pm()).unwrap();
+    let priced = engine.price_for(&testkit::sample_market(), &portfolio).unwrap();
+    for name in ["ballast", "derive", "dydx-v4"] {
+        let served = get(a, &format!("/api/accounts/liq/liquidation?profile={name}")).await;
+        let profile = liquidation::Profile::bundled(name).unwrap();
+        let plan = liquidation::plan(&priced, &portfolio, &profile).unwrap();
+        assert_eq!(served["breached"], true, "{served}");
+        assert_eq!(served["reached"], plan.reached);
+        // Compared as the wire carries them: the library's number printed and read back by the
+        // same JSON code as the route's (serde_json's default reader may round the last bit).
+        let wire = |x: f64| serde_json::from_str::<Value>(&serde_json::to_string(&x).unwrap());
+        assert_eq!(served["expected_cost_usd"], wire(plan.expected_cost_usd).unwrap(), "{name}");
+        assert_eq!(served["before"]["equity_usd"], wire(plan.before.equity_usd).unwrap());
+        assert_eq!(served["after"]["equity_usd"], wire(plan.after.equity_usd).unwrap(), "{name}");
+        let trades = served["trades"].as_array().unwrap();
+        assert_eq!(trades.len(), plan.trades.len());
+        for (t, p) in trades.iter().zip(&plan.trades) {
+            assert_eq!(t["instrument"], p.instrument.to_string());
+            assert_eq!(t["size"], wire(p.size).unwrap());
+        }
+    }
+    let refused =
+        call(a, "GET", "/api/accounts/liq/liquidation?profile=bitmex", None, &Value::Null).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("profile"), "{}", refused.body);
+    let missing = call(a, "GET", "/api/accounts/nobody/liquidation", None, &Value::Null).await;
+    assert_eq!(missing.status, 404);
+    running.server.abort();
 }
