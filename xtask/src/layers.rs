@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::tidy::Violation;
 
 /// Each crate with the workspace crates it may depend on (normal dependencies).
-pub const ALLOWED: [(&str, &[&str]); 18] = [
+pub const ALLOWED: [(&str, &[&str]); 19] = [
     ("basics", &[]),
     ("product", &["basics"]),
     ("market", &["basics", "product"]),
@@ -25,7 +25,8 @@ pub const ALLOWED: [(&str, &[&str]); 18] = [
     ("oracle", &["basics"]),
     ("backtest", &["basics", "product", "market", "methodology", "margin"]),
     ("liquidation", &["basics", "product", "market", "methodology", "margin", "backtest"]),
-    ("formats", &["basics", "product", "market", "pricing", "methodology", "margin"]),
+    ("netting", &["basics", "product", "market", "margin"]),
+    ("formats", &["basics", "product", "market", "pricing", "methodology", "margin", "netting"]),
     ("epoch", &["basics", "product", "market", "methodology", "margin", "formats", "oracle"]),
     (
         "bench",
@@ -41,6 +42,7 @@ pub const ALLOWED: [(&str, &[&str]); 18] = [
             "epoch",
             "backtest",
             "liquidation",
+            "netting",
         ],
     ),
     ("federation", &["basics", "oracle"]),
@@ -79,6 +81,7 @@ pub const ALLOWED: [(&str, &[&str]); 18] = [
             "service",
             "backtest",
             "liquidation",
+            "netting",
         ],
     ),
     ("xtask", &[]),

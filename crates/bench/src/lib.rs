@@ -15,6 +15,7 @@ pub mod digest;
 mod epoch_section;
 mod liquidation_section;
 mod margin_section;
+mod netting_section;
 mod pricing_section;
 pub mod synthetic;
 
@@ -47,6 +48,9 @@ pub enum Section {
     /// One account's liquidation plan, and an exchange of 100,000 traders through 30 daily
     /// steps with a crash.
     Liquidation,
+    /// Capital released by cross-venue netting on seeded hedges, and 1,000,000 accounts netted
+    /// over 3 venues.
+    Netting,
 }
 
 /// What to run, on what.
@@ -140,5 +144,6 @@ pub fn run(host: &dyn Host, options: &Options) -> Result<(), Error> {
         Some(Section::Epoch) => epoch_section::run(host, options),
         Some(Section::Backtest) => backtest_section::run(host, options),
         Some(Section::Liquidation) => liquidation_section::run(host, options),
+        Some(Section::Netting) => netting_section::run(host, options),
     }
 }

@@ -15,8 +15,8 @@ pub struct BenchArgs {
     /// Seed of the synthetic inputs.
     #[arg(long, default_value_t = 20_261_124)]
     pub seed: u64,
-    /// Run one section only: `pricing`, `margin`, `epoch`, `backtest` or `liquidation` (the
-    /// last three run only when named).
+    /// Run one section only: `pricing`, `margin`, `epoch`, `backtest`, `liquidation` or
+    /// `netting` (the last four run only when named).
     #[arg(long)]
     pub only: Option<String>,
     /// Listed instruments of the synthetic exchange (margin section).
@@ -96,9 +96,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some("epoch") => Some(bench::Section::Epoch),
         Some("backtest") => Some(bench::Section::Backtest),
         Some("liquidation") => Some(bench::Section::Liquidation),
+        Some("netting") => Some(bench::Section::Netting),
         Some(other) => {
             return Err(anyhow!(
-                "--only {other:?}: expected pricing, margin, epoch, backtest or liquidation"
+                "--only {other:?}: expected pricing, margin, epoch, backtest, liquidation or \
+                 netting"
             ));
         }
     };

@@ -15,6 +15,7 @@ mod input;
 mod liquidate_cmd;
 mod margin_cmd;
 mod methodology;
+mod net_cmd;
 mod oracle_cmd;
 mod price;
 mod profile;
@@ -73,6 +74,9 @@ enum Command {
     /// Run a synthetic exchange through a price path under liquidation profiles: fund, bad
     /// debt, liquidations, ADL, the friction add-on's coverage, and charts.
     Simulate(liquidate_cmd::SimulateArgs),
+    /// A cross-venue book netted per account: standalone per venue, netted, the allocation
+    /// back to each venue, capital released.
+    Net(net_cmd::NetArgs),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::Liquidate(args) => liquidate_cmd::run_liquidate(&args),
         Command::Simulate(args) => liquidate_cmd::run_simulate(&args),
         Command::Calibrate(args) => calibrate_cmd::run(&args),
+        Command::Net(args) => net_cmd::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

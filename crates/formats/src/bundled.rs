@@ -25,6 +25,27 @@ pub fn sample_market() -> Result<MarketSnapshot, Error> {
     MarketDocument::from_json(SAMPLE_MARKET_JSON)?.to_snapshot()
 }
 
+/// The standard risk vector's methodology text (`netting/standard-v1.toml`): the scenario set
+/// every venue expresses its accounts' P&L on for cross-venue netting.
+pub const STANDARD_RISK_VECTOR_TOML: &str = include_str!("../../../netting/standard-v1.toml");
+
+/// The bundled standard risk vector, with micro-dollar cells.
+///
+/// # Errors
+/// Never for the file as shipped (a test nets with it); as [`Profile::from_toml`].
+pub fn standard_set() -> Result<netting::StandardSet, Error> {
+    let profile = Profile::from_toml(STANDARD_RISK_VECTOR_TOML)?;
+    let hash = profile.hash();
+    let (name, version) = (profile.name().to_owned(), profile.version().to_owned());
+    let Profile::Portfolio(methodology) = profile else {
+        return Err(Error::invalid("standard", "the standard set is a portfolio methodology"));
+    };
+    let engine =
+        margin::Engine::new(*methodology).map_err(|e| Error::invalid("standard", e.to_string()))?;
+    netting::StandardSet::new(engine, &name, &version, hash, netting::QUANTUM_DEFAULT_USD)
+        .map_err(|e| Error::invalid("standard", e.to_string()))
+}
+
 /// (name, TOML text) of every bundled profile.
 pub const BUNDLED: [(&str, &str); 7] = [
     ("ballast-pm", include_str!("../../../methodologies/ballast-pm.toml")),

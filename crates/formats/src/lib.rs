@@ -24,6 +24,7 @@ pub mod portfolio;
 pub mod price_request;
 pub mod report;
 mod time_text;
+pub mod venues;
 
 pub use error::{Error, ErrorKind};
 pub use time_text::{format_rfc3339, parse_expiry, parse_rfc3339};

@@ -68,7 +68,7 @@ impl PricedMarket {
         Ok(())
     }
 
-    fn resolve_balances(
+    pub(crate) fn resolve_balances(
         &self,
         balances: &[(Currency, f64)],
         scratch: &mut Scratch,
@@ -130,7 +130,7 @@ impl PricedMarket {
     /// mark changes no figure). A loss may take the balance below zero: the debt rule is about
     /// deposits, and a loss is not a deposit. The funding each perpetual held with a funding
     /// index has accrued since, at the market's index, is cash owed in the same way.
-    fn accrue_entries(
+    pub(crate) fn accrue_entries(
         &self,
         positions: &[(usize, f64)],
         entries: &[(usize, f64)],
@@ -182,7 +182,7 @@ impl PricedMarket {
     /// Finds the contiguous runs of positions per unit (plus units for risk-cancelling coin
     /// collateral without positions) and lays out their P&L space. This is the one walk over the
     /// positions: units, row starts, add-on sums and option values.
-    fn collect_units(
+    pub(crate) fn collect_units(
         &self,
         positions: &[(usize, f64)],
         scratch: &mut Scratch,
@@ -369,13 +369,7 @@ impl PricedMarket {
         let methodology = self.methodology();
         let currency = figures.currency;
         let units = || scratch.units.iter().filter(move |u| u.currency == currency);
-        let scan = combine_losses(
-            &methodology.offsets,
-            &self.correlations,
-            self.slots.len(),
-            &scratch.units,
-            currency,
-        );
+        let scan = self.combined_loss_in(&scratch.units, currency);
         let worst = units()
             .max_by(|a, b| a.loss.total_cmp(&b.loss).then(b.slot.cmp(&a.slot)))
             .map(|u| Worst::Scenario { underlying: self.slots[u.slot].currency, index: u.worst });
@@ -615,34 +609,36 @@ fn equity(scratch: &Scratch, currency: Currency, numeraire: Numeraire) -> (f64, 
     (equity, haircut_im, haircut_mm)
 }
 
-/// Combines the losses of `currency`'s units according to the offsets rule, with the
-/// correlations precomputed per pair of slots.
-fn combine_losses(
-    offsets: &Offsets,
-    correlations: &[f64],
-    slots: usize,
-    units: &[UnitSummary],
-    currency: Currency,
-) -> f64 {
-    // From −0, like `Iterator::sum`: no units sum to −0 and one unit's loss passes unchanged.
-    let mut sum = -0.0;
-    for u in units.iter().filter(|u| u.currency == currency) {
-        sum += u.loss;
+impl PricedMarket {
+    /// Combines the losses of `currency`'s units according to the offsets rule, with the
+    /// correlations precomputed per pair of slots.
+    pub(crate) fn combined_loss_in(&self, units: &[UnitSummary], currency: Currency) -> f64 {
+        // From −0, like `Iterator::sum`: no units sum to −0 and one unit's loss passes unchanged.
+        let mut sum = -0.0;
+        for u in units.iter().filter(|u| u.currency == currency) {
+            sum += u.loss;
+        }
+        let Offsets::Correlation { credit_cap, .. } = &self.methodology().offsets else {
+            return sum;
+        };
+        let mut variance = 0.0;
+        for a in units.iter().filter(|u| u.currency == currency) {
+            for b in units.iter().filter(|u| u.currency == currency) {
+                variance += self.credit_sign(a, b) * a.loss * b.loss;
+            }
+        }
+        variance.max(0.0).sqrt().max((1.0 - credit_cap) * sum)
     }
-    let Offsets::Correlation { credit_cap, .. } = offsets else { return sum };
-    let mut variance = 0.0;
-    for a in units.iter().filter(|u| u.currency == currency) {
-        let row = &correlations[a.slot * slots..][..slots];
-        for b in units.iter().filter(|u| u.currency == currency) {
-            let rho = row[b.slot];
-            // Without a direction (a volatility or skew scenario) no credit is given.
-            let sign = if a.direction == 0.0 || b.direction == 0.0 {
-                rho.abs()
-            } else {
-                rho * a.direction * b.direction
-            };
-            variance += sign * a.loss * b.loss;
+
+    /// The signed correlation two units' losses combine with: `ρ · s_a · s_b` in the directions
+    /// of their worst price moves, `|ρ|` where either has none (a volatility or skew scenario
+    /// gets no credit).
+    pub(crate) fn credit_sign(&self, a: &UnitSummary, b: &UnitSummary) -> f64 {
+        let rho = self.correlations[a.slot * self.slots.len() + b.slot];
+        if a.direction == 0.0 || b.direction == 0.0 {
+            rho.abs()
+        } else {
+            rho * a.direction * b.direction
         }
     }
-    variance.max(0.0).sqrt().max((1.0 - credit_cap) * sum)
 }

@@ -38,6 +38,7 @@ mod scratch;
 pub mod settle;
 pub mod standard;
 mod valuation;
+mod vectors;
 pub mod whatif;
 
 pub use addons::{UnderlyingLiquidity, UnitSums, VEGA_BUCKETS_MAX, bucket_of};
@@ -50,6 +51,7 @@ pub use priced::PricedMarket;
 pub use refresh::{Refresh, RefreshLine};
 pub use scratch::Scratch;
 pub use valuation::{InstrumentInfo, RiskArrays};
+pub use vectors::{UnitScan, VectorLayout, VectorScan};
 
 /// A seeded linear congruential sequence for the unit tests: each call `draw(n)` gives a number
 /// in `0..n` (Knuth's MMIX multiplier and increment, the high bits kept).

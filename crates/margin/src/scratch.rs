@@ -29,6 +29,25 @@ pub(crate) struct UnitSummary {
     pub(crate) value: f64,
 }
 
+impl UnitSummary {
+    /// A USD unit of `slot` that only carries a loss, its worst scenario and that scenario's
+    /// direction: what the offsets read.
+    pub(crate) fn for_loss(slot: usize, loss: f64, worst: usize, direction: f64) -> UnitSummary {
+        UnitSummary {
+            slot,
+            currency: Currency::USD,
+            start: 0,
+            end: 0,
+            pnl_start: 0,
+            loss,
+            worst,
+            direction,
+            sums: UnitSums::default(),
+            value: 0.0,
+        }
+    }
+}
+
 /// A balance with everything the computation needs about its currency.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Collateral {
