@@ -27,7 +27,10 @@ pub const ALLOWED: [(&str, &[&str]); 19] = [
     ("liquidation", &["basics", "product", "market", "methodology", "margin", "backtest"]),
     ("netting", &["basics", "product", "market", "margin"]),
     ("formats", &["basics", "product", "market", "pricing", "methodology", "margin", "netting"]),
-    ("epoch", &["basics", "product", "market", "methodology", "margin", "formats", "oracle"]),
+    (
+        "epoch",
+        &["basics", "product", "market", "methodology", "margin", "netting", "formats", "oracle"],
+    ),
     (
         "bench",
         &[

@@ -35,6 +35,10 @@ use oracle::{AccountResult, B256, EpochHeader};
 use product::{Instrument, Portfolio};
 use rayon::prelude::*;
 
+mod venues;
+
+pub use venues::venue_results;
+
 /// The worst-scenario index of an account without any scenario loss (no positions at risk), as
 /// the leaf encodes it.
 pub const NO_SCENARIO: u16 = u16::MAX;
@@ -66,6 +70,8 @@ pub enum ErrorKind {
     },
     /// A worst scenario that the leaf's 16-bit index cannot hold.
     ScenarioIndex(String),
+    /// A netted account's leg at a venue the cross-venue book does not hold.
+    UnknownVenue(String),
     /// Results and keys of different lengths.
     Mismatch {
         /// Results given.
@@ -91,6 +97,7 @@ impl fmt::Display for Error {
                 write!(f, "valuation time {nanos} ns is before 1970")
             }
             ErrorKind::ScenarioIndex(why) => write!(f, "worst scenario: {why}"),
+            ErrorKind::UnknownVenue(venue) => write!(f, "unknown venue {venue:?}"),
             ErrorKind::Mismatch { results, keys } => {
                 write!(f, "{results} margin results for {keys} accounts")
             }

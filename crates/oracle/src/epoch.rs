@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use crate::limits::LEAVES_MAX;
 use crate::report::{Report, SignerSet};
 use crate::tree::{MerkleTree, MultiProof, standard_leaf_hash};
+use crate::venue::{VenueLeaf, VenueProof, VenueResult};
 use crate::{Error, ErrorKind};
 
 /// Bytes of one ABI-encoded leaf: seven static 32-byte words.
@@ -100,19 +101,7 @@ impl Leaf {
             ("maintenance_margin", result.maintenance_margin),
             ("mark_to_market", result.mark_to_market),
         ];
-        for (field, amount) in amounts {
-            if amount.currency() != currency {
-                let expected = currency.to_string();
-                let found = amount.currency().to_string();
-                return Err(Error::new(field, ErrorKind::CurrencyMismatch { expected, found }));
-            }
-        }
-        for (field, amount) in &amounts[..2] {
-            if amount.is_negative() {
-                let rule = format!("a requirement is at least 0, got raw {}", amount.raw());
-                return Err(Error::range(field, rule));
-            }
-        }
+        check_amounts(currency, &amounts, 2)?;
         Ok(Leaf {
             account: result.account,
             epoch,
@@ -176,6 +165,29 @@ impl Leaf {
     }
 }
 
+/// Checks that every amount is in `currency` and that the first `unsigned` of them (those the
+/// leaf carries as `uint256`) are at least zero, naming the first field at fault.
+pub(crate) fn check_amounts(
+    currency: Currency,
+    amounts: &[(&'static str, Money)],
+    unsigned: usize,
+) -> Result<(), Error> {
+    for &(field, amount) in amounts {
+        if amount.currency() != currency {
+            let expected = currency.to_string();
+            let found = amount.currency().to_string();
+            return Err(Error::new(field, ErrorKind::CurrencyMismatch { expected, found }));
+        }
+    }
+    for &(field, amount) in &amounts[..unsigned] {
+        if amount.is_negative() {
+            let rule = format!("a requirement or lien is at least 0, got raw {}", amount.raw());
+            return Err(Error::range(field, rule));
+        }
+    }
+    Ok(())
+}
+
 /// A leaf with its proof against the epoch root: what a consumer hands to `verifyAccount`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountProof {
@@ -194,7 +206,8 @@ pub struct AccountMultiProof {
     pub multi: MultiProof,
 }
 
-/// One epoch, built: the header, every leaf (sorted by account id) and the Merkle tree.
+/// One epoch, built: the header, every account leaf (sorted by account id), every venue leaf
+/// (sorted by account then venue) and the one Merkle tree over both kinds.
 ///
 /// Immutable once built. The same header and results, in any order and on any number of threads,
 /// give byte-identical leaves and root.
@@ -203,39 +216,69 @@ pub struct EpochTree {
     header: EpochHeader,
     leaves: Vec<Leaf>,
     leaf_hashes: Vec<B256>,
+    venue_leaves: Vec<VenueLeaf>,
+    venue_hashes: Vec<B256>,
     tree: MerkleTree,
 }
 
 impl EpochTree {
-    /// Validates `results` against `header` and builds the tree.
-    ///
-    /// Validation runs first and in input order, so the error for bad input is always the one
-    /// for its first bad result; hashing then runs in parallel.
+    /// Validates `results` against `header` and builds the tree of account leaves alone.
     ///
     /// # Errors
-    /// The header's own errors; `OutOfRange` for zero or too many results; the first result's
-    /// [`Leaf::new`] error; `Duplicate` for an account listed twice.
+    /// As [`EpochTree::build_with_venues`] without venue results.
     pub fn build(header: &EpochHeader, results: &[AccountResult]) -> Result<EpochTree, Error> {
+        EpochTree::build_with_venues(header, results, &[])
+    }
+
+    /// Validates account and venue results against `header` and builds one tree over both.
+    ///
+    /// Validation runs first and in input order, accounts before venues, so the error for bad
+    /// input is always the one for its first bad result; hashing then runs in parallel.
+    ///
+    /// # Errors
+    /// The header's own errors; `OutOfRange` for no leaf at all or more than
+    /// [`LEAVES_MAX`] together; the first result's [`Leaf::new`] or [`VenueLeaf::new`] error;
+    /// `Duplicate` for an account, or an (account, venue) pair, listed twice.
+    pub fn build_with_venues(
+        header: &EpochHeader,
+        results: &[AccountResult],
+        venues: &[VenueResult],
+    ) -> Result<EpochTree, Error> {
         header.validate()?;
-        if results.is_empty() || results.len() > LEAVES_MAX {
-            let rule = format!("1..={LEAVES_MAX} accounts, got {}", results.len());
+        let count = results.len() + venues.len();
+        if count == 0 || count > LEAVES_MAX {
+            let rule = format!("1..={LEAVES_MAX} leaves, got {count}");
             return Err(Error::range("results", rule));
         }
         let mut leaves = results
             .iter()
             .map(|result| Leaf::new(header.epoch, header.currency, result))
             .collect::<Result<Vec<_>, _>>()?;
-        // Account ids are unique after the check below, so the unstable sort has one answer.
+        let mut venue_leaves = venues
+            .iter()
+            .map(|result| VenueLeaf::new(header.epoch, header.currency, result))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Keys are unique after the checks below, so the unstable sorts have one answer.
         leaves.par_sort_unstable_by_key(|leaf| leaf.account);
         if let Some([first, _]) = leaves.windows(2).find(|pair| pair[0].account == pair[1].account)
         {
             let what = format!("account {}", first.account);
             return Err(Error::new("results", ErrorKind::Duplicate(what)));
         }
+        venue_leaves.par_sort_unstable_by_key(venue_order);
+        if let Some([first, _]) =
+            venue_leaves.windows(2).find(|pair| venue_order(&pair[0]) == venue_order(&pair[1]))
+        {
+            let (account, venue) = venue_order(first);
+            let what = format!("venue {venue} of account {account}");
+            return Err(Error::new("venues", ErrorKind::Duplicate(what)));
+        }
         let leaf_hashes: Vec<B256> = leaves.par_iter().map(Leaf::hash).collect();
-        let tree = MerkleTree::from_leaf_hashes(leaf_hashes.clone())?;
-        assert!(tree.leaf_count() == leaves.len(), "Invariant: one tree leaf per account");
-        Ok(EpochTree { header: *header, leaves, leaf_hashes, tree })
+        let venue_hashes: Vec<B256> = venue_leaves.par_iter().map(VenueLeaf::hash).collect();
+        let all = [leaf_hashes.as_slice(), venue_hashes.as_slice()].concat();
+        let tree = MerkleTree::from_leaf_hashes(all)?;
+        assert!(tree.leaf_count() == count, "Invariant: one tree leaf per result");
+        Ok(EpochTree { header: *header, leaves, leaf_hashes, venue_leaves, venue_hashes, tree })
     }
 
     /// The header the epoch was built from.
@@ -248,6 +291,12 @@ impl EpochTree {
     #[must_use]
     pub fn leaves(&self) -> &[Leaf] {
         &self.leaves
+    }
+
+    /// The venue leaves, sorted by account id then venue key.
+    #[must_use]
+    pub fn venue_leaves(&self) -> &[VenueLeaf] {
+        &self.venue_leaves
     }
 
     /// The tree over the leaf hashes.
@@ -271,7 +320,7 @@ impl EpochTree {
             as_of_secs: self.header.as_of_secs,
             valid_until_secs: self.header.valid_until_secs,
             // build() bounds the count by LEAVES_MAX, which fits a u32 (checked in limits).
-            leaf_count: self.leaves.len() as u32,
+            leaf_count: self.tree.leaf_count() as u32,
             market_data_hash: self.header.market_data_hash,
             methodology_hash: self.header.methodology_hash,
             signer_set_digest: signer_set.digest(),
@@ -308,11 +357,31 @@ impl EpochTree {
         Ok(AccountMultiProof { leaves, multi })
     }
 
+    /// The venue leaf and proof of `account` at the venue with key `venue`.
+    ///
+    /// # Errors
+    /// `NotFound` when the epoch holds no such venue leaf.
+    pub fn venue_proof(&self, account: &B256, venue: &B256) -> Result<VenueProof, Error> {
+        let position = self
+            .venue_leaves
+            .binary_search_by_key(&(*account, *venue), venue_order)
+            .map_err(|_| {
+                let what = format!("venue {venue} of account {account}");
+                Error::new("venue", ErrorKind::NotFound(what))
+            })?;
+        let proof = self.tree.proof(&self.venue_hashes[position])?;
+        Ok(VenueProof { leaf: self.venue_leaves[position], proof })
+    }
+
     fn position(&self, account: &B256) -> Result<usize, Error> {
         self.leaves
             .binary_search_by_key(account, |leaf| leaf.account)
             .map_err(|_| Error::new("account", ErrorKind::NotFound(format!("account {account}"))))
     }
+}
+
+fn venue_order(leaf: &VenueLeaf) -> (B256, B256) {
+    (leaf.result().account, leaf.result().venue)
 }
 
 /// Domain prefix of an account's salt, so that no other keccak-256 in the protocol can collide

@@ -13,6 +13,9 @@
 //!   digest it carries, so rotating signers voids old reports.
 //! - [`signer`]: secp256k1 keys (RFC 6979, low-s, `v` in {27, 28}) and recovery under the
 //!   contract's exact rules.
+//! - [`venue`]: the leaves of accounts netted across venues ([`VenueLeaf`]: a venue's credited
+//!   requirement, equity, liens, status and risk-vector commitment), which share the epoch's tree
+//!   and are checked by `contracts/src/BallastVenue.sol` on the venue's own chain.
 //! - [`verify`]: the Rust twin of `contracts/src/BallastVerifier.sol`, answering with the same
 //!   stable [`RejectionCode`]s in the same order.
 //! - [`json`]: the files `ballast attest` writes and `ballast verify` reads.
@@ -29,6 +32,7 @@ pub mod limits;
 pub mod report;
 pub mod signer;
 pub mod tree;
+pub mod venue;
 pub mod verify;
 
 pub use alloy_primitives::{Address, B256, Bytes, keccak256};
@@ -41,4 +45,7 @@ pub use error::{Error, ErrorKind};
 pub use report::{Domain, Report, SignedReport, SignerSet};
 pub use signer::{Signature, Signer};
 pub use tree::{MerkleTree, MultiProof};
-pub use verify::{Accepted, Bounds, RejectionCode, Verifier, verify_account, verify_accounts};
+pub use venue::{Credit, VenueLeaf, VenueProof, VenueResult, VenueStatus, venue_key};
+pub use verify::{
+    Accepted, Bounds, RejectionCode, Verifier, verify_account, verify_accounts, verify_venue,
+};

@@ -20,6 +20,7 @@ use crate::limits::{MULTIPROOF_LEAVES_MAX, PROOF_DEPTH_MAX};
 use crate::report::{Domain, Report, SignerSet};
 use crate::signer::recover_signer;
 use crate::tree::{MultiProof, process_multiproof, process_proof};
+use crate::venue::{Credit, VenueLeaf};
 
 /// Why a report or an account proof was rejected.
 ///
@@ -63,11 +64,16 @@ pub enum RejectionCode {
     EpochJump = 14,
     /// The validity window (`validUntil − asOf`) is longer than the deployment allows.
     ValidityTooLong = 15,
+    /// A venue leaf for another chain than the one checking it: a cross-chain replay
+    /// (`BallastVenue`).
+    WrongChain = 16,
+    /// A venue leaf for another venue than the one checking it (`BallastVenue`).
+    WrongVenue = 17,
 }
 
 impl RejectionCode {
     /// Every code, in numeric order.
-    pub const ALL: [RejectionCode; 15] = [
+    pub const ALL: [RejectionCode; 17] = [
         RejectionCode::SignerSetMismatch,
         RejectionCode::StaleEpoch,
         RejectionCode::NotYetValid,
@@ -83,6 +89,8 @@ impl RejectionCode {
         RejectionCode::ProofInvalid,
         RejectionCode::EpochJump,
         RejectionCode::ValidityTooLong,
+        RejectionCode::WrongChain,
+        RejectionCode::WrongVenue,
     ];
 
     /// The stable number.
@@ -97,7 +105,8 @@ impl RejectionCode {
         RejectionCode::ALL.into_iter().find(|c| c.code() == code)
     }
 
-    /// The name of the matching constant in `BallastVerifier.sol` (`STALE_EPOCH`).
+    /// The name of the matching constant in `BallastVerifier.sol` (`STALE_EPOCH`), or in
+    /// `BallastVenue.sol` for the venue codes.
     #[must_use]
     pub fn solidity_name(self) -> &'static str {
         match self {
@@ -116,6 +125,8 @@ impl RejectionCode {
             RejectionCode::ProofInvalid => "PROOF_INVALID",
             RejectionCode::EpochJump => "EPOCH_JUMP",
             RejectionCode::ValidityTooLong => "VALIDITY_TOO_LONG",
+            RejectionCode::WrongChain => "WRONG_CHAIN",
+            RejectionCode::WrongVenue => "WRONG_VENUE",
         }
     }
 }
@@ -248,6 +259,37 @@ impl Verifier {
         }
         assert!(signers.len() >= usize::from(set.threshold()), "Invariant: a quorum signed");
         Ok(Accepted { digest, signers })
+    }
+}
+
+/// Decides what the `BallastVenue` contract of venue `venue` on chain `chain_id` answers for
+/// `leaf` with `proof` at `now_secs`: `root` is the root its verifier accepted for the leaf's
+/// epoch, `None` when none. The chain and venue are checked before the root, so a leaf replayed
+/// on another chain is named as such even where that chain has no root for its epoch.
+///
+/// # Errors
+/// `WrongChain`, `WrongVenue`, `UnknownEpoch`, then `ProofInvalid`, in that order.
+pub fn verify_venue(
+    root: Option<&B256>,
+    chain_id: u64,
+    venue: &B256,
+    leaf: &VenueLeaf,
+    proof: &[B256],
+    now_secs: u64,
+) -> Result<Credit, RejectionCode> {
+    if leaf.result().chain_id != chain_id {
+        return Err(RejectionCode::WrongChain);
+    }
+    if leaf.result().venue != *venue {
+        return Err(RejectionCode::WrongVenue);
+    }
+    let root = root.ok_or(RejectionCode::UnknownEpoch)?;
+    if proof.len() > PROOF_DEPTH_MAX {
+        return Err(RejectionCode::ProofInvalid);
+    }
+    match process_proof(&leaf.hash(), proof) {
+        Some(computed) if computed == *root => Ok(leaf.credit(now_secs)),
+        _ => Err(RejectionCode::ProofInvalid),
     }
 }
 

@@ -402,21 +402,45 @@ fn contract_and_rust_refuse_the_same_signer_sets() {
 
 #[test]
 fn solidity_constants_match_the_rust_codes_and_limits() {
-    let source =
-        std::fs::read_to_string(common::contracts_dir().join("src/BallastVerifier.sol")).unwrap();
+    let read = |name: &str| {
+        std::fs::read_to_string(common::contracts_dir().join("src").join(name)).unwrap()
+    };
+    let sources = [read("BallastVerifier.sol"), read("BallastVenue.sol")];
+    // Every `uint8 ... constant NAME = n;` of either contract, but the venue's status values.
+    let mut declared: Vec<(String, u64)> = Vec::new();
+    for line in sources.iter().flat_map(|source| source.lines()) {
+        let Some(rest) = line.trim().strip_prefix("uint8 ") else { continue };
+        let Some((name, value)) =
+            rest.split_once(" constant ").and_then(|(_, n)| n.split_once('='))
+        else {
+            continue;
+        };
+        let name = name.trim().to_owned();
+        if !name.starts_with("STATUS_") {
+            declared.push((name, value.trim().trim_end_matches(';').parse().unwrap()));
+        }
+    }
+    for code in RejectionCode::ALL {
+        let name = code.solidity_name().to_owned();
+        assert!(declared.contains(&(name, u64::from(code.code()))), "{code}");
+    }
+    for (name, value) in &declared {
+        let code = RejectionCode::from_code(u8::try_from(*value).unwrap());
+        assert_eq!(code.map(RejectionCode::solidity_name), Some(name.as_str()), "{name}");
+    }
     let constant = |name: &str| -> Option<u64> {
-        let line = source.lines().find(|l| l.contains(&format!(" constant {name} = ")))?;
+        let line = sources[0].lines().find(|l| l.contains(&format!(" constant {name} = ")))?;
         line.split('=').nth(1)?.trim().trim_end_matches(';').parse().ok()
     };
-    for code in RejectionCode::ALL {
-        assert_eq!(constant(code.solidity_name()), Some(u64::from(code.code())), "{code}");
-    }
-    let declared = source.lines().filter(|l| l.contains("uint8 public constant")).count();
-    assert_eq!(declared, RejectionCode::ALL.len(), "every Solidity code has a Rust twin");
     assert_eq!(constant("SIGNERS_MAX"), Some(oracle::limits::SIGNERS_MAX as u64));
     assert_eq!(constant("PROOF_DEPTH_MAX"), Some(oracle::limits::PROOF_DEPTH_MAX as u64));
     let multiproof_max = oracle::limits::MULTIPROOF_LEAVES_MAX as u64;
     assert_eq!(constant("MULTIPROOF_LEAVES_MAX"), Some(multiproof_max));
+    let venue_depth = sources[1].lines().find(|l| l.contains(" constant PROOF_DEPTH_MAX = "));
+    assert!(
+        venue_depth
+            .is_some_and(|l| l.ends_with(&format!("= {};", constant("PROOF_DEPTH_MAX").unwrap())))
+    );
 }
 
 /// Gas of `verifyAccount` at the depth of a million-leaf tree (20 siblings). Takes about ten

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use alloy_primitives::{Address, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes, I256, U256};
 use alloy_sol_types::{SolCall, SolError, SolType, sol, sol_data};
 use oracle::{Bounds, Report, SignerSet};
 use revm::context::TxEnv;
@@ -48,25 +48,59 @@ sol! {
     function lastEpoch() returns (uint64);
     function rootOf(uint64 epoch) returns (bytes32);
     error Rejected(uint8 code);
+
+    struct VenueLeaf {
+        bytes32 account;
+        bytes32 venue;
+        uint64 chainId;
+        uint256 initialMargin;
+        uint256 maintenanceMargin;
+        int256 equity;
+        uint256 lienIn;
+        uint256 lienOut;
+        uint8 status;
+        uint64 graceUntil;
+        bool controller;
+        bytes32 vectorHash;
+    }
+    #[derive(Debug)]
+    struct Credit {
+        uint256 initialMargin;
+        uint256 maintenanceMargin;
+        int256 collateral;
+        bool liquidatable;
+        bool controller;
+    }
+    function creditOf(uint64 epoch, VenueLeaf leaf, bytes32[] proof) returns (Credit credit);
+    function venueLeafHash(uint64 epoch, VenueLeaf leaf) returns (bytes32);
 }
 
 /// Chain id of the test chain (Anvil's default).
 pub const CHAIN_ID: u64 = 31_337;
 
 /// Runs `contracts/compile.mjs` once per test process, into a folder of its own so concurrent
-/// test binaries never read each other's half-written output.
-pub fn verifier_bytecode() -> Bytes {
-    static CODE: OnceLock<Bytes> = OnceLock::new();
-    CODE.get_or_init(|| {
+/// test binaries never read each other's half-written output, and returns the folder.
+fn artifacts() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
         let out: PathBuf = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("ballast-contracts-{}", std::process::id()));
         let script = contracts_dir().join("compile.mjs");
         run_node(&[script.to_str().unwrap(), out.to_str().unwrap()], "");
-        let text = std::fs::read_to_string(out.join("BallastVerifier.json")).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-        json["bytecode"].as_str().unwrap().parse().unwrap()
+        out
     })
-    .clone()
+}
+
+/// The creation bytecode of contract `name` (`BallastVerifier`, `BallastVenue`).
+pub fn bytecode(name: &str) -> Bytes {
+    let text = std::fs::read_to_string(artifacts().join(format!("{name}.json"))).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["bytecode"].as_str().unwrap().parse().unwrap()
+}
+
+/// The verifier's creation bytecode.
+pub fn verifier_bytecode() -> Bytes {
+    bytecode("BallastVerifier")
 }
 
 /// What one transaction did.
@@ -90,14 +124,20 @@ impl Outcome {
 pub struct Chain {
     evm: MainnetEvm<MainnetContext<CacheDB<EmptyDB>>>,
     pub sender: Address,
+    pub id: u64,
 }
 
 impl Chain {
     pub fn new(timestamp_secs: u64) -> Chain {
+        Chain::with_id(CHAIN_ID, timestamp_secs)
+    }
+
+    /// A chain with EIP-155 id `chain_id`.
+    pub fn with_id(chain_id: u64, timestamp_secs: u64) -> Chain {
         let ctx = Context::mainnet()
             .with_db(CacheDB::<EmptyDB>::default())
             .modify_cfg_chained(|cfg| {
-                cfg.chain_id = CHAIN_ID;
+                cfg.chain_id = chain_id;
                 cfg.set_spec_and_mainnet_gas_params(SpecId::CANCUN);
                 // The sender's nonce is not what these tests are about.
                 cfg.disable_nonce_check = true;
@@ -106,7 +146,7 @@ impl Chain {
                 block.timestamp = U256::from(timestamp_secs);
                 block.gas_limit = 30_000_000;
             });
-        Chain { evm: ctx.build_mainnet(), sender: Address::repeat_byte(0x5e) }
+        Chain { evm: ctx.build_mainnet(), sender: Address::repeat_byte(0x5e), id: chain_id }
     }
 
     pub fn set_time(&mut self, timestamp_secs: u64) {
@@ -120,7 +160,7 @@ impl Chain {
             .data(data)
             .gas_limit(10_000_000)
             .gas_price(0)
-            .chain_id(Some(CHAIN_ID))
+            .chain_id(Some(self.id))
             .build()
             .unwrap()
     }
@@ -148,6 +188,18 @@ impl Chain {
         let mut code = verifier_bytecode().to_vec();
         let (jump, validity) = (bounds.epoch_jump_max, bounds.validity_secs_max);
         code.extend(Args::abi_encode_params(&(signers, threshold, version, jump, validity)));
+        self.create(code)
+    }
+
+    /// Deploys `BallastVenue(verifier, venue)`.
+    pub fn deploy_venue(&mut self, verifier: Address, venue: B256) -> Result<Address, Outcome> {
+        type Args = (sol_data::Address, sol_data::FixedBytes<32>);
+        let mut code = bytecode("BallastVenue").to_vec();
+        code.extend(Args::abi_encode_params(&(verifier, venue)));
+        self.create(code)
+    }
+
+    fn create(&mut self, code: Vec<u8>) -> Result<Address, Outcome> {
         let tx = self.tx(TxKind::Create, code.into());
         let result = self.evm.transact_commit(tx).unwrap();
         match result {
@@ -241,4 +293,29 @@ pub fn describe_gas(tx_gas: u64, data: &[u8]) -> String {
     let calldata = calldata_gas(data);
     let execution = tx_gas - TX_BASE_GAS - calldata;
     format!("{tx_gas} (21000 base + {calldata} calldata + {execution} execution)")
+}
+
+/// The contract's form of a venue leaf.
+pub fn venue_leaf(leaf: &oracle::VenueLeaf) -> VenueLeaf {
+    let r = leaf.result();
+    let uint = |amount: basics::Money| U256::from(u128::try_from(amount.raw()).unwrap());
+    VenueLeaf {
+        account: r.account,
+        venue: r.venue,
+        chainId: r.chain_id,
+        initialMargin: uint(r.initial_margin),
+        maintenanceMargin: uint(r.maintenance_margin),
+        equity: I256::try_from(r.equity.raw()).unwrap(),
+        lienIn: uint(r.lien_in),
+        lienOut: uint(r.lien_out),
+        status: r.status.code(),
+        graceUntil: r.status.grace_until_secs(),
+        controller: r.controller,
+        vectorHash: r.vector_hash,
+    }
+}
+
+/// The calldata of `creditOf(epoch, leaf, proof)`.
+pub fn credit_call(leaf: &oracle::VenueLeaf, proof: &[B256]) -> Vec<u8> {
+    creditOfCall { epoch: leaf.epoch(), leaf: venue_leaf(leaf), proof: proof.to_vec() }.abi_encode()
 }
