@@ -64,6 +64,7 @@ pub const ALLOWED: [(&str, &[&str]); 19] = [
             "epoch",
             "backtest",
             "liquidation",
+            "netting",
         ],
     ),
     (

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow};
 use basics::Money;
 use clap::Args;
-use formats::venues::VenueBookDocument;
+use formats::venues::{NettingDocument, VenueBookDocument};
 use margin::Engine;
 use netting::{Bound, CrossBook, Fallback, NettedAccount, Netter, Policy, Status};
 
@@ -32,6 +32,10 @@ pub struct NetArgs {
     /// fallback to standalone margin.
     #[arg(long, default_value_t = 3_600)]
     pub grace_secs: u64,
+    /// Print the netting document (`formats::venues::NettingDocument`, the service's
+    /// `POST /api/netting` answer) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &NetArgs) -> Result<()> {
@@ -61,6 +65,12 @@ pub fn run(args: &NetArgs) -> Result<()> {
     let policy = Policy::new(args.stale_after_secs, args.grace_secs)?;
     let netter = Netter::new(&book, &market, &standard, policy, now_secs)?;
     let results = netter.run(&book);
+    if args.json {
+        let ids: Vec<&str> = book.accounts().iter().map(|a| a.id.as_str()).collect();
+        let document = NettingDocument::of(&standard, now_secs, &ids, &results);
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(());
+    }
     let mut out = String::new();
     let layout: Vec<String> =
         netter.layout().units.iter().map(|(u, n)| format!("{u} {n}")).collect();

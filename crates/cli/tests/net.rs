@@ -72,3 +72,54 @@ fn bad_books_are_refused_by_path() {
         assert!(stderr.contains(expected), "case {i}: {stderr}");
     }
 }
+
+/// The admin key of the served instance (a public test value).
+const KEY: &str =
+    "bk_00000000000000ce_4444444444444444444444444444444444444444444444444444444444444444";
+
+/// One number everywhere: `ballast net --json` and a running `ballast serve`'s `POST
+/// /api/netting` give the same document, bit for bit, for the example book now and ten minutes
+/// later (a stale venue).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_and_the_service_give_the_same_netting() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ballast-net-serve");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("admin.key");
+    std::fs::write(&key_file, KEY).unwrap();
+    let database = format!("sqlite://{}", dir.join("ballast.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ballast"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
+        .arg("--no-sample-accounts")
+        .arg("--admin-key-file")
+        .arg(&key_file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let address = line.split("http://").nth(1).unwrap().split('/').next().unwrap();
+    let address: std::net::SocketAddr = address.parse().unwrap();
+    let body = std::fs::read_to_string(example()).unwrap();
+    for (query, at) in [("", None), ("?at=2026-11-20T08:09:00Z", Some("2026-11-20T08:09:00Z"))] {
+        let client = service::client::Client::connect(address).await.unwrap();
+        let mut client = client.authorized(KEY);
+        let path = format!("/api/netting{query}");
+        let reply = client.request("POST", &path, &[], body.as_bytes()).await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let example_path = example();
+        let mut args: Vec<&str> = vec!["net", "--book", &example_path, "--json"];
+        if let Some(at) = at {
+            args.extend(["--at", at]);
+        }
+        let (ok, stdout, stderr) = ballast(&args);
+        assert!(ok, "{stderr}");
+        let cli: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(cli, reply.json(), "CLI and service differ at {at:?}");
+        assert!(stdout.contains("\"netted_im\""), "{stdout}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -28,6 +28,7 @@ use crate::Error;
 
 /// A portfolio document.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PortfolioDocument {
     /// Positions by instrument name.
@@ -40,6 +41,8 @@ pub struct PortfolioDocument {
 
 /// One position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// The margin report has a `PositionDocument` of its own; the API document names this one apart.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = PortfolioPosition))]
 #[serde(deny_unknown_fields)]
 pub struct PositionDocument {
     /// Deribit instrument name.
@@ -56,6 +59,7 @@ pub struct PositionDocument {
 
 /// An amount written as a JSON number or as a decimal string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum AmountText {
     /// Exact decimal text.

@@ -64,8 +64,13 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.field)?;
-        match &self.kind {
+        write!(f, "{}: {}", self.field, self.kind)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             ErrorKind::UnknownVenue(v) => write!(f, "unknown venue {v:?}"),
             ErrorKind::Duplicate(id) => write!(f, "duplicate id {id:?}"),
             ErrorKind::NotListed(what) => write!(f, "not listed at the venue: {what}"),

@@ -198,6 +198,7 @@ pub fn required(method: &Method, route: &str) -> Permission {
         | "/api/settlements"
         | "/api/markets"
         | "/api/markets/deribit"
+        | "/api/netting"
             if *method == Method::POST =>
         {
             Permission::Book

@@ -149,6 +149,12 @@ impl From<margin::Error> for Error {
     }
 }
 
+impl From<netting::Error> for Error {
+    fn from(e: netting::Error) -> Error {
+        Error::invalid(e.field, e.kind.to_string())
+    }
+}
+
 impl From<liquidation::Error> for Error {
     fn from(e: liquidation::Error) -> Error {
         Error::invalid(e.field, e.kind.to_string())

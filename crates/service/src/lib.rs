@@ -36,6 +36,7 @@ pub mod state;
 pub mod store;
 pub mod tls;
 pub mod trading;
+pub mod venues;
 pub mod writes;
 
 use std::net::SocketAddr;
@@ -233,6 +234,7 @@ async fn recompute_loop(service: Arc<Service>) {
         keys::revoke_key,
         reads::risk_array,
         liquidation::liquidation_plan,
+        venues::net_book,
         reads::list_methodologies,
         reads::get_methodology,
         reads::latest_market,
@@ -359,6 +361,7 @@ pub fn router(service: Arc<Service>, limiter: Arc<access::RateLimiter>) -> Route
         .route("/api/keys/{id}", axum::routing::delete(keys::revoke_key))
         .route("/api/accounts/{id}/risk-array", get(reads::risk_array))
         .route("/api/accounts/{id}/liquidation", get(liquidation::liquidation_plan))
+        .route("/api/netting", post(venues::net_book))
         .route("/api/markets", post(writes::push_market))
         .route("/api/markets/deribit", post(writes::push_deribit_market))
         .route("/api/markets/latest", get(reads::latest_market))

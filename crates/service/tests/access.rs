@@ -96,6 +96,7 @@ fn allowed(method: &str, path: &str) -> Option<&'static [&'static str]> {
         | "/api/settlements"
         | "/api/markets"
         | "/api/markets/deribit"
+        | "/api/netting"
             if method == "POST" =>
         {
             BOOK
