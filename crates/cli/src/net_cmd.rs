@@ -71,6 +71,17 @@ pub fn run(args: &NetArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&document)?);
         return Ok(());
     }
+    let out = render_book(&book, &netter, &standard, &results);
+    print!("{out}");
+    Ok(())
+}
+
+fn render_book(
+    book: &CrossBook,
+    netter: &Netter,
+    standard: &netting::StandardSet,
+    results: &[Result<NettedAccount, netting::Error>],
+) -> String {
     let mut out = String::new();
     let layout: Vec<String> =
         netter.layout().units.iter().map(|(u, n)| format!("{u} {n}")).collect();
@@ -83,7 +94,7 @@ pub fn run(args: &NetArgs) -> Result<()> {
         layout.join(", ")
     );
     let (mut standalone, mut netted, mut refused) = (0_i128, 0_i128, 0);
-    for (account, result) in book.accounts().iter().zip(&results) {
+    for (account, result) in book.accounts().iter().zip(results) {
         match result {
             Ok(n) => {
                 standalone += n.standalone.im.raw();
@@ -106,8 +117,7 @@ pub fn run(args: &NetArgs) -> Result<()> {
         usd(netted).to_f64(),
         usd(standalone - netted).to_f64()
     );
-    print!("{out}");
-    Ok(())
+    out
 }
 
 fn status_text(status: &Status) -> String {
