@@ -10,11 +10,13 @@
 //! - [`Money`]: fixed-point amounts in 1e-18 units, tagged with a currency, created from `f64` only
 //!   through a conversion that names its rounding direction.
 //! - [`limits`]: every bound in the system, named with units last.
+//! - [`keccak`]: Keccak-256 of four messages at once, for bulk commitments.
 //!
 //! Nothing here reads the clock, the environment or a random source.
 
 mod currency;
 mod error;
+pub mod keccak;
 pub mod limits;
 mod money;
 mod time;

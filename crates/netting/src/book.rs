@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use basics::{Currency, Money};
 use product::Portfolio;
+use rayon::prelude::*;
 
 use crate::limits::{ACCOUNTS_MAX, LIENS_MAX, VENUES_MAX};
 use crate::venue::{Venue, VenueId};
@@ -103,21 +104,28 @@ impl CrossBook {
                 ));
             }
         }
-        let mut seen = BTreeMap::new();
-        let mut validated = Vec::with_capacity(accounts.len());
-        for (i, account) in accounts.into_iter().enumerate() {
-            let field = format!("accounts[{i}]");
-            if account.id.is_empty() {
-                return Err(Error::range(format!("{field}.id"), "must not be empty"));
-            }
-            if let Some(first) = seen.insert(account.id.clone(), i) {
-                return Err(Error::new(
-                    format!("{field}.id"),
-                    ErrorKind::Duplicate(format!("{} (first at accounts[{first}])", account.id)),
-                ));
-            }
-            validated.push(validate_account(&by_id, account, &field)?);
-        }
+        let repeats = repeats(&accounts);
+        // Accounts are checked in parallel; the error reported is the first in the book's
+        // order, as a check one account after another would find it.
+        let checked: Vec<Result<CrossAccount, Error>> = (accounts.into_par_iter().enumerate())
+            .map(|(i, account)| {
+                let field = || format!("accounts[{i}]");
+                if account.id.is_empty() {
+                    return Err(Error::range(format!("{}.id", field()), "must not be empty"));
+                }
+                if let Some(first) = repeats.get(&i) {
+                    return Err(Error::new(
+                        format!("{}.id", field()),
+                        ErrorKind::Duplicate(format!(
+                            "{} (first at accounts[{first}])",
+                            account.id
+                        )),
+                    ));
+                }
+                validate_account(&by_id, account, &field)
+            })
+            .collect();
+        let validated = checked.into_iter().collect::<Result<Vec<_>, _>>()?;
         Ok(CrossBook { venues: by_id, accounts: validated })
     }
 
@@ -134,29 +142,47 @@ impl CrossBook {
     }
 }
 
+/// Each account that repeats an earlier id, by its index, with the index of the first.
+fn repeats(accounts: &[AccountInput]) -> BTreeMap<usize, usize> {
+    let mut order: Vec<usize> = (0..accounts.len()).collect();
+    order.par_sort_unstable_by(|a, b| accounts[*a].id.cmp(&accounts[*b].id).then(a.cmp(b)));
+    let mut out = BTreeMap::new();
+    let mut first = None;
+    for pair in order.windows(2) {
+        if accounts[pair[0]].id == accounts[pair[1]].id {
+            let first = *first.get_or_insert(pair[0]);
+            out.insert(pair[1], first);
+        } else {
+            first = None;
+        }
+    }
+    out
+}
+
 fn validate_account(
     venues: &BTreeMap<VenueId, Venue>,
     account: AccountInput,
-    field: &str,
+    field: &dyn Fn() -> String,
 ) -> Result<CrossAccount, Error> {
     let AccountInput { id, mut legs, liens } = account;
     for (j, leg) in legs.iter().enumerate() {
-        let leg_field = format!("{field}.venues[{j}]");
+        let leg_field = || format!("{}.venues[{j}]", field());
         let Some(venue) = venues.get(&leg.venue) else {
             return Err(Error::new(
-                format!("{leg_field}.venue"),
+                format!("{}.venue", leg_field()),
                 ErrorKind::UnknownVenue(leg.venue.to_string()),
             ));
         };
         for (k, position) in leg.portfolio.positions().iter().enumerate() {
-            venue.check_listed(&position.instrument, &format!("{leg_field}.positions[{k}]"))?;
+            venue
+                .check_listed(&position.instrument, || format!("{}.positions[{k}]", leg_field()))?;
         }
     }
     let mut controller: Option<&VenueId> = None;
     for leg in legs.iter().filter(|l| l.controller) {
         if let Some(first) = controller {
             return Err(Error::new(
-                format!("{field}.venues"),
+                format!("{}.venues", field()),
                 ErrorKind::TwoControllers(first.to_string(), leg.venue.to_string()),
             ));
         }
@@ -165,12 +191,16 @@ fn validate_account(
     legs.sort_by(|a, b| a.venue.cmp(&b.venue));
     if let Some(pair) = legs.windows(2).find(|w| w[0].venue == w[1].venue) {
         return Err(Error::new(
-            format!("{field}.venues"),
+            format!("{}.venues", field()),
             ErrorKind::Duplicate(pair[0].venue.to_string()),
         ));
     }
     let controller = legs.iter().position(|l| l.controller);
-    let liens = validate_liens(venues, &legs, controller, &liens, field)?;
+    let liens = if liens.is_empty() {
+        Vec::new()
+    } else {
+        validate_liens(venues, &legs, controller, &liens, &field())?
+    };
     Ok(CrossAccount { id, legs, liens, controller })
 }
 

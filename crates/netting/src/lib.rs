@@ -22,8 +22,6 @@ mod venue;
 
 pub use book::{AccountInput, CrossAccount, CrossBook, Leg, Lien};
 pub use error::{Error, ErrorKind};
-pub use net::{
-    Bound, Fallback, LegFigures, NettedAccount, Netter, Policy, Requirement, Status, merge,
-};
+pub use net::{Bound, Fallback, LegFigures, NettedAccount, Netter, Policy, Requirement, Status};
 pub use standard::{QUANTUM_DEFAULT_USD, RiskVector, StandardSet};
 pub use venue::{Feed, Listing, Venue, VenueId, VenueKind};

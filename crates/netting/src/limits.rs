@@ -11,3 +11,6 @@ pub const ACCOUNTS_MAX: usize = 10_000_000;
 pub const QUANTUM_MAX_USD: f64 = 1.0;
 /// Longest staleness bound or grace period, in seconds (30 days).
 pub const WINDOW_MAX_SECS: u64 = 30 * 86_400;
+/// Accounts netted together by one thread, in accounts: their vectors are hashed four at a
+/// time, and a chunk's encoded vectors (about 2 kB per account) stay in the core's cache.
+pub const HASH_CHUNK_ACCOUNTS: usize = 64;

@@ -29,18 +29,21 @@
 //! netting, and the account falls back to its standalone requirements. For the policy's grace
 //! period after the failure it is not to be liquidated for that fallback alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use basics::keccak::keccak256_many;
 use basics::{Currency, Money, Rounding};
-use margin::{CurrencyFigures, Engine, PricedMarket, Scratch, VectorLayout, VectorScan};
+use margin::{
+    CurrencyFigures, Engine, PricedMarket, ResolvedAccount, Scratch, VectorLayout, VectorScan,
+};
 use market::MarketSnapshot;
 use product::{Instrument, Portfolio, Position};
 use rayon::prelude::*;
 
 use crate::allocate::{ALLOCATION_UNIT_RAW, allocate, round_up_to_unit, total};
 use crate::book::{CrossAccount, CrossBook};
-use crate::limits::WINDOW_MAX_SECS;
+use crate::limits::{HASH_CHUNK_ACCOUNTS, WINDOW_MAX_SECS};
 use crate::standard::{RiskVector, StandardSet};
 use crate::venue::{Feed, VenueId};
 use crate::{Error, ErrorKind};
@@ -222,12 +225,20 @@ impl Netter {
         policy: Policy,
         now_secs: u64,
     ) -> Result<Netter, Error> {
-        let mut all: Vec<Instrument> = (book.accounts().iter())
-            .flat_map(|a| a.legs.iter())
-            .flat_map(|l| l.portfolio.positions().iter().map(|p| p.instrument))
+        // The book's instruments, each once, in order: a set per thread, then their union.
+        let all: Vec<Instrument> = (book.accounts().par_iter())
+            .fold(BTreeSet::new, |mut set, account| {
+                for leg in &account.legs {
+                    set.extend(leg.portfolio.positions().iter().map(|p| p.instrument));
+                }
+                set
+            })
+            .reduce(BTreeSet::new, |mut a, mut b| {
+                a.append(&mut b);
+                a
+            })
+            .into_iter()
             .collect();
-        all.sort();
-        all.dedup();
         let (standard_priced, _) = (standard.engine.price_valuable(market, &all))
             .map_err(|e| Error::margin("standard", e))?;
         standard_priced.check_linear().map_err(|e| Error::margin("standard", e))?;
@@ -262,30 +273,15 @@ impl Netter {
     }
 
     /// Nets every account in parallel, one result per account in the book's order: a refused
-    /// account has its error and changes no other.
+    /// account has its error and changes no other. Accounts go in chunks, so each thread reuses
+    /// its buffers and hashes the chunk's vectors four at a time.
     #[must_use]
     pub fn run(&self, book: &CrossBook) -> Vec<Result<NettedAccount, Error>> {
         book.accounts()
-            .par_iter()
-            .map_init(Scratch::default, |scratch, account| self.account(account, scratch))
+            .par_chunks(HASH_CHUNK_ACCOUNTS)
+            .map_init(Work::default, |work, chunk| self.chunk(chunk, work))
+            .flat_map_iter(Vec::into_iter)
             .collect()
-    }
-
-    /// A leg's committed vector on the standard set.
-    ///
-    /// # Errors
-    /// As the engine's resolution of the portfolio on the standard set.
-    pub fn vector(
-        &self,
-        portfolio: &Portfolio,
-        scratch: &mut Scratch,
-    ) -> Result<RiskVector, Error> {
-        let mut buffer = vec![0.0; self.layout.len()];
-        let resolved =
-            self.standard.resolve(portfolio).map_err(|e| Error::margin("standard", e))?;
-        (self.standard.scenario_vector_into(resolved.slices(), scratch, &mut buffer))
-            .map_err(|e| Error::margin("standard", e))?;
-        RiskVector::quantise(&buffer, self.quantum_usd, "vector")
     }
 
     /// Nets one account.
@@ -293,29 +289,72 @@ impl Netter {
     /// # Errors
     /// The first leg a venue or the standard set cannot value (the field names the account and
     /// the venue), or a whole book that cannot be formed for a floor.
-    pub fn account(
+    pub fn account(&self, account: &CrossAccount) -> Result<NettedAccount, Error> {
+        let mut out = self.chunk(std::slice::from_ref(account), &mut Work::default());
+        out.pop().unwrap_or_else(|| unreachable!("Invariant: one result per account"))
+    }
+
+    /// Nets `accounts`: every figure but the vectors' hashes per account, then the hashes of
+    /// the chunk's vectors, four messages at a time, then the requirement and its allocation.
+    fn chunk(
         &self,
-        account: &CrossAccount,
-        scratch: &mut Scratch,
-    ) -> Result<NettedAccount, Error> {
+        accounts: &[CrossAccount],
+        work: &mut Work,
+    ) -> Vec<Result<NettedAccount, Error>> {
+        let mut pending: Vec<Result<Pending, Error>> =
+            accounts.iter().map(|a| self.pending(a, work)).collect();
+        work.bytes.clear();
+        work.ends.clear();
+        for p in pending.iter().flatten() {
+            for vector in &p.vectors {
+                vector.encode_into(&self.hash, &self.layout, &mut work.bytes);
+                work.ends.push(work.bytes.len());
+            }
+        }
+        let mut start = 0;
+        let messages: Vec<&[u8]> = (work.ends.iter())
+            .map(|end| {
+                let message = &work.bytes[start..*end];
+                start = *end;
+                message
+            })
+            .collect();
+        let mut digests = vec![[0u8; 32]; messages.len()];
+        keccak256_many(&messages, &mut digests);
+        let mut digests = digests.into_iter();
+        for p in pending.iter_mut().flatten() {
+            for leg in &mut p.legs {
+                leg.vector_hash =
+                    digests.next().unwrap_or_else(|| unreachable!("Invariant: a hash per leg"));
+            }
+        }
+        (pending.into_iter().zip(accounts))
+            .map(|(p, account)| {
+                let p = p?;
+                self.finish(account, p.legs, &p.scan, p.whole_book)
+            })
+            .collect()
+    }
+
+    /// One account's figures up to its vectors' hashes: each leg standalone at its venue and on
+    /// the standard set, the combined scan, the Euler contributions, the liens and the whole
+    /// book's floors.
+    fn pending(&self, account: &CrossAccount, work: &mut Work) -> Result<Pending, Error> {
         let field = |venue: &VenueId| format!("{}.{venue}", account.id);
         let mut legs = Vec::with_capacity(account.legs.len());
-        let mut combined: Option<RiskVector> = None;
+        let mut combined = RiskVector { cells: vec![0; self.layout.len()] };
         let mut vectors = Vec::with_capacity(account.legs.len());
         for (j, leg) in account.legs.iter().enumerate() {
             let venue = &self.venues[&leg.venue];
-            let figures = venue
-                .priced
-                .margin(&leg.portfolio)
+            let balances = leg.portfolio.balances().iter().map(|(c, m)| (*c, m.to_f64()));
+            let positions = leg.portfolio.positions().iter().copied();
+            let usd = (work.figures(&venue.priced, positions, balances))
                 .map_err(|e| Error::margin(field(&leg.venue), e))?;
-            let usd = self.in_usd(&figures, &|| field(&leg.venue))?;
+            let usd = self.in_usd(usd, &|| field(&leg.venue))?;
             let vector = self
-                .vector(&leg.portfolio, scratch)
+                .vector(&leg.portfolio, work)
                 .map_err(|e| Error { field: field(&leg.venue), ..e })?;
-            match &mut combined {
-                Some(sum) => sum.add(&vector)?,
-                None => combined = Some(vector.clone()),
-            }
+            combined.add(&vector)?;
             legs.push(LegFigures {
                 venue: leg.venue.clone(),
                 controller: account.controller == Some(j),
@@ -326,7 +365,7 @@ impl Netter {
                 equity: money(usd.equity, Rounding::Down, &|| field(&leg.venue))?,
                 add_ons: (usd.add_im, usd.add_mm),
                 contribution: 0.0,
-                vector_hash: vector.hash(&self.hash, &self.layout),
+                vector_hash: [0; 32],
                 credited: Requirement {
                     im: Money::zero(Currency::USD),
                     mm: Money::zero(Currency::USD),
@@ -336,13 +375,25 @@ impl Netter {
             });
             vectors.push(vector);
         }
-        let combined = combined.unwrap_or(RiskVector { cells: vec![0; self.layout.len()] });
         let scan = (self.standard.vector_scan(&combined.to_usd(self.quantum_usd)))
             .map_err(|e| Error::margin(format!("{}.standard", account.id), e))?;
         self.contributions(&scan, &vectors, &mut legs);
         self.liens(account, &mut legs)?;
-        let whole_book = self.whole_book(account)?;
-        self.finish(account, legs, &scan, whole_book)
+        let whole_book = self.whole_book(account, work)?;
+        Ok(Pending { legs, vectors, scan, whole_book })
+    }
+
+    /// A leg's vector on the standard set, quantised.
+    fn vector(&self, portfolio: &Portfolio, work: &mut Work) -> Result<RiskVector, Error> {
+        let Work { scratch, resolved, pnl, .. } = work;
+        let balances = portfolio.balances().iter().map(|(c, m)| (*c, m.to_f64()));
+        (self.standard.resolve_into(portfolio.positions().iter().copied(), balances, resolved))
+            .map_err(|e| Error::margin("standard", e))?;
+        pnl.clear();
+        pnl.resize(self.layout.len(), 0.0);
+        (self.standard.scenario_vector_into(resolved.slices(), scratch, pnl))
+            .map_err(|e| Error::margin("standard", e))?;
+        RiskVector::quantise(pnl, self.quantum_usd, "vector")
     }
 
     fn finish(
@@ -468,21 +519,37 @@ impl Netter {
 
     /// The whole book (every leg merged) under each of the account's venues that agrees to the
     /// floor, in USD; none for an account at one venue.
-    fn whole_book(&self, account: &CrossAccount) -> Result<Vec<(VenueId, f64, f64)>, Error> {
-        let agreeing: Vec<&PricedVenue> =
-            (account.legs.iter()).map(|l| &self.venues[&l.venue]).filter(|v| v.floor).collect();
-        if account.legs.len() < 2 || agreeing.is_empty() {
+    fn whole_book(
+        &self,
+        account: &CrossAccount,
+        work: &mut Work,
+    ) -> Result<Vec<(VenueId, f64, f64)>, Error> {
+        let agreeing = || (account.legs.iter()).map(|l| &self.venues[&l.venue]).filter(|v| v.floor);
+        if account.legs.len() < 2 || agreeing().next().is_none() {
             return Ok(Vec::new());
         }
-        let merged = merge(account)?;
-        let mut out = Vec::with_capacity(agreeing.len());
-        for venue in agreeing {
-            let field = || format!("{}.whole_book.{}", account.id, venue.id);
-            let figures = venue.priced.margin(&merged).map_err(|e| Error::margin(field(), e))?;
-            let usd = self.in_usd(&figures, &field)?;
-            out.push((venue.id.clone(), usd.im, usd.mm));
+        let (mut positions, mut balances) =
+            (std::mem::take(&mut work.positions), std::mem::take(&mut work.balances));
+        let merged = merge_into(account, &mut positions, &mut balances);
+        let mut out = Vec::with_capacity(2);
+        if merged.is_ok() {
+            for venue in agreeing() {
+                let field = || format!("{}.whole_book.{}", account.id, venue.id);
+                let cash = balances.iter().map(|(c, raw)| (*c, Money::from_raw(*raw, *c).to_f64()));
+                let usd = (work.figures(&venue.priced, positions.iter().copied(), cash))
+                    .map_err(|e| Error::margin(field(), e))
+                    .and_then(|figures| self.in_usd(figures, &field));
+                match usd {
+                    Ok(usd) => out.push((venue.id.clone(), usd.im, usd.mm)),
+                    Err(e) => {
+                        (work.positions, work.balances) = (positions, balances);
+                        return Err(e);
+                    }
+                }
+            }
         }
-        Ok(out)
+        (work.positions, work.balances) = (positions, balances);
+        merged.map(|()| out)
     }
 
     fn status(&self, account: &CrossAccount) -> Status {
@@ -596,40 +663,91 @@ fn money(value: f64, rounding: Rounding, field: &dyn Fn() -> String) -> Result<M
         .map_err(|e| Error::range(field(), e.to_string()))
 }
 
-/// Every leg of `account` in one portfolio: sizes of one instrument add up, balances add up. An
-/// instrument held at two venues with different entry prices or funding indices is refused:
-/// its P&L cannot be carried by one entry.
+/// Every leg of `account` in one book, into `positions` (sorted by instrument, zero sizes
+/// dropped) and `balances` (raw amounts by currency, zeros dropped): sizes of one instrument
+/// add up, balances add up. An instrument held at two venues with different entry prices or
+/// funding indices is refused: its P&L cannot be carried by one entry.
 ///
 /// # Errors
-/// `Unmergeable` naming the instrument; the portfolio's own checks.
-pub fn merge(account: &CrossAccount) -> Result<Portfolio, Error> {
-    let field = format!("{}.whole_book", account.id);
-    let mut positions: BTreeMap<Instrument, Position> = BTreeMap::new();
-    let mut balances: BTreeMap<Currency, i128> = BTreeMap::new();
+/// `Unmergeable` naming the instrument.
+fn merge_into(
+    account: &CrossAccount,
+    positions: &mut Vec<Position>,
+    balances: &mut Vec<(Currency, i128)>,
+) -> Result<(), Error> {
+    positions.clear();
+    balances.clear();
     for leg in &account.legs {
-        for p in leg.portfolio.positions() {
-            match positions.get_mut(&p.instrument) {
-                Some(q) if q.entry == p.entry && q.funding == p.funding => q.size += p.size,
-                Some(_) => {
-                    return Err(Error::new(
-                        field,
-                        ErrorKind::Unmergeable(format!(
-                            "{} held at two venues with different entries",
-                            p.instrument
-                        )),
-                    ));
-                }
-                None => {
-                    positions.insert(p.instrument, *p);
-                }
-            }
-        }
-        for (currency, amount) in leg.portfolio.balances() {
-            *balances.entry(*currency).or_insert(0) += amount.raw();
-        }
+        positions.extend_from_slice(leg.portfolio.positions());
+        balances.extend(leg.portfolio.balances().iter().map(|(c, m)| (*c, m.raw())));
     }
-    let balances: Vec<Money> =
-        balances.into_iter().map(|(c, raw)| Money::from_raw(raw, c)).collect();
-    Portfolio::new(positions.into_values().collect(), &balances)
-        .map_err(|e| Error::range(field, e.to_string()))
+    positions.sort_by_key(|p| p.instrument);
+    let mut refused = None;
+    positions.dedup_by(|later, kept| {
+        if later.instrument != kept.instrument {
+            return false;
+        }
+        if later.entry != kept.entry || later.funding != kept.funding {
+            refused.get_or_insert(later.instrument);
+        }
+        kept.size += later.size;
+        true
+    });
+    if let Some(instrument) = refused {
+        return Err(Error::new(
+            format!("{}.whole_book", account.id),
+            ErrorKind::Unmergeable(format!(
+                "{instrument} held at two venues with different entries"
+            )),
+        ));
+    }
+    positions.retain(|p| p.size != 0.0);
+    balances.sort_by_key(|b| b.0);
+    balances.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
+        }
+        same
+    });
+    balances.retain(|b| b.1 != 0);
+    Ok(())
+}
+
+/// Buffers one thread reuses from account to account: the engine's scratch, a resolution, a
+/// vector's cells, the merged whole book and the chunk's encoded vectors, so netting allocates
+/// little beyond what it returns.
+#[derive(Default)]
+struct Work {
+    scratch: Scratch,
+    resolved: ResolvedAccount,
+    figures: Vec<CurrencyFigures>,
+    pnl: Vec<f64>,
+    positions: Vec<Position>,
+    balances: Vec<(Currency, i128)>,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Work {
+    /// The figures of `positions` and `balances` (sorted by currency) at `priced`.
+    fn figures(
+        &mut self,
+        priced: &PricedMarket,
+        positions: impl IntoIterator<Item = Position>,
+        balances: impl IntoIterator<Item = (Currency, f64)>,
+    ) -> Result<&[CurrencyFigures], margin::Error> {
+        priced.resolve_into(positions, balances, &mut self.resolved)?;
+        self.figures.clear();
+        priced.account_into(self.resolved.slices(), &mut self.scratch, None, &mut self.figures)?;
+        Ok(&self.figures)
+    }
+}
+
+/// An account netted up to its vectors' hashes.
+struct Pending {
+    legs: Vec<LegFigures>,
+    vectors: Vec<RiskVector>,
+    scan: VectorScan,
+    whole_book: Vec<(VenueId, f64, f64)>,
 }

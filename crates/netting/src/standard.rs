@@ -77,23 +77,29 @@ impl RiskVector {
         Ok(RiskVector { cells })
     }
 
-    /// The commitment to this vector: keccak-256 of the standard set's hash, the layout
-    /// (each underlying's code and scenario count, big-endian u32) and the cells (big-endian
-    /// i64), so a vector cannot be read against another set or layout.
+    /// The commitment to this vector: keccak-256 of [`RiskVector::encode_into`]'s bytes, so a
+    /// vector cannot be read against another set or layout. (A netter hashes many at once with
+    /// `basics::keccak`, the same digest.)
     #[must_use]
     pub fn hash(&self, standard: &[u8; 32], layout: &VectorLayout) -> [u8; 32] {
-        // One buffer, absorbed at once: per-cell updates cost more than the permutation.
         let mut bytes = Vec::with_capacity(32 + 16 * layout.units.len() + 8 * self.cells.len());
-        bytes.extend_from_slice(standard);
+        self.encode_into(standard, layout, &mut bytes);
+        Keccak256::digest(&bytes).into()
+    }
+
+    /// Appends the committed bytes to `out`: the standard set's hash, the layout (each
+    /// underlying's code, a zero byte and its scenario count, big-endian u32) and the cells
+    /// (big-endian i64).
+    pub fn encode_into(&self, standard: &[u8; 32], layout: &VectorLayout, out: &mut Vec<u8>) {
+        out.extend_from_slice(standard);
         for (underlying, count) in &layout.units {
-            bytes.extend_from_slice(underlying.as_str().as_bytes());
-            bytes.push(0);
-            bytes.extend_from_slice(&u32::try_from(*count).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(underlying.as_str().as_bytes());
+            out.push(0);
+            out.extend_from_slice(&u32::try_from(*count).unwrap_or(u32::MAX).to_be_bytes());
         }
         for c in &self.cells {
-            bytes.extend_from_slice(&c.to_be_bytes());
+            out.extend_from_slice(&c.to_be_bytes());
         }
-        Keccak256::digest(&bytes).into()
     }
 
     /// Adds `other` cell by cell.

@@ -114,12 +114,16 @@ pub struct Venue {
 }
 
 impl Venue {
-    /// Refuses an instrument the venue does not list.
-    pub(crate) fn check_listed(&self, instrument: &Instrument, field: &str) -> Result<(), Error> {
+    /// Refuses an instrument the venue does not list; `field` names it only then.
+    pub(crate) fn check_listed(
+        &self,
+        instrument: &Instrument,
+        field: impl FnOnce() -> String,
+    ) -> Result<(), Error> {
         if self.listing.lists(instrument) {
             Ok(())
         } else {
-            Err(Error::new(field, ErrorKind::NotListed(format!("{instrument} at {}", self.id))))
+            Err(Error::new(field(), ErrorKind::NotListed(format!("{instrument} at {}", self.id))))
         }
     }
 }

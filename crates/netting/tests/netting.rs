@@ -11,7 +11,7 @@ use market::MarketSnapshot;
 use netting::seeded::{self, Strategy};
 use netting::{
     AccountInput, Bound, CrossBook, ErrorKind, Fallback, Feed, Leg, Listing, NettedAccount, Netter,
-    Policy, StandardSet, Status, Venue, VenueId, VenueKind,
+    Policy, RiskVector, StandardSet, Status, Venue, VenueId, VenueKind,
 };
 use product::{Instrument, Portfolio, Position};
 
@@ -297,6 +297,34 @@ fn netting_is_the_same_for_any_thread_count() {
     assert_eq!(many, one);
 }
 
+/// The batch hashes each chunk's vectors four at a time; every leg's commitment must be the
+/// single-message hash of its own vector, computed here from the engine, and an account netted
+/// alone must come out as it does inside a chunk.
+#[test]
+fn each_legs_commitment_is_the_hash_of_its_own_vector() {
+    let (venues, accounts) = seeded_book(70, 9);
+    let market = market();
+    let standard = standard();
+    let book = CrossBook::new(venues, accounts).unwrap();
+    let netter =
+        Netter::new(&book, &market, &standard, Policy::new(600, 3_600).unwrap(), now(&market))
+            .unwrap();
+    let out: Vec<NettedAccount> = netter.run(&book).into_iter().map(Result::unwrap).collect();
+    assert!(out.len() > 128, "more than two chunks");
+    let mut scratch = Scratch::default();
+    for (account, netted) in book.accounts().iter().zip(&out).step_by(7) {
+        for (leg, figures) in account.legs.iter().zip(&netted.legs) {
+            let priced = standard.engine.price_for(&market, &leg.portfolio).unwrap();
+            let resolved = priced.resolve(&leg.portfolio).unwrap();
+            let mut pnl = vec![0.0; priced.vector_layout().len()];
+            priced.scenario_vector_into(resolved.slices(), &mut scratch, &mut pnl).unwrap();
+            let vector = RiskVector::quantise(&pnl, standard.quantum_usd, "vector").unwrap();
+            assert_eq!(figures.vector_hash, vector.hash(&standard.hash, netter.layout()));
+        }
+        assert_eq!(&netter.account(account).unwrap(), netted);
+    }
+}
+
 trait MaxZero {
     fn max_zero(self) -> Money;
 }
@@ -348,6 +376,17 @@ fn bad_input_is_a_typed_error_naming_the_field() {
     assert!(matches!(e.kind, ErrorKind::NotListed(_)));
     let e = refused(vec![venue("x", pm.clone(), at), venue("x", pm.clone(), at)], Vec::new());
     assert_eq!(e.kind, ErrorKind::Duplicate("x".into()));
+    // Accounts are checked in parallel; the error is still the first in the book's order.
+    let one = |name: &str| input(name, vec![leg("x", Vec::new(), &[coin(1.0)], false)]);
+    let mut many: Vec<AccountInput> = (0..500).map(|i| one(&format!("a{i}"))).collect();
+    many[300] = one("a7");
+    many[400] = one("a7");
+    many[450] = one("");
+    let e = refused(venues(), many.clone());
+    assert_eq!(e.field, "accounts[300].id");
+    assert_eq!(e.kind, ErrorKind::Duplicate("a7 (first at accounts[7])".into()));
+    many[200].legs[0].venue = id("z");
+    assert_eq!(refused(venues(), many).field, "accounts[200].venues[0].venue");
     assert!(VenueId::new("", "venues[0].id").is_err() && VenueId::new("a b", "v").is_err());
     assert!(Policy::new(0, 10).is_err() && Policy::new(10, 100 * 86_400).is_err());
 }

@@ -10,6 +10,7 @@
 // - a market without ETH: unpriced accounts show their reason and their stale last good figures;
 // - after a reload, the stored margin history of an account and the logged alerts;
 // - the latest backtest of each methodology, run through the API from ../shared/history;
+// - the stored cross-venue book per account and venue, each amount the route's to the digit;
 // - no horizontal overflow at 1280 px and 375 px, with screenshots of both for review.
 //
 // Usage: node dashboard.mjs http://127.0.0.1:PORT/ KEY [SCREENSHOT_DIR]
@@ -301,6 +302,43 @@ async function checkBacktests(page, run) {
   console.log(`dashboard: backtests ${rows.length} methodologies, least margin ${least}`);
 }
 
+// The example cross-venue book, stored through the API: the panel shows every account, each
+// venue's own and credited IM, the netted IM and the release, with the exact decimals of
+// GET /api/netting (the document `ballast net --json` prints for the same book).
+async function storeVenueBook() {
+  const book = JSON.parse(readFileSync(new URL("../../../examples/netting/cross-venue-book.json",
+    import.meta.url), "utf8"));
+  await call("PUT", "api/netting/book", book);
+}
+
+async function checkNetting(page) {
+  const served = await call("GET", "api/netting");
+  await page.waitForFunction((n) => document.querySelectorAll("#netting tr.netted").length === n,
+    served.accounts.length, wait);
+  const rows = await page.$$eval("#netting tr.netted", (trs) => trs.map((r) => ({
+    id: r.dataset.account,
+    status: r.cells[1].textContent,
+    netted: r.querySelector("td.netted-im").dataset.usd,
+    released: r.querySelector("td.released").dataset.usd,
+    legs: [...r.querySelectorAll("div.leg")].map((l) =>
+      [l.dataset.venue, l.dataset.standalone, l.dataset.credited]),
+  })));
+  let released = 0;
+  for (const [i, account] of served.accounts.entries()) {
+    const row = rows[i];
+    assert.equal(row.id, account.id);
+    assert.ok(row.status.startsWith(account.status), JSON.stringify(row));
+    assert.equal(row.netted, account.netted_im);
+    assert.equal(row.released, account.released_im);
+    assert.deepEqual(row.legs,
+      account.legs.map((l) => [l.venue, l.standalone_im, l.credited_im]));
+    released += Number(account.released_im);
+  }
+  assert.ok(rows.some((r) => r.status === "netted"), JSON.stringify(rows));
+  console.log(`dashboard: netting ${rows.length} cross-venue accounts, ` +
+    `${released.toFixed(0)} USD of IM released, as GET /api/netting`);
+}
+
 // A fresh tab (no live update received yet) draws the stored samples of an account and lists
 // the logged alerts: the service keeps both (it samples every second in this test).
 async function checkStoredHistory(page) {
@@ -322,6 +360,7 @@ async function checkStoredHistory(page) {
 const browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu"] });
 try {
   await createAccounts();
+  await storeVenueBook();
   const backtest = await runBacktest();
   const original = await call("GET", "api/markets/latest");
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -329,6 +368,7 @@ try {
   page.on("pageerror", (error) => errors.push(String(error)));
   await signIn(page);
   await checkBacktests(page, backtest);
+  await checkNetting(page);
   assert.equal(await page.$eval('tr.account[data-account="empty-book"] td.health',
     (td) => td.textContent), "no MM", "unbounded health is no MM, not ∞");
   await checkAccountPanel(page);

@@ -969,6 +969,7 @@ function onMessage(message) {
       `${(1000 * message.seconds).toFixed(1)} ms`;
     reloadAccounts();
     refreshSelected();
+    reloadNetting();
   } else if (message.type === "margin") {
     if (message.account.id === state.selected) state.selectedRow = message.account;
     recordHistory(message.account, message.market_seq);
@@ -1003,6 +1004,68 @@ function connect() {
   };
   socket.onmessage = (event) => onMessage(JSON.parse(event.data));
 }
+
+// Cross-venue netting: the stored book (PUT /api/netting/book) netted on the current market,
+// the document GET /api/netting serves, re-read after each recompute. Each venue's own IM for
+// its leg and the part of the netted IM credited to it (the parts sum to the netted IM
+// exactly); every amount keeps the document's exact decimal in `data-usd`.
+const NETTING_ROWS_MAX = 200;
+
+function usdCell(row, text, className) {
+  const td = cell(row, missing(text) ? "—" : amount(text, "USD"), className);
+  if (!missing(text)) td.dataset.usd = text;
+  return td;
+}
+
+function nettingRow(account) {
+  const row = element("tr", null, "netted");
+  row.dataset.account = account.id;
+  cell(row, account.id);
+  if (account.error) {
+    cell(row, "refused", "refused");
+    const td = cell(row, account.error, "refused");
+    td.colSpan = 3;
+    return row;
+  }
+  const why = account.reason ? ` (${account.reason})` : "";
+  cell(row, `${account.status}${why}`, account.status === "netted" ? "covers" : "");
+  const legs = element("td");
+  for (const leg of account.legs) {
+    const line = element("div", null, "leg");
+    line.dataset.venue = leg.venue;
+    line.dataset.standalone = leg.standalone_im;
+    line.dataset.credited = leg.credited_im;
+    line.textContent = `${leg.venue}${leg.controller ? " (controller)" : ""}: ` +
+      `${amount(leg.standalone_im, "USD")} → ${amount(leg.credited_im, "USD")}`;
+    legs.appendChild(line);
+  }
+  row.appendChild(legs);
+  usdCell(row, account.netted_im, "netted-im");
+  usdCell(row, account.released_im, "released");
+  return row;
+}
+
+async function loadNetting() {
+  const note = document.getElementById("netting-note");
+  const body = document.querySelector("#netting tbody");
+  // Not through api(): a key that may not see the book keeps the rest of the dashboard.
+  const response = await fetch("api/netting", { headers: { authorization: `Bearer ${apiKey()}` } });
+  if (response.status === 404 || response.status === 403) {
+    body.replaceChildren();
+    note.textContent = response.status === 404 ?
+      "No cross-venue book stored: an operator key stores one with PUT /api/netting/book." :
+      "Cross-venue netting is an operator's view.";
+    return;
+  }
+  const netting = await response.json();
+  if (!response.ok) throw new ApiError(response.status, null, JSON.stringify(netting));
+  const shown = netting.accounts.slice(0, NETTING_ROWS_MAX);
+  body.replaceChildren(...shown.map(nettingRow));
+  const more = netting.accounts.length - shown.length;
+  note.textContent = `${netting.standard} at ${netting.at}` +
+    (more > 0 ? `; ${quantity(more)} more accounts in GET /api/netting.` : ".");
+}
+const reloadNetting = coalesced(loadNetting);
 
 // Backtests: the latest of each methodology (POST /api/backtests runs one from price history).
 // A methodology covers when every account and the book exceeded their 1-day IM on at most 1 %
@@ -1051,6 +1114,7 @@ async function start() {
   await loadInstruments();
   await reloadAccounts();
   await loadBacktests();
+  await reloadNetting();
   await loadAlerts();
   if (!state.socket) connect();
 }

@@ -203,12 +203,16 @@ pub fn required(method: &Method, route: &str) -> Permission {
         {
             Permission::Book
         }
-        "/api/accounts/{id}/positions/{instrument}" | "/api/accounts/{id}/balances/{currency}"
+        "/api/accounts/{id}/positions/{instrument}"
+        | "/api/accounts/{id}/balances/{currency}"
+        | "/api/netting/book"
             if *method == Method::PUT =>
         {
             Permission::Book
         }
         "/api/accounts/{id}" if *method == Method::DELETE => Permission::Book,
+        // Every account of the stored cross-venue book: the operator's view.
+        "/api/netting" if read => Permission::Book,
         "/api/methodologies" | "/api/backtests" if *method == Method::POST => {
             Permission::Methodology
         }

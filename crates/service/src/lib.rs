@@ -235,6 +235,8 @@ async fn recompute_loop(service: Arc<Service>) {
         reads::risk_array,
         liquidation::liquidation_plan,
         venues::net_book,
+        venues::net_stored,
+        venues::store_book,
         reads::list_methodologies,
         reads::get_methodology,
         reads::latest_market,
@@ -361,7 +363,8 @@ pub fn router(service: Arc<Service>, limiter: Arc<access::RateLimiter>) -> Route
         .route("/api/keys/{id}", axum::routing::delete(keys::revoke_key))
         .route("/api/accounts/{id}/risk-array", get(reads::risk_array))
         .route("/api/accounts/{id}/liquidation", get(liquidation::liquidation_plan))
-        .route("/api/netting", post(venues::net_book))
+        .route("/api/netting", get(venues::net_stored).post(venues::net_book))
+        .route("/api/netting/book", put(venues::store_book))
         .route("/api/markets", post(writes::push_market))
         .route("/api/markets/deribit", post(writes::push_deribit_market))
         .route("/api/markets/latest", get(reads::latest_market))

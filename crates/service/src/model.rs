@@ -10,6 +10,7 @@ use std::sync::Arc;
 use basics::{Currency, Money, Rounding};
 use formats::market::MarketDocument;
 use formats::methodology::{Profile, hash_hex};
+use formats::venues::VenueBookDocument;
 use margin::Engine;
 use market::MarketSnapshot;
 use product::{Instrument, Portfolio, Position};
@@ -114,6 +115,8 @@ pub struct Model {
     pub backtests: BTreeMap<String, Arc<BacktestView>>,
     /// The last backtest run's number (0 before the first).
     pub backtest_run: i64,
+    /// The stored cross-venue book, netted on each read of `GET /api/netting`.
+    pub venue_book: Option<Arc<VenueBookDocument>>,
 }
 
 impl Model {
@@ -168,6 +171,11 @@ impl Model {
                 .map_err(|e| Error::storage("markets", e))?;
             let (snapshot, document) = (Arc::new(snapshot), Arc::new(document));
             model.market = Some(MarketEntry { seq, snapshot, document });
+        }
+        if let Some(document) = loaded.venue_book {
+            let book = VenueBookDocument::from_json(&document)
+                .map_err(|e| Error::storage("venue_book", e))?;
+            model.venue_book = Some(Arc::new(book));
         }
         Ok(model)
     }
@@ -254,7 +262,8 @@ impl Model {
                     }
                 }
                 Op::Market { .. } => {}
-                Op::Key { .. }
+                Op::VenueBook { .. }
+                | Op::Key { .. }
                 | Op::RevokeKey { .. }
                 | Op::DeleteAccount { .. }
                 | Op::AccountMethodology { .. } => self.apply_other(op),
@@ -270,9 +279,15 @@ impl Model {
         }
     }
 
-    /// Applies a committed key or account operation.
+    /// Applies a committed key, account or venue book operation.
     fn apply_other(&mut self, op: &Op) {
         match op {
+            Op::VenueBook { document } => {
+                let Ok(book) = VenueBookDocument::from_json(document) else {
+                    panic!("Invariant: a committed venue book is its document's JSON")
+                };
+                self.venue_book = Some(Arc::new(book));
+            }
             Op::DeleteAccount { id } => {
                 let removed = self.accounts.remove_mut(id);
                 assert!(removed, "Invariant: a committed deletion names a stored account ({id})");
@@ -297,7 +312,7 @@ impl Model {
                 };
                 record.revoked = true;
             }
-            _ => panic!("Invariant: apply_other is given key and account operations only"),
+            _ => panic!("Invariant: apply_other is given key, account and book operations only"),
         }
     }
 

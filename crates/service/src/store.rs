@@ -17,7 +17,7 @@ mod history;
 pub use history::{AlertRow, MarketRow, Pruned, Sample, Window};
 
 /// Schema migrations, embedded in the binary, applied in order once each.
-const MIGRATIONS: [(i64, &str); 7] = [
+const MIGRATIONS: [(i64, &str); 8] = [
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_entry_prices.sql")),
     (3, include_str!("../migrations/0003_api_keys.sql")),
@@ -25,6 +25,7 @@ const MIGRATIONS: [(i64, &str); 7] = [
     (5, include_str!("../migrations/0005_backtests.sql")),
     (6, include_str!("../migrations/0006_history.sql")),
     (7, include_str!("../migrations/0007_funding.sql")),
+    (8, include_str!("../migrations/0008_venue_book.sql")),
 ];
 
 /// How long an idempotency receipt is kept, seconds: a replay within a day finds its first
@@ -148,6 +149,11 @@ pub enum Op {
         /// Index price per underlying, JSON (what the market history lists).
         indices: String,
     },
+    /// Replaces the stored cross-venue book.
+    VenueBook {
+        /// The book's document, canonical JSON.
+        document: String,
+    },
 }
 
 /// The stored answer to an idempotent write.
@@ -189,6 +195,8 @@ pub struct Loaded {
     pub backtests: Vec<(i64, String, String)>,
     /// The last backtest run's number.
     pub backtest_run: Option<i64>,
+    /// The stored cross-venue book's document.
+    pub venue_book: Option<String>,
 }
 
 /// The database.
@@ -446,6 +454,10 @@ impl Store {
             loaded.market =
                 Some((row.try_get("seq").map_err(fail)?, row.try_get("document").map_err(fail)?));
         }
+        let q = "SELECT document FROM venue_book WHERE id = 1";
+        if let Some(row) = sqlx::query(q).fetch_optional(&self.pool).await.map_err(fail)? {
+            loaded.venue_book = Some(row.try_get("document").map_err(fail)?);
+        }
         Ok(loaded)
     }
 
@@ -531,6 +543,11 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, op: &Op) -> Result<(),
         .bind(document)
         .bind(*received_at)
         .bind(indices),
+        Op::VenueBook { document } => sqlx::query(
+            "INSERT INTO venue_book (id, document) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET document = excluded.document",
+        )
+        .bind(document),
     };
     query.execute(&mut **tx).await.map(|_| ())
 }

@@ -7,40 +7,17 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use service::Running;
 use service::client::{Client, Reply};
 
-static NEXT: AtomicUsize = AtomicUsize::new(0);
+use common::databases;
 
 /// The admin key every test service starts with (a public test value).
 const ADMIN: &str =
     "bk_00000000000000ad_2222222222222222222222222222222222222222222222222222222222222222";
-
-/// A fresh database URL of each available backend.
-async fn databases(test: &str) -> Vec<String> {
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let name = format!("ballast-api-{test}-{n}");
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut urls = vec![format!("sqlite://{}", dir.join("ballast.db").display())];
-    if let Ok(admin) = std::env::var("BALLAST_TEST_POSTGRES_URL") {
-        let name = format!("ballast_api_{}_{test}_{n}", std::process::id());
-        urls.push(service::store::create_postgres_database(&admin, &name).await.unwrap());
-    } else {
-        let under_ci = std::env::var_os("CI").is_some();
-        assert!(!under_ci, "BALLAST_TEST_POSTGRES_URL must be set under CI (scripts/test sets it)");
-        eprintln!(
-            "\n*** WARNING: BALLAST_TEST_POSTGRES_URL is unset: the PostgreSQL half of `{test}` \
-             is SKIPPED. Run ./scripts/test, which starts a throwaway cluster. ***\n"
-        );
-    }
-    urls
-}
 
 async fn start(database: &str) -> Running {
     service::start(&common::config(database.to_owned(), ADMIN)).await.unwrap()
