@@ -2,13 +2,15 @@
 //! allocation, capital released).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use basics::Money;
 use clap::Args;
 use formats::venues::{NettingDocument, VenueBookDocument};
 use margin::Engine;
+use market::MarketSnapshot;
 use netting::{Bound, CrossBook, Fallback, NettedAccount, Netter, Policy, Status};
 
 use crate::input::read_text;
@@ -40,8 +42,48 @@ pub struct NetArgs {
 
 pub fn run(args: &NetArgs) -> Result<()> {
     let market = load_market(args.market.as_ref())?;
-    let text = read_text(Some(&args.book))?;
-    let in_book = || format!("in {}", args.book.display());
+    let now_secs = match &args.at {
+        Some(text) => u64::try_from(formats::parse_rfc3339(text, "--at")?.secs())
+            .map_err(|_| anyhow!("--at: before 1970"))?,
+        None => valuation_secs(&market)?,
+    };
+    let policy = Policy::new(args.stale_after_secs, args.grace_secs)?;
+    let Netted { book, netter, standard, results } =
+        net_file(&args.book, &market, now_secs, policy)?;
+    if args.json {
+        let ids: Vec<&str> = book.accounts().iter().map(|a| a.id.as_str()).collect();
+        let document = NettingDocument::of(&standard, now_secs, &ids, &results);
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(());
+    }
+    let out = render_book(&book, &netter, &standard, &results);
+    print!("{out}");
+    Ok(())
+}
+
+/// A cross-venue book netted: the book, its netter, the standard set and one result per account.
+pub struct Netted {
+    pub book: CrossBook,
+    pub netter: Netter,
+    pub standard: netting::StandardSet,
+    pub results: Vec<Result<NettedAccount, netting::Error>>,
+}
+
+/// The market's valuation time in Unix seconds: the default netting time.
+pub fn valuation_secs(market: &MarketSnapshot) -> Result<u64> {
+    u64::try_from(market.valuation().secs()).map_err(|_| anyhow!("market before 1970"))
+}
+
+/// Reads the cross-venue book at `path` (venue methodologies bundled names or TOML files,
+/// liquidation profiles bundled) and nets it on `market` at `now_secs` under `policy`.
+pub fn net_file(
+    path: &Path,
+    market: &Arc<MarketSnapshot>,
+    now_secs: u64,
+    policy: Policy,
+) -> Result<Netted> {
+    let text = read_text(Some(path))?;
+    let in_book = || format!("in {}", path.display());
     let document = VenueBookDocument::from_json(&text).with_context(in_book)?;
     let (venues, accounts) = document
         .to_parts(|name| {
@@ -55,25 +97,9 @@ pub fn run(args: &NetArgs) -> Result<()> {
     }
     let book = CrossBook::new(venues, accounts).with_context(in_book)?;
     let standard = formats::bundled::standard_set()?;
-    let now_secs = match &args.at {
-        Some(text) => u64::try_from(formats::parse_rfc3339(text, "--at")?.secs())
-            .map_err(|_| anyhow!("--at: before 1970"))?,
-        None => {
-            u64::try_from(market.valuation().secs()).map_err(|_| anyhow!("market before 1970"))?
-        }
-    };
-    let policy = Policy::new(args.stale_after_secs, args.grace_secs)?;
-    let netter = Netter::new(&book, &market, &standard, policy, now_secs)?;
+    let netter = Netter::new(&book, market, &standard, policy, now_secs)?;
     let results = netter.run(&book);
-    if args.json {
-        let ids: Vec<&str> = book.accounts().iter().map(|a| a.id.as_str()).collect();
-        let document = NettingDocument::of(&standard, now_secs, &ids, &results);
-        println!("{}", serde_json::to_string_pretty(&document)?);
-        return Ok(());
-    }
-    let out = render_book(&book, &netter, &standard, &results);
-    print!("{out}");
-    Ok(())
+    Ok(Netted { book, netter, standard, results })
 }
 
 fn render_book(

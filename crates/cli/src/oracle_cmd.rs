@@ -17,7 +17,10 @@ use clap::{Args, Subcommand};
 use federation::{Aggregator, AggregatorConfig, EpochInput, EpochRequest, Node, NodeConfig};
 use formats::portfolio::BookDocument;
 use oracle::json::write_signed_report;
-use oracle::json::{read_account_proof, read_signed_report, write_account_proof, write_leaves};
+use oracle::json::{
+    read_account_proof, read_signed_report, read_venue_proof, write_account_proof, write_leaves,
+    write_venue_proof,
+};
 use oracle::{
     Address, Bounds, Domain, EpochTree, RejectionCode, Signer, SignerSet, Verifier, verify_account,
 };
@@ -144,6 +147,18 @@ pub struct AttestArgs {
     /// Skip the per-account proof files (large books).
     #[arg(long)]
     no_proofs: bool,
+    /// Cross-venue book (the `ballast net --book` format): its accounts, netted on the same
+    /// market at its valuation time, add one venue leaf per leg to the epoch's tree (credited
+    /// requirement, equity, liens, status, controller, vector hash, the venue's chain), and a
+    /// proof per leaf in venue-proofs/<account>/<venue>.json.
+    #[arg(long)]
+    venues: Option<PathBuf>,
+    /// With --venues: a venue whose feed is older than this, in seconds, is stale.
+    #[arg(long, default_value_t = 600, requires = "venues")]
+    stale_after_secs: u64,
+    /// With --venues: the grace period after a venue fails, in seconds.
+    #[arg(long, default_value_t = 3_600, requires = "venues")]
+    grace_secs: u64,
 }
 
 /// Runs `ballast attest`.
@@ -152,7 +167,10 @@ pub fn run_attest(args: &AttestArgs) -> Result<()> {
     let signers = load_keys(&args.keys)?;
     let source = load_source(&args.source)?;
     let computed = compute(&source)?;
-    let tree = EpochTree::build(&computed.header(args.epoch, args.valid_for), &computed.results)?;
+    let venues = venue_results(args, &source)?;
+    let header = computed.header(args.epoch, args.valid_for);
+    let figures: Vec<oracle::VenueResult> = venues.iter().map(|v| v.0).collect();
+    let tree = EpochTree::build_with_venues(&header, &computed.results, &figures)?;
     let signed = oracle::attest(&tree, &verifier, &signers)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -166,18 +184,60 @@ pub fn run_attest(args: &AttestArgs) -> Result<()> {
             let file = proofs.join(format!("{}.json", proof_file_stem(&key.id)));
             write(&file, &write_account_proof(&tree, &key.account)?)?;
         }
+        write_venue_proofs(&args.out, &tree, &venues)?;
     }
     if computed.keys.iter().any(|k| k.salt.is_some()) {
         write_salts(&args.out, &computed.keys)?;
     }
     let mut out = String::new();
     let _ = writeln!(out, "epoch {} root {}", args.epoch, tree.root());
-    let _ =
-        writeln!(out, "accounts {}  signatures {}", tree.leaves().len(), signed.signatures.len());
+    let _ = writeln!(
+        out,
+        "accounts {}  venue leaves {}  signatures {}",
+        tree.leaves().len(),
+        tree.venue_leaves().len(),
+        signed.signatures.len()
+    );
     let _ = writeln!(out, "market {}", computed.market_data_hash);
     let _ = writeln!(out, "methodology {} {}", source.methodology.name, computed.methodology_hash);
     let _ = writeln!(out, "written to {}", args.out.display());
     print!("{out}");
+    Ok(())
+}
+
+/// A venue leaf's figures with the ids it was made from: (account id, venue id).
+type NamedVenue = (oracle::VenueResult, (String, String));
+
+/// The venue leaves of `--venues`: its book netted on the epoch's market at its valuation time;
+/// none without the flag. Every account of the book must net (a refused one is named).
+fn venue_results(args: &AttestArgs, source: &EpochSource) -> Result<Vec<NamedVenue>> {
+    let Some(path) = &args.venues else { return Ok(Vec::new()) };
+    let now = crate::net_cmd::valuation_secs(&source.market)?;
+    let policy = netting::Policy::new(args.stale_after_secs, args.grace_secs)?;
+    let netted = crate::net_cmd::net_file(path, &source.market, now, policy)?;
+    let accounts = (netted.results.into_iter().zip(netted.book.accounts()))
+        .map(|(result, account)| {
+            result
+                .with_context(|| format!("{}: cross-venue account {}", path.display(), account.id))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let results = epoch::venue_results(&netted.book, &accounts, source.salt_secret.as_deref())?;
+    // `venue_results` keeps the accounts' order and each account's venue order.
+    let names = (accounts.iter())
+        .flat_map(|a| a.legs.iter().map(|leg| (a.id.clone(), leg.venue.to_string())));
+    Ok(results.into_iter().zip(names).collect())
+}
+
+/// One file per venue leaf, `venue-proofs/<account>/<venue>.json`: the leaf and its proof,
+/// what a keeper hands to the venue's contract.
+fn write_venue_proofs(out: &Path, tree: &EpochTree, venues: &[NamedVenue]) -> Result<()> {
+    for (venue, (account_id, venue_id)) in venues {
+        let folder = out.join("venue-proofs").join(proof_file_stem(account_id));
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+        let file = folder.join(format!("{}.json", proof_file_stem(venue_id)));
+        write(&file, &write_venue_proof(tree, &venue.account, &venue.venue)?)?;
+    }
     Ok(())
 }
 
@@ -247,6 +307,17 @@ pub struct VerifyArgs {
     /// Check validity at this Unix time instead of now.
     #[arg(long)]
     now: Option<u64>,
+    /// One venue leaf's proof file (venue-proofs/<account>/<venue>.json) to check against the
+    /// report's root, as the venue's contract does: its chain, its venue, then the proof.
+    #[arg(long, requires = "venue")]
+    venue_proof: Option<PathBuf>,
+    /// The venue id the venue proof must be for.
+    #[arg(long)]
+    venue: Option<String>,
+    /// The chain of the venue's contract (the federation file's chain when absent; 0 for an
+    /// exchange, which reads its leaves off chain).
+    #[arg(long)]
+    chain_id: Option<u64>,
 }
 
 /// Runs `ballast verify`: the report's signatures, epoch and window, then the account's proof.
@@ -277,18 +348,18 @@ pub fn run_verify(args: &VerifyArgs) -> Result<()> {
         verifier.signer_set.signers().len(),
         verifier.signer_set.threshold()
     );
+    if let Some(path) = &args.venue_proof {
+        verify_venue_file(args, path, report, verifier.domain.chain_id, now)?;
+    }
     let Some(path) = &args.proof else { return Ok(()) };
     let file = read_account_proof(&read_text(Some(path))?)
         .with_context(|| format!("in {}", path.display()))?;
     let leaf = &file.proof.leaf;
-    if let Some(id) = &args.account {
-        let expected = match &args.salt {
-            Some(salt) => oracle::salted_account_id(salt, id),
-            None => account_id(id),
-        };
-        if expected != leaf.account() {
-            bail!("proof rejected: it is for account {}, not {id:?}", leaf.account());
-        }
+    if let Some(expected) = expected_account(args)
+        && expected != leaf.account()
+    {
+        let id = args.account.as_deref().unwrap_or_default();
+        bail!("proof rejected: it is for account {}, not {id:?}", leaf.account());
     }
     if leaf.epoch() != report.epoch {
         bail!("proof rejected: it is for epoch {}, the report for {}", leaf.epoch(), report.epoch);
@@ -306,6 +377,65 @@ pub fn run_verify(args: &VerifyArgs) -> Result<()> {
         file.currency,
         result.worst_scenario,
         result.portfolio_hash
+    );
+    Ok(())
+}
+
+/// The account id a proof must be for: `--account`, salted with `--salt` when given.
+fn expected_account(args: &VerifyArgs) -> Option<oracle::B256> {
+    let id = args.account.as_ref()?;
+    Some(match &args.salt {
+        Some(salt) => oracle::salted_account_id(salt, id),
+        None => account_id(id),
+    })
+}
+
+/// Checks a venue proof as `BallastVenue.creditOf` does, then prints what the venue credits.
+fn verify_venue_file(
+    args: &VerifyArgs,
+    path: &Path,
+    report: &oracle::Report,
+    federation_chain: u64,
+    now: u64,
+) -> Result<()> {
+    let file = read_venue_proof(&read_text(Some(path))?)
+        .with_context(|| format!("in {}", path.display()))?;
+    let leaf = &file.proof.leaf;
+    if let Some(expected) = expected_account(args)
+        && expected != leaf.result().account
+    {
+        bail!("venue proof rejected: it is for account {}", leaf.result().account);
+    }
+    if leaf.epoch() != report.epoch {
+        bail!(
+            "venue proof rejected: it is for epoch {}, the report for {}",
+            leaf.epoch(),
+            report.epoch
+        );
+    }
+    let venue_id = args.venue.as_deref().unwrap_or_default();
+    let chain = args.chain_id.unwrap_or(federation_chain);
+    let venue = oracle::venue_key(venue_id);
+    let credit =
+        oracle::verify_venue(Some(&report.root), chain, &venue, leaf, &file.proof.proof, now)
+            .map_err(|code| {
+                anyhow!("venue proof rejected: {} (code {})", code.solidity_name(), code.code())
+            })?;
+    let status = match leaf.result().status {
+        oracle::VenueStatus::Netted => "netted".to_owned(),
+        oracle::VenueStatus::Standalone => "standalone".to_owned(),
+        oracle::VenueStatus::Grace { until_secs } => format!("grace until {until_secs}"),
+    };
+    println!(
+        "venue {venue_id} of account {} proven on chain {chain}: credited IM {} MM {}, \
+         collateral {} {}, {status}{}{}",
+        leaf.result().account,
+        usd_text(credit.initial_margin),
+        usd_text(credit.maintenance_margin),
+        usd_text(credit.collateral),
+        file.currency,
+        if credit.controller { ", controller" } else { "" },
+        if credit.liquidatable { ", liquidatable" } else { "" },
     );
     Ok(())
 }

@@ -44,17 +44,22 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// `ballast attest` of epoch 7 over the example book, signed with the example keys `keys`.
-fn attest(out: &Path, keys: &[u32], threads: Option<&str>) -> Output {
-    let key_file = out.join("keys");
+/// `dir/keys`: the example keys `keys`, one per line.
+fn key_file(dir: &Path, keys: &[u32]) -> PathBuf {
+    let file = dir.join("keys");
     let texts: Vec<String> = keys
         .iter()
         .map(|i| std::fs::read_to_string(example(&format!("oracle/node-{i}.key"))).unwrap())
         .collect();
-    std::fs::write(&key_file, texts.concat()).unwrap();
+    std::fs::write(&file, texts.concat()).unwrap();
+    file
+}
+
+/// `ballast attest` of epoch 7 over the example book, signed with the example keys `keys`.
+fn attest(out: &Path, keys: &[u32], threads: Option<&str>) -> Output {
     attest_with(
         out,
-        &key_file,
+        &key_file(out, keys),
         &example("oracle/federation.json"),
         threads,
         &example("oracle/book.json"),
@@ -197,12 +202,7 @@ fn a_federation_file_of_other_bounds_or_version_refuses_the_report() {
 #[test]
 fn salted_leaves_hide_whose_margin_they_hold() {
     let dir = scratch("salted");
-    let keys = dir.join("keys");
-    let texts: Vec<String> = [1, 2]
-        .iter()
-        .map(|i| std::fs::read_to_string(example(&format!("oracle/node-{i}.key"))).unwrap())
-        .collect();
-    std::fs::write(&keys, texts.concat()).unwrap();
+    let keys = key_file(&dir, &[1, 2]);
     let secret = dir.join("salt.secret");
     std::fs::write(&secret, "the federation's salting secret\n").unwrap();
     let (market, book, federation) =
@@ -447,4 +447,124 @@ fn a_refused_account_is_named_by_its_id() {
     assert!(!run.status.success(), "{said}");
     assert!(said.contains("account \"bob\"") && said.contains("negative balance"), "{said}");
     assert!(!out.exists(), "nothing is written for a refused account");
+}
+
+/// `ballast attest --venues`: the example cross-venue book's venue leaves join the epoch's tree
+/// (the leaves file reads back to the report's root), each credited requirement is the one
+/// `ballast net --json` allocates, and `ballast verify --venue-proof` accepts a leaf only for
+/// its own venue on its own chain, as `BallastVenue.creditOf` does.
+#[test]
+fn venue_leaves_are_attested_and_verified_per_venue_and_chain() {
+    let dir = scratch("venues");
+    let keys = key_file(&dir, &[1, 2]);
+    let (market, book, federation, venues) = (
+        example("market.json"),
+        example("oracle/book.json"),
+        example("oracle/federation.json"),
+        example("netting/cross-venue-book.json"),
+    );
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+    let run = |out: &Path, threads: &str| {
+        let args = [
+            "attest",
+            "--market",
+            &path(&market),
+            "--book",
+            &path(&book),
+            "--venues",
+            &path(&venues),
+            "--epoch",
+            "7",
+            "--federation",
+            &path(&federation),
+            "--keys",
+            &path(&keys),
+            "--out",
+            &path(out),
+        ];
+        let run = ballast(&args, Some(threads));
+        assert!(run.status.success(), "{}", text(&run));
+        run
+    };
+    let (out, again) = (dir.join("out"), dir.join("again"));
+    assert!(text(&run(&out, "2")).contains("venue leaves 7"), "four accounts, seven legs");
+    run(&again, "1");
+    let lending = "venue-proofs/basis/lending.json";
+    for file in ["report.json", "leaves.json", lending, "venue-proofs/basis/perps.json"] {
+        let (a, b) = (std::fs::read(out.join(file)).unwrap(), std::fs::read(again.join(file)));
+        assert_eq!(a, b.unwrap(), "{file} differs between 1 and 2 threads");
+    }
+    let leaves =
+        oracle::json::read_leaves(&std::fs::read_to_string(out.join("leaves.json")).unwrap())
+            .unwrap();
+    assert_eq!(leaves.venue_leaves.len(), 7);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(leaves.tree.root().to_string(), report["report"]["root"].as_str().unwrap());
+
+    credits_are_the_nettings(&leaves, &market, &venues);
+    venue_proofs_verify_only_on_their_chain_and_venue(&out);
+}
+
+/// `ballast verify --venue-proof` on the proofs of account `basis`: its lending leg on chain 1,
+/// its perpetuals leg at an exchange (chain 0); refused on another chain, as another venue's,
+/// and for another account.
+fn venue_proofs_verify_only_on_their_chain_and_venue(out: &Path) {
+    let lending = "venue-proofs/basis/lending.json";
+    let report = out.join("report.json");
+    let now = (AS_OF_SECS + 60).to_string();
+    let check = |file: &str, venue: &str, chain: &str| {
+        let proof = out.join(file);
+        let extra = [
+            "--venue-proof",
+            proof.to_str().unwrap(),
+            "--venue",
+            venue,
+            "--chain-id",
+            chain,
+            "--account",
+            "basis",
+            "--now",
+            now.as_str(),
+        ];
+        text(&verify(&report, None, &extra))
+    };
+    let ok = check(lending, "lending", "1");
+    assert!(ok.contains("venue lending of account") && ok.contains("proven on chain 1"), "{ok}");
+    let exchange = check("venue-proofs/basis/perps.json", "perps", "0");
+    assert!(exchange.contains("controller"), "{exchange}");
+    // Replayed on another chain, or read as another venue's: refused before the proof.
+    assert!(check(lending, "lending", "31337").contains("WRONG_CHAIN"));
+    assert!(check(lending, "perps", "1").contains("WRONG_VENUE"));
+    let other = check("venue-proofs/covered-calls/lending.json", "lending", "1");
+    assert!(other.contains("rejected") && other.contains("account"), "{other}");
+}
+
+/// Each venue leaf credits what `ballast net --json` allocates to that venue.
+fn credits_are_the_nettings(leaves: &oracle::json::LeavesFile, market: &Path, venues: &Path) {
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+    let net = ballast(&["net", "--market", &path(market), "--book", &path(venues), "--json"], None);
+    assert!(net.status.success(), "{}", text(&net));
+    let netted: serde_json::Value = serde_json::from_slice(&net.stdout).unwrap();
+    for account in netted["accounts"].as_array().unwrap() {
+        let id = account["id"].as_str().unwrap();
+        for leg in account["legs"].as_array().unwrap() {
+            let venue = leg["venue"].as_str().unwrap();
+            let leaf = leaves
+                .venue_leaves
+                .iter()
+                .find(|l| {
+                    l.result().account == epoch::account_id(id)
+                        && l.result().venue == oracle::venue_key(venue)
+                })
+                .unwrap();
+            let credited = basics::Money::parse(
+                leg["credited_im"].as_str().unwrap(),
+                basics::Currency::USD,
+                basics::Rounding::Down,
+            )
+            .unwrap();
+            assert_eq!(leaf.result().initial_margin.raw(), credited.raw(), "{id} at {venue}");
+        }
+    }
 }

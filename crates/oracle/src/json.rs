@@ -19,6 +19,10 @@ use crate::epoch::{AccountProof, AccountResult, EpochTree, Leaf};
 use crate::limits::{JSON_BYTES_MAX, LEAVES_MAX, PROOF_DEPTH_MAX, SIGNERS_MAX};
 use crate::report::{DOMAIN_NAME, DOMAIN_VERSION, Domain, Report, SignedReport, SignerSet};
 use crate::tree::MerkleTree;
+use crate::venue::VenueLeaf;
+
+mod venue;
+pub use venue::{VENUE_PROOF_FORMAT, VenueProofFile, read_venue_proof, write_venue_proof};
 
 /// Format tag of a signed report file.
 pub const REPORT_FORMAT: &str = "ballast.margin-root.v1";
@@ -34,7 +38,10 @@ pub struct LeavesFile {
     pub currency: Currency,
     /// The leaves, sorted by account id.
     pub leaves: Vec<Leaf>,
-    /// The tree rebuilt from the leaves; its root matched the file's.
+    /// The venue leaves of accounts netted across venues, sorted by account id then venue key
+    /// (none for an epoch without venues).
+    pub venue_leaves: Vec<VenueLeaf>,
+    /// The tree rebuilt from every leaf; its root matched the file's.
     pub tree: MerkleTree,
 }
 
@@ -99,6 +106,9 @@ struct LeavesJson {
     currency: String,
     root: B256,
     leaves: Vec<LeafJson>,
+    /// Absent in an epoch without venues, so such files read as they always did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    venue_leaves: Vec<venue::VenueLeafJson>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -176,7 +186,8 @@ pub fn read_signed_report(text: &str) -> Result<SignedReport, Error> {
     Ok(SignedReport { domain, signer_set, report, signatures: json.signatures })
 }
 
-/// Writes every leaf of an epoch, sorted by account id, with its hash and the root.
+/// Writes every leaf of an epoch, sorted by account id (then venue key for venue leaves), with
+/// its hash and the root.
 #[must_use]
 pub fn write_leaves(epoch: &EpochTree) -> String {
     let currency = epoch.header().currency;
@@ -186,6 +197,7 @@ pub fn write_leaves(epoch: &EpochTree) -> String {
         currency: currency.to_string(),
         root: epoch.root(),
         leaves: epoch.leaves().iter().map(|leaf| leaf_json(leaf, currency)).collect(),
+        venue_leaves: epoch.venue_leaves().iter().map(venue::venue_leaf_json).collect(),
     };
     to_pretty(&json)
 }
@@ -198,8 +210,9 @@ pub fn write_leaves(epoch: &EpochTree) -> String {
 pub fn read_leaves(text: &str) -> Result<LeavesFile, Error> {
     let json: LeavesJson = parse(text, "leaves file")?;
     check_format(&json.format, LEAVES_FORMAT)?;
-    if json.leaves.len() > LEAVES_MAX {
-        let rule = format!("at most {LEAVES_MAX} leaves, got {}", json.leaves.len());
+    let count = json.leaves.len() + json.venue_leaves.len();
+    if count > LEAVES_MAX {
+        let rule = format!("at most {LEAVES_MAX} leaves, got {count}");
         return Err(Error::range("leaves", rule));
     }
     let currency = parse_currency(&json.currency)?;
@@ -211,11 +224,13 @@ pub fn read_leaves(text: &str) -> Result<LeavesFile, Error> {
     if leaves.windows(2).any(|pair| pair[0].account() >= pair[1].account()) {
         return Err(Error::new("leaves", crate::ErrorKind::NotAscending("account id".into())));
     }
-    let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(Leaf::hash).collect())?;
+    let venue_leaves = venue::venue_leaves_from_json(&json.venue_leaves, json.epoch, currency)?;
+    let hashes = leaves.iter().map(Leaf::hash).chain(venue_leaves.iter().map(VenueLeaf::hash));
+    let tree = MerkleTree::from_leaf_hashes(hashes.collect())?;
     if tree.root() != json.root {
         return Err(Error::mismatch("root", "the root of the tree rebuilt from the leaves"));
     }
-    Ok(LeavesFile { currency, leaves, tree })
+    Ok(LeavesFile { currency, leaves, venue_leaves, tree })
 }
 
 /// Writes one account's leaf and proof.

@@ -1029,19 +1029,19 @@ function nettingRow(account) {
   }
   const why = account.reason ? ` (${account.reason})` : "";
   cell(row, `${account.status}${why}`, account.status === "netted" ? "covers" : "");
+  usdCell(row, account.netted_im, "netted-im");
+  usdCell(row, account.released_im, "released");
   const legs = element("td");
   for (const leg of account.legs) {
     const line = element("div", null, "leg");
     line.dataset.venue = leg.venue;
     line.dataset.standalone = leg.standalone_im;
     line.dataset.credited = leg.credited_im;
-    line.textContent = `${leg.venue}${leg.controller ? " (controller)" : ""}: ` +
+    line.textContent = `${leg.venue}${leg.controller ? " (controls)" : ""}: ` +
       `${amount(leg.standalone_im, "USD")} → ${amount(leg.credited_im, "USD")}`;
     legs.appendChild(line);
   }
   row.appendChild(legs);
-  usdCell(row, account.netted_im, "netted-im");
-  usdCell(row, account.released_im, "released");
   return row;
 }
 

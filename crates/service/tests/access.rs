@@ -101,12 +101,16 @@ fn allowed(method: &str, path: &str) -> Option<&'static [&'static str]> {
         {
             BOOK
         }
-        "/api/accounts/{id}/positions/{instrument}" | "/api/accounts/{id}/balances/{currency}"
+        "/api/accounts/{id}/positions/{instrument}"
+        | "/api/accounts/{id}/balances/{currency}"
+        | "/api/netting/book"
             if method == "PUT" =>
         {
             BOOK
         }
         "/api/accounts/{id}" if method == "DELETE" => BOOK,
+        // The stored cross-venue book shows every account in it: the operator's view.
+        "/api/netting" if read => BOOK,
         "/api/accounts/{id}/methodology" if method == "PUT" => METHODOLOGY,
         "/api/methodologies" | "/api/backtests" if method == "POST" => METHODOLOGY,
         "/api/keys" if read || method == "POST" => KEYS,
