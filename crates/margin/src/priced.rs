@@ -110,6 +110,10 @@ pub struct PricedMarket {
     pub(crate) currencies: Vec<(Currency, Tender)>,
     /// Correlation between slots `a` and `b` at `a * slots + b` (1 on the diagonal).
     pub(crate) correlations: Vec<f64>,
+    /// Where each slot's cells start in a scenario vector, and the vector's length last.
+    pub(crate) vector_offsets: Vec<usize>,
+    /// Why the methodology is not linear, if it is not (`PricedMarket::check_linear`).
+    pub(crate) nonlinear: Option<String>,
 }
 
 impl std::fmt::Debug for PricedMarket {
@@ -219,7 +223,13 @@ impl PricedMarket {
             .flat_map(|a| slots.iter().map(move |b| (a.currency, b.currency)))
             .map(|(a, b)| correlation(&methodology.offsets, a, b))
             .collect();
-        PricedMarket {
+        let vector_offsets = std::iter::once(0)
+            .chain(slots.iter().scan(0, |at, slot| {
+                *at += slot.set.len();
+                Some(*at)
+            }))
+            .collect();
+        let mut priced = PricedMarket {
             engine,
             market,
             arrays,
@@ -230,7 +240,11 @@ impl PricedMarket {
             unit_currencies,
             currencies,
             correlations,
-        }
+            vector_offsets,
+            nonlinear: None,
+        };
+        priced.nonlinear = priced.nonlinear_reason();
+        priced
     }
 
     /// The same market with every risk-array row replaced by its Greek approximation (delta,

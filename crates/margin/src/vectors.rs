@@ -79,28 +79,37 @@ impl PricedMarket {
     /// # Errors
     /// `Methodology` naming what makes the scan loss depend on more than the summed P&L.
     pub fn check_linear(&self) -> Result<(), Error> {
-        let refuse = |what: &str| {
-            Err(Error::new("methodology", ErrorKind::Methodology(format!("not linear: {what}"))))
-        };
+        match &self.nonlinear {
+            None => Ok(()),
+            Some(what) => Err(Error::new(
+                "methodology",
+                ErrorKind::Methodology(format!("not linear: {what}")),
+            )),
+        }
+    }
+
+    /// The first reason the scan loss depends on more than the summed P&L, if any: computed
+    /// once per priced market ([`PricedMarket::check_linear`] is asked per vector).
+    pub(crate) fn nonlinear_reason(&self) -> Option<String> {
         if self.methodology().numeraire != Numeraire::Usd {
-            return refuse("P&L per settlement currency (numeraire must be usd)");
+            return Some("P&L per settlement currency (numeraire must be usd)".into());
         }
         if self.engine.grouped() {
-            return refuse("grouped aggregation");
+            return Some("grouped aggregation".into());
         }
         for slot in &self.slots {
             let len = slot.set.len();
             if slot.extended.is_some() {
-                return refuse(&format!("{}: extended cells", slot.currency));
+                return Some(format!("{}: extended cells", slot.currency));
             }
             if slot.gain_fraction != 1.0 {
-                return refuse(&format!("{}: gains reduced", slot.currency));
+                return Some(format!("{}: gains reduced", slot.currency));
             }
             if !slot.all_candidates || slot.weights[..len].iter().any(|w| *w != 1.0) {
-                return refuse(&format!("{}: weighted or excluded scenarios", slot.currency));
+                return Some(format!("{}: weighted or excluded scenarios", slot.currency));
             }
         }
-        Ok(())
+        None
     }
 
     /// The layout of this market's vectors.
@@ -206,14 +215,7 @@ impl PricedMarket {
     }
 
     /// Start of each slot's cells in a vector, and the total length last.
-    fn slot_offsets(&self) -> Vec<usize> {
-        let mut offsets = Vec::with_capacity(self.slots.len() + 1);
-        let mut at = 0;
-        offsets.push(at);
-        for slot in &self.slots {
-            at += slot.set.len();
-            offsets.push(at);
-        }
-        offsets
+    fn slot_offsets(&self) -> &[usize] {
+        &self.vector_offsets
     }
 }

@@ -2,6 +2,7 @@
 //! them, with liens of collateral between venues and at most one controller per account.
 
 use std::collections::BTreeMap;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
 use basics::{Currency, Money};
 use product::Portfolio;
@@ -142,18 +143,23 @@ impl CrossBook {
     }
 }
 
-/// Each account that repeats an earlier id, by its index, with the index of the first.
+/// Each account that repeats an earlier id, by its index, with the index of the first. Ids are
+/// grouped by a 64-bit fingerprint sorted in parallel (a sort of strings would chase a pointer
+/// per comparison), then compared in full within each group, so a shared fingerprint is never
+/// taken for a repeat.
 fn repeats(accounts: &[AccountInput]) -> BTreeMap<usize, usize> {
-    let mut order: Vec<usize> = (0..accounts.len()).collect();
-    order.par_sort_unstable_by(|a, b| accounts[*a].id.cmp(&accounts[*b].id).then(a.cmp(b)));
+    let fingerprints = BuildHasherDefault::<DefaultHasher>::default();
+    let mut keyed: Vec<(u64, usize)> =
+        (accounts.par_iter().enumerate()).map(|(i, a)| (fingerprints.hash_one(&a.id), i)).collect();
+    keyed.par_sort_unstable();
     let mut out = BTreeMap::new();
-    let mut first = None;
-    for pair in order.windows(2) {
-        if accounts[pair[0]].id == accounts[pair[1]].id {
-            let first = *first.get_or_insert(pair[0]);
-            out.insert(pair[1], first);
-        } else {
-            first = None;
+    for group in keyed.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+        // Within a group the indices ascend: the first equal id found is the first occurrence.
+        for (k, &(_, i)) in group.iter().enumerate() {
+            let first = group[..k].iter().find(|(_, j)| accounts[*j].id == accounts[i].id);
+            if let Some(&(_, first)) = first {
+                out.insert(i, first);
+            }
         }
     }
     out

@@ -277,10 +277,19 @@ impl Netter {
     /// its buffers and hashes the chunk's vectors four at a time.
     #[must_use]
     pub fn run(&self, book: &CrossBook) -> Vec<Result<NettedAccount, Error>> {
-        book.accounts()
-            .par_chunks(HASH_CHUNK_ACCOUNTS)
-            .map_init(Work::default, |work, chunk| self.chunk(chunk, work))
-            .flat_map_iter(Vec::into_iter)
+        // Each chunk's results are written in place, in parallel, into one vector made (and its
+        // pages first touched) in parallel: no list of partial vectors copied into a final one.
+        let accounts = book.accounts();
+        let mut out: Vec<Option<Result<NettedAccount, Error>>> = Vec::new();
+        (0..accounts.len()).into_par_iter().map(|_| None).collect_into_vec(&mut out);
+        (out.par_chunks_mut(HASH_CHUNK_ACCOUNTS).zip(accounts.par_chunks(HASH_CHUNK_ACCOUNTS)))
+            .for_each_init(Work::default, |work, (slots, chunk)| {
+                for (slot, result) in slots.iter_mut().zip(self.chunk(chunk, work)) {
+                    *slot = Some(result);
+                }
+            });
+        (out.into_iter())
+            .map(|slot| slot.unwrap_or_else(|| unreachable!("Invariant: every account is netted")))
             .collect()
     }
 
@@ -301,16 +310,10 @@ impl Netter {
         accounts: &[CrossAccount],
         work: &mut Work,
     ) -> Vec<Result<NettedAccount, Error>> {
-        let mut pending: Vec<Result<Pending, Error>> =
-            accounts.iter().map(|a| self.pending(a, work)).collect();
         work.bytes.clear();
         work.ends.clear();
-        for p in pending.iter().flatten() {
-            for vector in &p.vectors {
-                vector.encode_into(&self.hash, &self.layout, &mut work.bytes);
-                work.ends.push(work.bytes.len());
-            }
-        }
+        let mut pending: Vec<Result<Pending, Error>> =
+            accounts.iter().map(|a| self.pending(a, work)).collect();
         let mut start = 0;
         let messages: Vec<&[u8]> = (work.ends.iter())
             .map(|end| {
@@ -338,12 +341,24 @@ impl Netter {
 
     /// One account's figures up to its vectors' hashes: each leg standalone at its venue and on
     /// the standard set, the combined scan, the Euler contributions, the liens and the whole
-    /// book's floors.
+    /// book's floors. Each leg's vector is appended, encoded, to the chunk's bytes; a refused
+    /// account leaves them as they were.
     fn pending(&self, account: &CrossAccount, work: &mut Work) -> Result<Pending, Error> {
+        let mark = (work.bytes.len(), work.ends.len());
+        let pending = self.pending_unchecked(account, work);
+        if pending.is_err() {
+            work.bytes.truncate(mark.0);
+            work.ends.truncate(mark.1);
+        }
+        pending
+    }
+
+    fn pending_unchecked(&self, account: &CrossAccount, work: &mut Work) -> Result<Pending, Error> {
         let field = |venue: &VenueId| format!("{}.{venue}", account.id);
         let mut legs = Vec::with_capacity(account.legs.len());
-        let mut combined = RiskVector { cells: vec![0; self.layout.len()] };
         let mut vectors = Vec::with_capacity(account.legs.len());
+        work.combined.cells.clear();
+        work.combined.cells.resize(self.layout.len(), 0);
         for (j, leg) in account.legs.iter().enumerate() {
             let venue = &self.venues[&leg.venue];
             let balances = leg.portfolio.balances().iter().map(|(c, m)| (*c, m.to_f64()));
@@ -354,7 +369,9 @@ impl Netter {
             let vector = self
                 .vector(&leg.portfolio, work)
                 .map_err(|e| Error { field: field(&leg.venue), ..e })?;
-            combined.add(&vector)?;
+            work.combined.add(&vector)?;
+            vector.encode_into(&self.hash, &self.layout, &mut work.bytes);
+            work.ends.push(work.bytes.len());
             legs.push(LegFigures {
                 venue: leg.venue.clone(),
                 controller: account.controller == Some(j),
@@ -375,12 +392,13 @@ impl Netter {
             });
             vectors.push(vector);
         }
-        let scan = (self.standard.vector_scan(&combined.to_usd(self.quantum_usd)))
+        work.combined.to_usd_into(self.quantum_usd, &mut work.pnl);
+        let scan = (self.standard.vector_scan(&work.pnl))
             .map_err(|e| Error::margin(format!("{}.standard", account.id), e))?;
         self.contributions(&scan, &vectors, &mut legs);
         self.liens(account, &mut legs)?;
         let whole_book = self.whole_book(account, work)?;
-        Ok(Pending { legs, vectors, scan, whole_book })
+        Ok(Pending { legs, scan, whole_book })
     }
 
     /// A leg's vector on the standard set, quantised.
@@ -715,8 +733,8 @@ fn merge_into(
 }
 
 /// Buffers one thread reuses from account to account: the engine's scratch, a resolution, a
-/// vector's cells, the merged whole book and the chunk's encoded vectors, so netting allocates
-/// little beyond what it returns.
+/// vector's cells, the combined vector, the merged whole book and the chunk's encoded vectors,
+/// so netting allocates little beyond what it returns.
 #[derive(Default)]
 struct Work {
     scratch: Scratch,
@@ -725,6 +743,7 @@ struct Work {
     pnl: Vec<f64>,
     positions: Vec<Position>,
     balances: Vec<(Currency, i128)>,
+    combined: RiskVector,
     bytes: Vec<u8>,
     ends: Vec<usize>,
 }
@@ -747,7 +766,6 @@ impl Work {
 /// An account netted up to its vectors' hashes.
 struct Pending {
     legs: Vec<LegFigures>,
-    vectors: Vec<RiskVector>,
     scan: VectorScan,
     whole_book: Vec<(VenueId, f64, f64)>,
 }

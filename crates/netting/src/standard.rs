@@ -50,7 +50,7 @@ impl StandardSet {
 
 /// An account's P&L at one venue on the standard set, in whole quanta: every cell rounded down
 /// (towards the loss), so a sum of committed vectors never understates a combined loss.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RiskVector {
     /// Cells in the layout's order.
     pub cells: Vec<i64>,
@@ -118,10 +118,10 @@ impl RiskVector {
         Ok(())
     }
 
-    /// The cells in USD.
-    #[must_use]
-    pub fn to_usd(&self, quantum_usd: f64) -> Vec<f64> {
+    /// The cells in USD, into `out` (cleared first): a buffer the caller reuses.
+    pub fn to_usd_into(&self, quantum_usd: f64, out: &mut Vec<f64>) {
+        out.clear();
         #[expect(clippy::cast_precision_loss, reason = "exact below 2^53 quanta, rounded past")]
-        self.cells.iter().map(|c| *c as f64 * quantum_usd).collect()
+        out.extend(self.cells.iter().map(|c| *c as f64 * quantum_usd));
     }
 }

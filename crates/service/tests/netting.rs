@@ -122,7 +122,7 @@ async fn call(address: SocketAddr, key: &str, method: &str, path: &str, body: &s
 /// operator's view: a viewer key is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_book_is_netted_on_read_and_survives_a_restart() {
-    for url in common::databases("netting-book").await {
+    for url in common::databases("netting_book").await {
         let running = service::start(&common::config(url.clone(), ADMIN)).await.unwrap();
         let a = running.address;
         let none = call(a, ADMIN, "GET", "/api/netting", "").await;
