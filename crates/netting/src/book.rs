@@ -202,11 +202,7 @@ fn validate_account(
         ));
     }
     let controller = legs.iter().position(|l| l.controller);
-    let liens = if liens.is_empty() {
-        Vec::new()
-    } else {
-        validate_liens(venues, &legs, controller, &liens, &field())?
-    };
+    let liens = validate_liens(venues, &legs, controller, &liens, field)?;
     Ok(CrossAccount { id, legs, liens, controller })
 }
 
@@ -215,56 +211,56 @@ fn validate_liens(
     legs: &[Leg],
     controller: Option<usize>,
     liens: &[(VenueId, VenueId, Money)],
-    field: &str,
+    field: &dyn Fn() -> String,
 ) -> Result<Vec<Lien>, Error> {
     if liens.len() > LIENS_MAX {
         return Err(Error::new(
-            format!("{field}.liens"),
+            format!("{}.liens", field()),
             ErrorKind::Limit { limit: "LIENS_MAX", max: LIENS_MAX },
         ));
     }
     let leg_of = |venue: &VenueId, what: &str, l: usize| {
-        let at = format!("{field}.liens[{l}].{what}");
+        let at = || format!("{}.liens[{l}].{what}", field());
         if !venues.contains_key(venue) {
-            return Err(Error::new(at, ErrorKind::UnknownVenue(venue.to_string())));
+            return Err(Error::new(at(), ErrorKind::UnknownVenue(venue.to_string())));
         }
         legs.iter().position(|leg| &leg.venue == venue).ok_or_else(|| {
             Error::new(
-                at,
+                at(),
                 ErrorKind::UnknownVenue(format!("{venue} (the account holds nothing there)")),
             )
         })
     };
-    let mut pledged: BTreeMap<(usize, Currency), i128> = BTreeMap::new();
+    // Pledged so far per (leg, currency): a handful of entries, a linear scan.
+    let mut pledged: Vec<((usize, Currency), i128)> = Vec::new();
     let mut out = Vec::with_capacity(liens.len());
     for (l, (from, to, amount)) in liens.iter().enumerate() {
         let from = leg_of(from, "from", l)?;
         let to = leg_of(to, "to", l)?;
         if from == to {
             return Err(Error::range(
-                format!("{field}.liens[{l}].to"),
+                format!("{}.liens[{l}].to", field()),
                 "a lien goes to another venue",
             ));
         }
         if controller != Some(to) {
             return Err(Error::new(
-                format!("{field}.liens[{l}].to"),
+                format!("{}.liens[{l}].to", field()),
                 ErrorKind::Controller(
                     "a lien pledges collateral to the account's controller".into(),
                 ),
             ));
         }
         if amount.raw() <= 0 {
-            return Err(Error::range(format!("{field}.liens[{l}].amount"), "must be positive"));
+            return Err(Error::range(format!("{}.liens[{l}].amount", field()), "must be positive"));
         }
-        let total = pledged.entry((from, amount.currency())).or_insert(0);
-        *total = total.saturating_add(amount.raw());
+        let total = pledge(&mut pledged, (from, amount.currency()), amount.raw());
         let held = legs[from].portfolio.balances().get(&amount.currency()).map_or(0, Money::raw);
-        if *total > held {
+        if total > held {
             return Err(Error::new(
-                format!("{field}.liens[{l}].amount"),
+                format!("{}.liens[{l}].amount", field()),
                 ErrorKind::LienTooLarge {
-                    pledged: Money::from_raw(*total, amount.currency()).to_f64(),
+                    pledged: Money::from_raw(total, amount.currency()).to_f64(),
                     held: Money::from_raw(held, amount.currency()).to_f64(),
                 },
             ));
@@ -272,4 +268,17 @@ fn validate_liens(
         out.push(Lien { from, to, amount: *amount });
     }
     Ok(out)
+}
+
+/// Adds `raw` to what `key` (a leg and a currency) has pledged so far; the new total.
+fn pledge(pledged: &mut Vec<((usize, Currency), i128)>, key: (usize, Currency), raw: i128) -> i128 {
+    let at = match pledged.iter().position(|(k, _)| *k == key) {
+        Some(at) => at,
+        None => {
+            pledged.push((key, 0));
+            pledged.len() - 1
+        }
+    };
+    pledged[at].1 = pledged[at].1.saturating_add(raw);
+    pledged[at].1
 }
