@@ -16,6 +16,7 @@
 use std::collections::VecDeque;
 
 use alloy_primitives::{B256, keccak256};
+use basics::keccak::keccak256_many;
 use rayon::prelude::*;
 
 use crate::limits::{LEAVES_MAX, MULTIPROOF_LEAVES_MAX, PROOF_DEPTH_MAX};
@@ -27,17 +28,34 @@ const NODES_PER_TASK_MIN: usize = 4_096;
 /// The hash of an internal node: `keccak256` of its two children, smaller first.
 #[must_use]
 pub fn node_hash(a: &B256, b: &B256) -> B256 {
+    keccak256(sorted_pair(a, b))
+}
+
+/// Two hashes, smaller first: what a node hashes.
+fn sorted_pair(a: &B256, b: &B256) -> [u8; 64] {
     let (low, high) = if a <= b { (a, b) } else { (b, a) };
     let mut pair = [0u8; 64];
     pair[..32].copy_from_slice(low.as_slice());
     pair[32..].copy_from_slice(high.as_slice());
-    keccak256(pair)
+    pair
 }
 
 /// The OpenZeppelin standard leaf hash of ABI-encoded values: `keccak256(keccak256(encoded))`.
 #[must_use]
 pub fn standard_leaf_hash(abi_encoded: &[u8]) -> B256 {
     keccak256(keccak256(abi_encoded))
+}
+
+/// [`standard_leaf_hash`] of each of `encoded`, in order, four messages at a time
+/// (`basics::keccak`): the same digests, for the bulk of an epoch's leaves.
+#[must_use]
+pub fn standard_leaf_hashes(encoded: &[&[u8]]) -> Vec<B256> {
+    let mut inner = vec![[0u8; 32]; encoded.len()];
+    keccak256_many(encoded, &mut inner);
+    let messages: Vec<&[u8]> = inner.iter().map(<[u8; 32]>::as_slice).collect();
+    let mut outer = vec![[0u8; 32]; encoded.len()];
+    keccak256_many(&messages, &mut outer);
+    outer.into_iter().map(B256::from).collect()
 }
 
 /// Folds a leaf up a proof, as `MerkleProof.processProof` does on chain.
@@ -269,11 +287,23 @@ fn hash_internal_nodes(nodes: &mut [B256], count: usize) {
         let last = ((1usize << (depth + 1)) - 2).min(last_internal);
         let (head, children) = nodes.split_at_mut(last + 1);
         let base = last + 1;
-        head[first..].par_iter_mut().with_min_len(NODES_PER_TASK_MIN).enumerate().for_each(
-            |(offset, node)| {
-                let left = 2 * (first + offset) + 1 - base;
-                *node = node_hash(&children[left], &children[left + 1]);
-            },
-        );
+        // A level's nodes in tasks of NODES_PER_TASK_MIN, each hashing its sorted pairs four
+        // at a time; node `first + k` has children `2 (first + k) + 1` and the next.
+        let tasks = head[first..].par_chunks_mut(NODES_PER_TASK_MIN).enumerate();
+        tasks.for_each(|(task, parents)| {
+            let start = first + task * NODES_PER_TASK_MIN;
+            let pairs: Vec<[u8; 64]> = (0..parents.len())
+                .map(|k| {
+                    let left = 2 * (start + k) + 1 - base;
+                    sorted_pair(&children[left], &children[left + 1])
+                })
+                .collect();
+            let messages: Vec<&[u8]> = pairs.iter().map(<[u8; 64]>::as_slice).collect();
+            let mut digests = vec![[0u8; 32]; parents.len()];
+            keccak256_many(&messages, &mut digests);
+            for (node, digest) in parents.iter_mut().zip(digests) {
+                *node = B256::from(digest);
+            }
+        });
     }
 }
