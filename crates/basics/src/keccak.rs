@@ -139,6 +139,28 @@ pub fn keccak256_many(messages: &[&[u8]], out: &mut [[u8; DIGEST_BYTES]]) {
     }
 }
 
+/// The Keccak-256 digest of each message laid end to end in `bytes`, message `i` ending at
+/// `ends[i]` (ascending, the last at most `bytes.len()`), four at a time: what a caller that
+/// encodes many messages into one buffer hashes.
+///
+/// # Panics
+/// `Invariant:` when `ends` does not ascend within `bytes`.
+#[must_use]
+pub fn keccak256_concatenated(bytes: &[u8], ends: &[usize]) -> Vec<[u8; DIGEST_BYTES]> {
+    let mut start = 0;
+    let messages: Vec<&[u8]> = (ends.iter())
+        .map(|end| {
+            assert!(start <= *end && *end <= bytes.len(), "Invariant: message ends ascend");
+            let message = &bytes[start..*end];
+            start = *end;
+            message
+        })
+        .collect();
+    let mut digests = vec![[0u8; DIGEST_BYTES]; messages.len()];
+    keccak256_many(&messages, &mut digests);
+    digests
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

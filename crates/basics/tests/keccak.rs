@@ -2,7 +2,7 @@
 //! every length around the block boundaries and of random lengths and contents.
 #![allow(clippy::unwrap_used)]
 
-use basics::keccak::{keccak256_many, keccak256_x4};
+use basics::keccak::{keccak256_concatenated, keccak256_many, keccak256_x4};
 use proptest::prelude::*;
 use sha3::{Digest, Keccak256};
 
@@ -31,9 +31,17 @@ fn many_messages_in_groups_of_four_with_a_short_last_group() {
     let slices: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
     let mut out = vec![[0u8; 32]; slices.len()];
     keccak256_many(&slices, &mut out);
-    for (m, digest) in messages.iter().zip(out) {
-        assert_eq!(digest, reference(m));
+    for (m, digest) in messages.iter().zip(&out) {
+        assert_eq!(*digest, reference(m));
     }
+    let ends: Vec<usize> = messages
+        .iter()
+        .scan(0, |at, m| {
+            *at += m.len();
+            Some(*at)
+        })
+        .collect();
+    assert_eq!(keccak256_concatenated(&messages.concat(), &ends), out, "laid end to end");
 }
 
 proptest! {

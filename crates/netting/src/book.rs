@@ -231,8 +231,7 @@ fn validate_liens(
             )
         })
     };
-    // Pledged so far per (leg, currency): a handful of entries, a linear scan.
-    let mut pledged: Vec<((usize, Currency), i128)> = Vec::new();
+    let mut pledged: BTreeMap<(usize, Currency), i128> = BTreeMap::new();
     let mut out = Vec::with_capacity(liens.len());
     for (l, (from, to, amount)) in liens.iter().enumerate() {
         let from = leg_of(from, "from", l)?;
@@ -254,7 +253,9 @@ fn validate_liens(
         if amount.raw() <= 0 {
             return Err(Error::range(format!("{}.liens[{l}].amount", field()), "must be positive"));
         }
-        let total = pledge(&mut pledged, (from, amount.currency()), amount.raw());
+        let total = pledged.entry((from, amount.currency())).or_insert(0);
+        *total = total.saturating_add(amount.raw());
+        let total = *total;
         let held = legs[from].portfolio.balances().get(&amount.currency()).map_or(0, Money::raw);
         if total > held {
             return Err(Error::new(
@@ -268,17 +269,4 @@ fn validate_liens(
         out.push(Lien { from, to, amount: *amount });
     }
     Ok(out)
-}
-
-/// Adds `raw` to what `key` (a leg and a currency) has pledged so far; the new total.
-fn pledge(pledged: &mut Vec<((usize, Currency), i128)>, key: (usize, Currency), raw: i128) -> i128 {
-    let at = match pledged.iter().position(|(k, _)| *k == key) {
-        Some(at) => at,
-        None => {
-            pledged.push((key, 0));
-            pledged.len() - 1
-        }
-    };
-    pledged[at].1 = pledged[at].1.saturating_add(raw);
-    pledged[at].1
 }

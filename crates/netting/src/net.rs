@@ -32,7 +32,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use basics::keccak::keccak256_many;
+use basics::keccak::keccak256_concatenated;
 use basics::{Currency, Money, Rounding};
 use margin::{
     CurrencyFigures, Engine, PricedMarket, ResolvedAccount, Scratch, VectorLayout, VectorScan,
@@ -314,17 +314,7 @@ impl Netter {
         work.ends.clear();
         let mut pending: Vec<Result<Pending, Error>> =
             accounts.iter().map(|a| self.pending(a, work)).collect();
-        let mut start = 0;
-        let messages: Vec<&[u8]> = (work.ends.iter())
-            .map(|end| {
-                let message = &work.bytes[start..*end];
-                start = *end;
-                message
-            })
-            .collect();
-        let mut digests = vec![[0u8; 32]; messages.len()];
-        keccak256_many(&messages, &mut digests);
-        let mut digests = digests.into_iter();
+        let mut digests = keccak256_concatenated(&work.bytes, &work.ends).into_iter();
         for p in pending.iter_mut().flatten() {
             for leg in &mut p.legs {
                 leg.vector_hash =
@@ -345,7 +335,7 @@ impl Netter {
     /// account leaves them as they were.
     fn pending(&self, account: &CrossAccount, work: &mut Work) -> Result<Pending, Error> {
         let mark = (work.bytes.len(), work.ends.len());
-        let pending = self.pending_unchecked(account, work);
+        let pending = self.compute_pending(account, work);
         if pending.is_err() {
             work.bytes.truncate(mark.0);
             work.ends.truncate(mark.1);
@@ -353,7 +343,7 @@ impl Netter {
         pending
     }
 
-    fn pending_unchecked(&self, account: &CrossAccount, work: &mut Work) -> Result<Pending, Error> {
+    fn compute_pending(&self, account: &CrossAccount, work: &mut Work) -> Result<Pending, Error> {
         let field = |venue: &VenueId| format!("{}.{venue}", account.id);
         let mut legs = Vec::with_capacity(account.legs.len());
         let mut vectors = Vec::with_capacity(account.legs.len());
@@ -363,7 +353,7 @@ impl Netter {
             let venue = &self.venues[&leg.venue];
             let balances = leg.portfolio.balances().iter().map(|(c, m)| (*c, m.to_f64()));
             let positions = leg.portfolio.positions().iter().copied();
-            let usd = (work.figures(&venue.priced, positions, balances))
+            let usd = (work.engine.figures(&venue.priced, positions, balances))
                 .map_err(|e| Error::margin(field(&leg.venue), e))?;
             let usd = self.in_usd(usd, &|| field(&leg.venue))?;
             let vector = self
@@ -403,7 +393,7 @@ impl Netter {
 
     /// A leg's vector on the standard set, quantised.
     fn vector(&self, portfolio: &Portfolio, work: &mut Work) -> Result<RiskVector, Error> {
-        let Work { scratch, resolved, pnl, .. } = work;
+        let (Evaluation { scratch, resolved, .. }, pnl) = (&mut work.engine, &mut work.pnl);
         let balances = portfolio.balances().iter().map(|(c, m)| (*c, m.to_f64()));
         (self.standard.resolve_into(portfolio.positions().iter().copied(), balances, resolved))
             .map_err(|e| Error::margin("standard", e))?;
@@ -546,28 +536,18 @@ impl Netter {
         if account.legs.len() < 2 || agreeing().next().is_none() {
             return Ok(Vec::new());
         }
-        let (mut positions, mut balances) =
-            (std::mem::take(&mut work.positions), std::mem::take(&mut work.balances));
-        let merged = merge_into(account, &mut positions, &mut balances);
+        let Work { engine, positions, balances, .. } = work;
+        merge_into(account, positions, balances)?;
         let mut out = Vec::with_capacity(2);
-        if merged.is_ok() {
-            for venue in agreeing() {
-                let field = || format!("{}.whole_book.{}", account.id, venue.id);
-                let cash = balances.iter().map(|(c, raw)| (*c, Money::from_raw(*raw, *c).to_f64()));
-                let usd = (work.figures(&venue.priced, positions.iter().copied(), cash))
-                    .map_err(|e| Error::margin(field(), e))
-                    .and_then(|figures| self.in_usd(figures, &field));
-                match usd {
-                    Ok(usd) => out.push((venue.id.clone(), usd.im, usd.mm)),
-                    Err(e) => {
-                        (work.positions, work.balances) = (positions, balances);
-                        return Err(e);
-                    }
-                }
-            }
+        for venue in agreeing() {
+            let field = || format!("{}.whole_book.{}", account.id, venue.id);
+            let cash = balances.iter().map(|(c, raw)| (*c, Money::from_raw(*raw, *c).to_f64()));
+            let figures = (engine.figures(&venue.priced, positions.iter().copied(), cash))
+                .map_err(|e| Error::margin(field(), e))?;
+            let usd = self.in_usd(figures, &field)?;
+            out.push((venue.id.clone(), usd.im, usd.mm));
         }
-        (work.positions, work.balances) = (positions, balances);
-        merged.map(|()| out)
+        Ok(out)
     }
 
     fn status(&self, account: &CrossAccount) -> Status {
@@ -732,14 +712,12 @@ fn merge_into(
     Ok(())
 }
 
-/// Buffers one thread reuses from account to account: the engine's scratch, a resolution, a
-/// vector's cells, the combined vector, the merged whole book and the chunk's encoded vectors,
-/// so netting allocates little beyond what it returns.
+/// Buffers one thread reuses from account to account: the engine's, a vector's cells, the
+/// combined vector, the merged whole book and the chunk's encoded vectors, so netting allocates
+/// little beyond what it returns.
 #[derive(Default)]
 struct Work {
-    scratch: Scratch,
-    resolved: ResolvedAccount,
-    figures: Vec<CurrencyFigures>,
+    engine: Evaluation,
     pnl: Vec<f64>,
     positions: Vec<Position>,
     balances: Vec<(Currency, i128)>,
@@ -748,7 +726,15 @@ struct Work {
     ends: Vec<usize>,
 }
 
-impl Work {
+/// What one engine evaluation writes into: its scratch, the resolved account and the figures.
+#[derive(Default)]
+struct Evaluation {
+    scratch: Scratch,
+    resolved: ResolvedAccount,
+    figures: Vec<CurrencyFigures>,
+}
+
+impl Evaluation {
     /// The figures of `positions` and `balances` (sorted by currency) at `priced`.
     fn figures(
         &mut self,

@@ -6,9 +6,8 @@ use alloy_primitives::B256;
 use basics::Currency;
 use serde::{Deserialize, Serialize};
 
-use super::{check_format, parse, parse_currency, parse_raw, to_pretty};
+use super::{check_depth, check_format, parse, parse_currency, parse_raw, to_pretty};
 use crate::epoch::EpochTree;
-use crate::limits::PROOF_DEPTH_MAX;
 use crate::venue::{VenueLeaf, VenueProof, VenueResult, VenueStatus};
 use crate::{Error, ErrorKind};
 
@@ -160,14 +159,11 @@ pub fn write_venue_proof(epoch: &EpochTree, account: &B256, venue: &B256) -> Res
 /// # Errors
 /// `Syntax` for malformed JSON, amounts, status or currency; [`VenueLeaf::new`]'s errors;
 /// `Mismatch` for a leaf hash that is not the leaf's; `OutOfRange` for a proof longer than
-/// [`PROOF_DEPTH_MAX`].
+/// [`crate::limits::PROOF_DEPTH_MAX`].
 pub fn read_venue_proof(text: &str) -> Result<VenueProofFile, Error> {
     let json: VenueProofJson = parse(text, "venue proof")?;
     check_format(&json.format, VENUE_PROOF_FORMAT)?;
-    if json.proof.len() > PROOF_DEPTH_MAX {
-        let rule = format!("at most {PROOF_DEPTH_MAX} siblings, got {}", json.proof.len());
-        return Err(Error::range("proof", rule));
-    }
+    check_depth(&json.proof)?;
     let currency = parse_currency(&json.currency)?;
     let leaf = venue_leaf_from_json(&json.leaf, json.epoch, currency)?;
     Ok(VenueProofFile { currency, root: json.root, proof: VenueProof { leaf, proof: json.proof } })
