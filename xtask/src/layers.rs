@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::tidy::Violation;
 
 /// Each crate with the workspace crates it may depend on (normal dependencies).
-pub const ALLOWED: [(&str, &[&str]); 19] = [
+pub const ALLOWED: [(&str, &[&str]); 20] = [
     ("basics", &[]),
     ("product", &["basics"]),
     ("market", &["basics", "product"]),
@@ -48,6 +48,7 @@ pub const ALLOWED: [(&str, &[&str]); 19] = [
             "netting",
         ],
     ),
+    ("bus", &["basics", "product", "market", "formats", "oracle", "epoch"]),
     ("federation", &["basics", "oracle"]),
     ("testkit", &["market", "methodology", "margin", "formats"]),
     (
@@ -83,6 +84,7 @@ pub const ALLOWED: [(&str, &[&str]); 19] = [
             "bench",
             "federation",
             "service",
+            "bus",
             "backtest",
             "liquidation",
             "netting",

@@ -8,6 +8,7 @@
 mod audit_cmd;
 mod backtest_cmd;
 mod bench;
+mod bus_cmd;
 mod calibrate_cmd;
 mod compare;
 mod conformance;
@@ -25,6 +26,13 @@ mod settle_cmd;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc rather than glibc's malloc: the bus worker's shard followers, the netter and the
+/// refresh allocate from several threads at once, where glibc's arenas contend on their locks
+/// and return memory page by page (the figures are in BENCHMARKS.md). The allocator changes no
+/// result: every figure is computed the same way whatever the addresses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Ballast: an open, reproducible portfolio-margin engine and risk oracle for crypto derivatives.
 #[derive(Debug, Parser)]
@@ -77,6 +85,9 @@ enum Command {
     /// A cross-venue book netted per account: standalone per venue, netted, the allocation
     /// back to each venue, capital released.
     Net(net_cmd::NetArgs),
+    /// The book sharded over worker processes on NATS JetStream: load it, run workers, and
+    /// attest an epoch from their results (the same root as `attest` on the same book).
+    Bus(bus_cmd::BusArgs),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +112,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => liquidate_cmd::run_simulate(&args),
         Command::Calibrate(args) => calibrate_cmd::run(&args),
         Command::Net(args) => net_cmd::run(&args),
+        Command::Bus(args) => bus_cmd::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

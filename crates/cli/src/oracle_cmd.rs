@@ -129,6 +129,25 @@ fn load_source(args: &SourceArgs) -> Result<EpochSource> {
 pub struct AttestArgs {
     #[command(flatten)]
     source: SourceArgs,
+    #[command(flatten)]
+    out: AttestOut,
+    /// Cross-venue book (the `ballast net --book` format): its accounts, netted on the same
+    /// market at its valuation time, add one venue leaf per leg to the epoch's tree (credited
+    /// requirement, equity, liens, status, controller, vector hash, the venue's chain), and a
+    /// proof per leaf in venue-proofs/<account>/<venue>.json.
+    #[arg(long)]
+    venues: Option<PathBuf>,
+    /// With --venues: a venue whose feed is older than this, in seconds, is stale.
+    #[arg(long, default_value_t = 600, requires = "venues")]
+    stale_after_secs: u64,
+    /// With --venues: the grace period after a venue fails, in seconds.
+    #[arg(long, default_value_t = 3_600, requires = "venues")]
+    grace_secs: u64,
+}
+
+/// What every attesting command writes, and with which keys.
+#[derive(Debug, Args)]
+pub struct AttestOut {
     /// Epoch number (at least 1, above the last accepted one).
     #[arg(long)]
     epoch: u64,
@@ -147,27 +166,35 @@ pub struct AttestArgs {
     /// Skip the per-account proof files (large books).
     #[arg(long)]
     no_proofs: bool,
-    /// Cross-venue book (the `ballast net --book` format): its accounts, netted on the same
-    /// market at its valuation time, add one venue leaf per leg to the epoch's tree (credited
-    /// requirement, equity, liens, status, controller, vector hash, the venue's chain), and a
-    /// proof per leaf in venue-proofs/<account>/<venue>.json.
-    #[arg(long)]
-    venues: Option<PathBuf>,
-    /// With --venues: a venue whose feed is older than this, in seconds, is stale.
-    #[arg(long, default_value_t = 600, requires = "venues")]
-    stale_after_secs: u64,
-    /// With --venues: the grace period after a venue fails, in seconds.
-    #[arg(long, default_value_t = 3_600, requires = "venues")]
-    grace_secs: u64,
+}
+
+impl AttestOut {
+    /// The epoch number.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
 }
 
 /// Runs `ballast attest`.
 pub fn run_attest(args: &AttestArgs) -> Result<()> {
-    let verifier = load_verifier(&args.federation)?;
-    let signers = load_keys(&args.keys)?;
     let source = load_source(&args.source)?;
     let computed = compute(&source)?;
     let venues = venue_results(args, &source)?;
+    let text = write_attested(&args.out, &computed, &venues, &source.methodology.name)?;
+    print!("{text}");
+    Ok(())
+}
+
+/// Builds the tree of `computed` (and `venues`), signs it with the local keys and writes the
+/// report, the leaves and the proofs; returns the summary to print.
+pub fn write_attested(
+    args: &AttestOut,
+    computed: &epoch::ComputedEpoch,
+    venues: &[NamedVenue],
+    methodology: &str,
+) -> Result<String> {
+    let verifier = load_verifier(&args.federation)?;
+    let signers = load_keys(&args.keys)?;
     let header = computed.header(args.epoch, args.valid_for);
     let figures: Vec<oracle::VenueResult> = venues.iter().map(|v| v.0).collect();
     let tree = EpochTree::build_with_venues(&header, &computed.results, &figures)?;
@@ -184,7 +211,7 @@ pub fn run_attest(args: &AttestArgs) -> Result<()> {
             let file = proofs.join(format!("{}.json", proof_file_stem(&key.id)));
             write(&file, &write_account_proof(&tree, &key.account)?)?;
         }
-        write_venue_proofs(&args.out, &tree, &venues)?;
+        write_venue_proofs(&args.out, &tree, venues)?;
     }
     if computed.keys.iter().any(|k| k.salt.is_some()) {
         write_salts(&args.out, &computed.keys)?;
@@ -199,14 +226,13 @@ pub fn run_attest(args: &AttestArgs) -> Result<()> {
         signed.signatures.len()
     );
     let _ = writeln!(out, "market {}", computed.market_data_hash);
-    let _ = writeln!(out, "methodology {} {}", source.methodology.name, computed.methodology_hash);
+    let _ = writeln!(out, "methodology {methodology} {}", computed.methodology_hash);
     let _ = writeln!(out, "written to {}", args.out.display());
-    print!("{out}");
-    Ok(())
+    Ok(out)
 }
 
 /// A venue leaf's figures with the ids it was made from: (account id, venue id).
-type NamedVenue = (oracle::VenueResult, (String, String));
+pub type NamedVenue = (oracle::VenueResult, (String, String));
 
 /// The venue leaves of `--venues`: its book netted on the epoch's market at its valuation time;
 /// none without the flag. Every account of the book must net (a refused one is named).

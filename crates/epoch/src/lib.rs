@@ -72,6 +72,8 @@ pub enum ErrorKind {
     ScenarioIndex(String),
     /// A netted account's leg at a venue the cross-venue book does not hold.
     UnknownVenue(String),
+    /// Parts of an epoch that do not make one epoch (see [`assemble`]).
+    Parts(String),
     /// Results and keys of different lengths.
     Mismatch {
         /// Results given.
@@ -98,6 +100,7 @@ impl fmt::Display for Error {
             }
             ErrorKind::ScenarioIndex(why) => write!(f, "worst scenario: {why}"),
             ErrorKind::UnknownVenue(venue) => write!(f, "unknown venue {venue:?}"),
+            ErrorKind::Parts(why) => write!(f, "epoch parts: {why}"),
             ErrorKind::Mismatch { results, keys } => {
                 write!(f, "{results} margin results for {keys} accounts")
             }
@@ -214,39 +217,125 @@ impl ComputedEpoch {
 /// market cannot value, or any account the engine rejects (the lowest, named by its id): an
 /// epoch attests every account of its book or none.
 pub fn compute(source: &EpochSource) -> Result<ComputedEpoch, Error> {
-    if source.methodology.numeraire != Numeraire::Usd {
-        let methodology = source.methodology.name.clone();
-        return Err(Error::new(ErrorKind::Segregated { methodology }));
-    }
-    let instruments: Vec<Instrument> = (source.accounts.values())
-        .flat_map(|p| p.positions().iter().map(|position| position.instrument))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let engine = Engine::new(source.methodology.clone())?;
-    let priced = engine.price(&source.market, &instruments)?;
-    let mut book = AccountBook::default();
-    for (id, portfolio) in &source.accounts {
-        let resolved = priced
-            .resolve(portfolio)
-            .map_err(|e| Error { account: Some(id.clone()), kind: ErrorKind::Margin(e) })?;
-        book.push(&resolved);
-    }
-    let keys: Vec<AccountKey> = (source.accounts.par_iter())
-        .map(|(id, p)| match &source.salt_secret {
+    let inputs = EpochInputs {
+        market: Arc::clone(&source.market),
+        methodology: source.methodology.clone(),
+        methodology_hash: source.methodology_hash,
+    };
+    let ids: Vec<(&str, &Portfolio)> =
+        source.accounts.iter().map(|(id, p)| (id.as_str(), p)).collect();
+    let keys = keys(&ids, source.salt_secret.as_deref());
+    let book: Vec<(&AccountKey, &Portfolio)> = keys.iter().zip(source.accounts.values()).collect();
+    let Some(whole) = compute_parts(&inputs, &[book])?.pop() else {
+        panic!("Invariant: one part in, one part out")
+    };
+    Ok(whole)
+}
+
+/// What an epoch shares across its accounts: the market and the methodology.
+#[derive(Debug, Clone)]
+pub struct EpochInputs {
+    /// The market snapshot.
+    pub market: Arc<MarketSnapshot>,
+    /// The methodology.
+    pub methodology: Methodology,
+    /// `formats::methodology::Profile::hash` of the methodology.
+    pub methodology_hash: B256,
+}
+
+/// The keys of `accounts`, salted under `salt_secret` when there is one. A key changes only
+/// with its account's portfolio, so a holder of a long-lived book (a bus worker) computes it
+/// once per write rather than once per epoch.
+#[must_use]
+pub fn keys(accounts: &[(&str, &Portfolio)], salt_secret: Option<&[u8]>) -> Vec<AccountKey> {
+    (accounts.par_iter())
+        .map(|(id, p)| match salt_secret {
             Some(secret) => AccountKey::salted(id, p, secret),
             None => AccountKey::new(id, p),
         })
+        .collect()
+}
+
+/// Computes each part of a book (accounts with their [`keys`], in id order, each id once) on
+/// one pricing of the market for the instruments of all parts. An account's result does not
+/// depend on the instruments of other accounts (`Engine::price_for`: figures are the same in
+/// any universe that holds them) nor on which part it is in, so [`assemble`] of the parts of a
+/// book equals [`compute`] of the book.
+///
+/// # Errors
+/// As [`compute`]; a refused account is the lowest of the first part that refuses one.
+pub fn compute_parts(
+    inputs: &EpochInputs,
+    parts: &[Vec<(&AccountKey, &Portfolio)>],
+) -> Result<Vec<ComputedEpoch>, Error> {
+    if inputs.methodology.numeraire != Numeraire::Usd {
+        let methodology = inputs.methodology.name.clone();
+        return Err(Error::new(ErrorKind::Segregated { methodology }));
+    }
+    let instruments: Vec<Instrument> = (parts.iter().flat_map(|accounts| accounts.iter()))
+        .flat_map(|(_, p)| p.positions().iter().map(|position| position.instrument))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
-    let refresh = priced.refresh(&book);
-    let results = quantise(&priced, &refresh, &keys)?;
-    Ok(ComputedEpoch {
-        market_data_hash: B256::from(formats::market::market_hash(&source.market)),
-        methodology_hash: source.methodology_hash,
-        as_of_secs: as_of_secs(&source.market)?,
-        results,
-        keys,
-    })
+    let engine = Engine::new(inputs.methodology.clone())?;
+    let priced = engine.price(&inputs.market, &instruments)?;
+    let market_data_hash = B256::from(formats::market::market_hash(&inputs.market));
+    let as_of_secs = as_of_secs(&inputs.market)?;
+    let part = |accounts: &Vec<(&AccountKey, &Portfolio)>| -> Result<ComputedEpoch, Error> {
+        let mut book = AccountBook::default();
+        for (key, portfolio) in accounts {
+            let resolved = (priced.resolve(portfolio))
+                .map_err(|e| Error { account: Some(key.id.clone()), kind: ErrorKind::Margin(e) })?;
+            book.push(&resolved);
+        }
+        let keys: Vec<AccountKey> = accounts.iter().map(|(key, _)| (*key).clone()).collect();
+        let refresh = priced.refresh(&book);
+        let results = quantise(&priced, &refresh, &keys)?;
+        Ok(ComputedEpoch {
+            market_data_hash,
+            methodology_hash: inputs.methodology_hash,
+            as_of_secs,
+            results,
+            keys,
+        })
+    };
+    parts.iter().map(part).collect()
+}
+
+/// Joins the parts of one epoch, computed apart (by [`compute_parts`], in one process or many),
+/// into the epoch of the whole book: results and keys in id order, as [`compute`] gives them.
+///
+/// # Errors
+/// `Parts` for parts of different markets, methodologies or valuation times, an account in two
+/// parts, results and keys of different lengths, or no parts at all.
+pub fn assemble(parts: Vec<ComputedEpoch>) -> Result<ComputedEpoch, Error> {
+    let Some(first) = parts.first() else {
+        return Err(Error::new(ErrorKind::Parts("no parts".to_owned())));
+    };
+    let (market_data_hash, methodology_hash, as_of_secs) =
+        (first.market_data_hash, first.methodology_hash, first.as_of_secs);
+    let mut rows = Vec::with_capacity(parts.iter().map(|p| p.results.len()).sum());
+    for part in parts {
+        if (part.market_data_hash, part.methodology_hash, part.as_of_secs)
+            != (market_data_hash, methodology_hash, as_of_secs)
+        {
+            let why = "parts of different markets, methodologies or valuation times";
+            return Err(Error::new(ErrorKind::Parts(why.to_owned())));
+        }
+        if part.results.len() != part.keys.len() {
+            let (results, keys) = (part.results.len(), part.keys.len());
+            return Err(Error::new(ErrorKind::Mismatch { results, keys }));
+        }
+        rows.extend(part.keys.into_iter().zip(part.results));
+    }
+    // Ids are unique within a book, so the unstable sort has one answer.
+    rows.par_sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
+    if let Some(pair) = rows.windows(2).find(|pair| pair[0].0.id == pair[1].0.id) {
+        let why = format!("account {:?} is in two parts", pair[0].0.id);
+        return Err(Error::new(ErrorKind::Parts(why)));
+    }
+    let (keys, results) = rows.into_iter().unzip();
+    Ok(ComputedEpoch { market_data_hash, methodology_hash, as_of_secs, results, keys })
 }
 
 /// The market's valuation time in whole Unix seconds.
