@@ -6,16 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
-use epoch::{AccountKey, ComputedEpoch};
+use epoch::ComputedEpoch;
 use formats::market::MarketDocument;
 use formats::methodology::Profile;
 use market::MarketSnapshot;
-use oracle::{AccountResult, B256};
+use oracle::B256;
+use rayon::prelude::*;
 
 use crate::names::{
     BOOK_STREAM, EPOCH_SUBJECT, MARKET_SUBJECT, RESULT_STREAM, chunk_subject, done_subject,
 };
-use crate::wire::{EpochRequest, ShardDone, decode_chunk};
+use crate::wire::{EpochRequest, ShardDone, chunk_head, decode_chunk_into};
 use crate::worker::Stream;
 use crate::{Bus, Error};
 
@@ -65,7 +66,8 @@ const POLL: Duration = Duration::from_millis(20);
 /// One shard's part as it arrives: chunks by index, and the commit.
 #[derive(Default)]
 struct Arriving {
-    chunks: BTreeMap<u32, Vec<(AccountKey, AccountResult)>>,
+    /// Bodies by chunk index, decoded (in parallel) once every shard is in.
+    chunks: BTreeMap<u32, bytes::Bytes>,
     done: Option<ShardDone>,
 }
 
@@ -119,7 +121,7 @@ pub async fn run_epoch(
         tokio::time::sleep(POLL).await;
     }
     progress(Progress::Gathered { waited_ms: started.elapsed().as_millis() as u64 });
-    assemble(order, &request, shards)
+    assemble(order, request_seq, &request, shards)
 }
 
 async fn publish_request(bus: &Bus, order: &EpochOrder) -> Result<(u64, EpochRequest), Error> {
@@ -177,11 +179,11 @@ async fn fetch(
         // A commit follows its chunks, so a missing chunk means the results were lost (a
         // server restarted on memory storage): the shard stays incomplete and is reported.
         let Some(body) = last_message(results, &subject).await? else { return Ok(()) };
-        let (head, rows) = decode_chunk(&subject, &body)?;
+        let (head, _) = chunk_head(&subject, &body)?;
         if (head.request, head.shard, head.chunk) != (request_seq, shard, chunk) {
             return Err(wire(&subject, "chunk", "the chunk's header does not match its subject"));
         }
-        arriving.chunks.insert(chunk, rows);
+        arriving.chunks.insert(chunk, body);
     }
     Ok(())
 }
@@ -210,40 +212,44 @@ async fn missing(
         .collect())
 }
 
-/// Checks each commit against the request and joins the parts.
+/// Checks each commit against the request, decodes the shards' chunks in parallel and joins
+/// the parts; of several faults, the lowest shard's is reported.
 fn assemble(
     order: &EpochOrder,
+    request_seq: u64,
     request: &EpochRequest,
     shards: BTreeMap<u32, Arriving>,
 ) -> Result<ComputedEpoch, Error> {
     let market_data_hash = B256::from(formats::market::market_hash(&order.market));
     let as_of_secs = epoch::as_of_secs(&order.market)?;
-    let mut parts = Vec::with_capacity(shards.len());
-    for (shard, arriving) in shards {
-        let Some(done) = arriving.done else {
+    for (shard, arriving) in &shards {
+        let Some(done) = &arriving.done else {
             panic!("Invariant: a complete shard has its commit")
         };
-        let refuse = |reason: String| Error::Shard { epoch: order.epoch, shard, reason };
-        if let Some(reason) = done.error {
-            return Err(refuse(reason));
+        let refuse = |reason: String| Error::Shard { epoch: order.epoch, shard: *shard, reason };
+        if let Some(reason) = &done.error {
+            return Err(refuse(reason.clone()));
         }
         if (done.market_data_hash, done.methodology_hash, done.as_of_secs, done.book_seq)
             != (market_data_hash, request.methodology_hash, as_of_secs, request.book_seq)
         {
             return Err(refuse("computed on another market, methodology or cut".to_owned()));
         }
-        let rows: Vec<_> = arriving.chunks.into_values().flatten().collect();
-        if rows.len() as u64 != done.accounts {
-            return Err(refuse(format!("{} rows for {} accounts", rows.len(), done.accounts)));
-        }
-        let (keys, results) = rows.into_iter().unzip();
-        parts.push(ComputedEpoch {
-            market_data_hash,
-            methodology_hash: done.methodology_hash,
-            as_of_secs,
-            results,
-            keys,
-        });
     }
-    Ok(epoch::assemble(parts)?)
+    let decode = |(shard, arriving): (u32, Arriving)| -> Result<ComputedEpoch, Error> {
+        let (mut keys, mut results) = (Vec::new(), Vec::new());
+        for (chunk, body) in &arriving.chunks {
+            let subject = chunk_subject(request_seq, shard, *chunk);
+            decode_chunk_into(&subject, body, &mut keys, &mut results)?;
+        }
+        let accounts = arriving.done.as_ref().map_or(0, |d| d.accounts);
+        if keys.len() as u64 != accounts {
+            let reason = format!("{} rows for {accounts} accounts", keys.len());
+            return Err(Error::Shard { epoch: order.epoch, shard, reason });
+        }
+        let methodology_hash = request.methodology_hash;
+        Ok(ComputedEpoch { market_data_hash, methodology_hash, as_of_secs, results, keys })
+    };
+    let parts: Vec<Result<ComputedEpoch, Error>> = shards.into_par_iter().map(decode).collect();
+    Ok(epoch::assemble(parts.into_iter().collect::<Result<_, _>>()?)?)
 }

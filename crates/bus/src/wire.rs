@@ -252,22 +252,41 @@ pub fn row_bytes(id: &str) -> usize {
     ROW_FIXED_BYTES + id.len()
 }
 
-/// Reads a chunk.
+/// Reads a chunk's header: where it belongs and how many rows it holds.
+///
+/// # Errors
+/// `Wire` for a body shorter than the header or another magic.
+pub fn chunk_head(subject: &str, body: &[u8]) -> Result<(ChunkHead, usize), Error> {
+    let mut reader = Reader { body, at: 0, subject };
+    let head = read_head(&mut reader)?;
+    Ok((head, reader.u32()? as usize))
+}
+
+fn read_head(reader: &mut Reader<'_>) -> Result<ChunkHead, Error> {
+    if reader.take(4)? != CHUNK_MAGIC {
+        return Err(wire(reader.subject, "magic", "not a result chunk (BLR1)"));
+    }
+    Ok(ChunkHead { request: reader.u64()?, shard: reader.u32()?, chunk: reader.u32()? })
+}
+
+/// Reads a chunk, appending its rows to `keys` and `results`.
 ///
 /// # Errors
 /// `Wire` for a short or over-long body, another magic, an id that is not UTF-8, or an account
-/// field that is not keccak-256 of the id (bus epochs are unsalted).
-pub fn decode_chunk(
+/// field that is not keccak-256 of the id (bus epochs are unsalted); the vectors may then hold
+/// part of the chunk.
+pub fn decode_chunk_into(
     subject: &str,
     body: &[u8],
-) -> Result<(ChunkHead, Vec<(AccountKey, AccountResult)>), Error> {
+    keys: &mut Vec<AccountKey>,
+    results: &mut Vec<AccountResult>,
+) -> Result<ChunkHead, Error> {
     let mut reader = Reader { body, at: 0, subject };
-    if reader.take(4)? != CHUNK_MAGIC {
-        return Err(wire(subject, "magic", "not a result chunk (BLR1)"));
-    }
-    let head = ChunkHead { request: reader.u64()?, shard: reader.u32()?, chunk: reader.u32()? };
+    let head = read_head(&mut reader)?;
     let count = reader.u32()? as usize;
-    let mut rows = Vec::with_capacity(count.min(body.len() / ROW_FIXED_BYTES));
+    let room = count.min(body.len() / ROW_FIXED_BYTES);
+    keys.reserve(room);
+    results.reserve(room);
     for _ in 0..count {
         let id_len = usize::from(reader.u16()?);
         let id = std::str::from_utf8(reader.take(id_len)?)
@@ -281,16 +300,15 @@ pub fn decode_chunk(
         let mut amount = || Ok::<_, Error>(Money::from_raw(reader.i128()?, Currency::USD));
         let (im, mm, mtm) = (amount()?, amount()?, amount()?);
         let worst = reader.u16()?;
-        let key = AccountKey { id, account, salt: None, portfolio_hash };
-        let result = AccountResult {
+        keys.push(AccountKey { id, account, salt: None, portfolio_hash });
+        results.push(AccountResult {
             account,
             initial_margin: im,
             maintenance_margin: mm,
             mark_to_market: mtm,
             worst_scenario: worst,
             portfolio_hash,
-        };
-        rows.push((key, result));
+        });
     }
     if reader.at != body.len() {
         return Err(wire(
@@ -299,7 +317,7 @@ pub fn decode_chunk(
             format!("{} bytes after the rows", body.len() - reader.at),
         ));
     }
-    Ok((head, rows))
+    Ok(head)
 }
 
 /// Reads fixed-width fields off a body, naming the subject when it runs short.
@@ -338,5 +356,113 @@ impl<'a> Reader<'a> {
 
     fn i128(&mut self) -> Result<i128, Error> {
         Ok(i128::from_le_bytes(self.array()?))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use basics::{Currency, Money};
+    use epoch::AccountKey;
+    use oracle::AccountResult;
+    use product::Portfolio;
+
+    use super::{ChunkHead, EpochRequest, Write, chunk_head, decode_chunk_into, encode_chunk};
+
+    fn row(id: &str, im: i128) -> (AccountKey, AccountResult) {
+        let portfolio = Portfolio::new(Vec::new(), &[]).unwrap();
+        let key = AccountKey::new(id, &portfolio);
+        let result = AccountResult {
+            account: key.account,
+            initial_margin: Money::from_raw(im, Currency::USD),
+            maintenance_margin: Money::from_raw(im / 2, Currency::USD),
+            mark_to_market: Money::from_raw(-im, Currency::USD),
+            worst_scenario: 7,
+            portfolio_hash: key.portfolio_hash,
+        };
+        (key, result)
+    }
+
+    /// A chunk reads back to its rows and header; a truncated chunk, a byte too many, another
+    /// magic and an account field that does not hash its id are refused by field.
+    #[test]
+    fn chunks_round_trip_and_bad_ones_are_refused() {
+        let rows = [row("alice", i128::MAX), row("bob", 12_345), row("", 0)];
+        let refs: Vec<_> = rows.iter().map(|(k, r)| (k, r)).collect();
+        let head = ChunkHead { request: 9, shard: 3, chunk: 1 };
+        let body = encode_chunk(head, &refs);
+        assert_eq!(chunk_head("s", &body).unwrap(), (head, 3));
+        let (mut keys, mut results) = (Vec::new(), Vec::new());
+        assert_eq!(decode_chunk_into("s", &body, &mut keys, &mut results).unwrap(), head);
+        assert_eq!(keys, rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>());
+        assert_eq!(results, rows.iter().map(|r| r.1).collect::<Vec<_>>());
+        let error = |body: &[u8]| {
+            let (mut k, mut r) = (Vec::new(), Vec::new());
+            decode_chunk_into("s", body, &mut k, &mut r).unwrap_err().to_string()
+        };
+        assert_eq!(
+            error(&body[..body.len() - 1]),
+            format!("message s: body: ends at byte {}", body.len() - 1)
+        );
+        assert_eq!(error(&[&body[..], &[0]].concat()), "message s: body: 1 bytes after the rows");
+        assert_eq!(error(b"BLR2 and more"), "message s: magic: not a result chunk (BLR1)");
+        let mut forged = body.clone();
+        forged[24 + 2 + 5] ^= 1;
+        assert_eq!(error(&forged), "message s: account: not keccak-256 of \"alice\"");
+    }
+
+    /// Writes and requests read back; bad ones name their field.
+    #[test]
+    fn writes_and_requests_round_trip() {
+        let write =
+            Write { id: "a".to_owned(), portfolio: Some(Portfolio::new(Vec::new(), &[]).unwrap()) };
+        assert_eq!(Write::decode("s", &write.encode()).unwrap(), write);
+        let gone = Write { id: "a".to_owned(), portfolio: None };
+        assert_eq!(Write::decode("s", &gone.encode()).unwrap(), gone);
+        let both = br#"{"format":"ballast.bus.write.v1","id":"a","portfolio":{},"delete":true}"#;
+        assert_eq!(
+            Write::decode("s", both).unwrap_err().to_string(),
+            "message s: portfolio: exactly one of portfolio and delete"
+        );
+        let long = format!(
+            r#"{{"format":"ballast.bus.write.v1","id":"{}","delete":true}}"#,
+            "x".repeat(1_025)
+        );
+        assert_eq!(
+            Write::decode("s", long.as_bytes()).unwrap_err().to_string(),
+            "message s: id: must be 1 to 1024 bytes"
+        );
+        let position = |p: &str| {
+            format!(
+                r#"{{"format":"ballast.bus.write.v1","id":"a","portfolio":{{"positions":[{p}]}}}}"#
+            )
+        };
+        let bad_size = position(r#"{"instrument":"BTC-PERPETUAL","size":1e400}"#);
+        let bad_size = bad_size.as_bytes();
+        assert!(
+            Write::decode("s", bad_size).unwrap_err().to_string().starts_with("message s: body:")
+        );
+        let bad_name = position(r#"{"instrument":"BTC-NOPE","size":1}"#);
+        let bad_name = bad_name.as_bytes();
+        assert!(
+            Write::decode("s", bad_name)
+                .unwrap_err()
+                .to_string()
+                .starts_with("message s: portfolio.positions[0].instrument:")
+        );
+        let request = EpochRequest {
+            epoch: 4,
+            shards: 8,
+            market_seq: 2,
+            book_seq: 100,
+            methodology: "name = \"x\"".to_owned(),
+            methodology_hash: oracle::B256::repeat_byte(7),
+        };
+        assert_eq!(EpochRequest::decode("r", &request.encode()).unwrap(), request);
+        let zero = EpochRequest { epoch: 0, ..request };
+        assert_eq!(
+            EpochRequest::decode("r", &zero.encode()).unwrap_err().to_string(),
+            "message r: epoch: epochs start at 1"
+        );
     }
 }

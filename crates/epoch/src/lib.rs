@@ -22,7 +22,8 @@
 //! through [`compute`] (or [`quantise`] on a refresh they timed themselves); nothing else decides
 //! what a leaf holds.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -304,18 +305,20 @@ pub fn compute_parts(
 
 /// Joins the parts of one epoch, computed apart (by [`compute_parts`], in one process or many),
 /// into the epoch of the whole book: results and keys in id order, as [`compute`] gives them.
+/// Each part is in id order already, so the parts are merged (a heap over their heads), never
+/// sorted again.
 ///
 /// # Errors
-/// `Parts` for parts of different markets, methodologies or valuation times, an account in two
-/// parts, results and keys of different lengths, or no parts at all.
+/// `Parts` for parts of different markets, methodologies or valuation times, a part not in id
+/// order, an account in two parts, or no parts at all; `Mismatch` for a part whose results and
+/// keys differ in length.
 pub fn assemble(parts: Vec<ComputedEpoch>) -> Result<ComputedEpoch, Error> {
     let Some(first) = parts.first() else {
         return Err(Error::new(ErrorKind::Parts("no parts".to_owned())));
     };
     let (market_data_hash, methodology_hash, as_of_secs) =
         (first.market_data_hash, first.methodology_hash, first.as_of_secs);
-    let mut rows = Vec::with_capacity(parts.iter().map(|p| p.results.len()).sum());
-    for part in parts {
+    for (index, part) in parts.iter().enumerate() {
         if (part.market_data_hash, part.methodology_hash, part.as_of_secs)
             != (market_data_hash, methodology_hash, as_of_secs)
         {
@@ -326,16 +329,49 @@ pub fn assemble(parts: Vec<ComputedEpoch>) -> Result<ComputedEpoch, Error> {
             let (results, keys) = (part.results.len(), part.keys.len());
             return Err(Error::new(ErrorKind::Mismatch { results, keys }));
         }
-        rows.extend(part.keys.into_iter().zip(part.results));
+        if let Some(pair) = part.keys.windows(2).find(|pair| pair[0].id >= pair[1].id) {
+            let why = format!("part {index} is not in id order at {:?}", pair[1].id);
+            return Err(Error::new(ErrorKind::Parts(why)));
+        }
     }
-    // Ids are unique within a book, so the unstable sort has one answer.
-    rows.par_sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
-    if let Some(pair) = rows.windows(2).find(|pair| pair[0].0.id == pair[1].0.id) {
-        let why = format!("account {:?} is in two parts", pair[0].0.id);
-        return Err(Error::new(ErrorKind::Parts(why)));
+    let order = merge_order(&parts)?;
+    let mut keys = Vec::with_capacity(order.len());
+    let mut results = Vec::with_capacity(order.len());
+    let mut sources: Vec<_> =
+        parts.into_iter().map(|p| p.keys.into_iter().zip(p.results)).collect();
+    for part in order {
+        let Some((key, result)) = sources[part].next() else {
+            panic!("Invariant: the merge takes each part's rows once, in order")
+        };
+        keys.push(key);
+        results.push(result);
     }
-    let (keys, results) = rows.into_iter().unzip();
     Ok(ComputedEpoch { market_data_hash, methodology_hash, as_of_secs, results, keys })
+}
+
+/// The part each row of the merged epoch comes from, in id order; an id in two parts is refused.
+fn merge_order(parts: &[ComputedEpoch]) -> Result<Vec<usize>, Error> {
+    let mut heap = BinaryHeap::with_capacity(parts.len());
+    let mut next = vec![0_usize; parts.len()];
+    for (part, computed) in parts.iter().enumerate() {
+        if let Some(key) = computed.keys.first() {
+            heap.push(Reverse((key.id.as_str(), part)));
+        }
+    }
+    let mut order = Vec::with_capacity(parts.iter().map(|p| p.keys.len()).sum());
+    let mut last: Option<&str> = None;
+    while let Some(Reverse((id, part))) = heap.pop() {
+        if last == Some(id) {
+            return Err(Error::new(ErrorKind::Parts(format!("account {id:?} is in two parts"))));
+        }
+        last = Some(id);
+        order.push(part);
+        next[part] += 1;
+        if let Some(key) = parts[part].keys.get(next[part]) {
+            heap.push(Reverse((key.id.as_str(), part)));
+        }
+    }
+    Ok(order)
 }
 
 /// The market's valuation time in whole Unix seconds.
