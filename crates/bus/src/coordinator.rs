@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use epoch::ComputedEpoch;
 use formats::market::MarketDocument;
 use formats::methodology::Profile;
@@ -16,8 +15,8 @@ use rayon::prelude::*;
 use crate::names::{
     BOOK_STREAM, EPOCH_SUBJECT, MARKET_SUBJECT, RESULT_STREAM, chunk_subject, done_subject,
 };
-use crate::wire::{EpochRequest, ShardDone, chunk_head, decode_chunk_into};
-use crate::worker::Stream;
+use crate::setup::{Stream, last_message};
+use crate::wire::{EpochRequest, ShardDone, chunk_head, decode_chunk_into, wire};
 use crate::{Bus, Error};
 
 /// What to attest.
@@ -93,8 +92,7 @@ pub async fn run_epoch(
 ) -> Result<ComputedEpoch, Error> {
     let (request_seq, request) = publish_request(bus, order).await?;
     progress(Progress::Requested { request: request_seq, book_seq: request.book_seq });
-    let results =
-        bus.js.get_stream_no_info(RESULT_STREAM).await.map_err(|e| Error::nats("results", e))?;
+    let results = bus.stream(RESULT_STREAM).await?;
     let mut shards: BTreeMap<u32, Arriving> =
         (0..bus.shards).map(|s| (s, Arriving::default())).collect();
     let started = tokio::time::Instant::now();
@@ -129,10 +127,7 @@ async fn publish_request(bus: &Bus, order: &EpochOrder) -> Result<(u64, EpochReq
         return Err(Error::Shards("a per-position methodology cannot be attested".to_owned()));
     };
     let text = MarketDocument::from_snapshot(&order.market).to_json_pretty();
-    let market = (bus.js.publish(MARKET_SUBJECT, text.into_bytes().into()).await)
-        .map_err(|e| Error::nats("publish the market", e))?
-        .await
-        .map_err(|e| Error::nats("store the market", e))?;
+    let market_seq = bus.store(MARKET_SUBJECT, text.into_bytes(), "the market").await?;
     let mut book = bus.js.get_stream(BOOK_STREAM).await.map_err(|e| Error::nats("book", e))?;
     let book_seq = book.info().await.map_err(|e| Error::nats("book", e))?.state.last_sequence;
     let methodology =
@@ -140,16 +135,13 @@ async fn publish_request(bus: &Bus, order: &EpochOrder) -> Result<(u64, EpochReq
     let request = EpochRequest {
         epoch: order.epoch,
         shards: bus.shards,
-        market_seq: market.sequence,
+        market_seq,
         book_seq,
         methodology,
         methodology_hash: B256::from(order.profile.hash()),
     };
-    let stored = (bus.js.publish(EPOCH_SUBJECT, request.encode().into()).await)
-        .map_err(|e| Error::nats("publish the request", e))?
-        .await
-        .map_err(|e| Error::nats("store the request", e))?;
-    Ok((stored.sequence, request))
+    let request_seq = bus.store(EPOCH_SUBJECT, request.encode(), "the request").await?;
+    Ok((request_seq, request))
 }
 
 /// Reads what has arrived of one shard's part: its commit, then each chunk it names. Each
@@ -163,8 +155,8 @@ async fn fetch(
 ) -> Result<(), Error> {
     if arriving.done.is_none() {
         let subject = done_subject(request_seq, shard);
-        let Some(body) = last_message(results, &subject).await? else { return Ok(()) };
-        let done = ShardDone::decode(&subject, &body)?;
+        let Some(message) = last_message(results, &subject).await? else { return Ok(()) };
+        let done = ShardDone::decode(&subject, &message.payload)?;
         if done.shard != shard {
             return Err(wire(&subject, "shard", "the commit names another shard"));
         }
@@ -178,27 +170,14 @@ async fn fetch(
         let subject = chunk_subject(request_seq, shard, chunk);
         // A commit follows its chunks, so a missing chunk means the results were lost (a
         // server restarted on memory storage): the shard stays incomplete and is reported.
-        let Some(body) = last_message(results, &subject).await? else { return Ok(()) };
-        let (head, _) = chunk_head(&subject, &body)?;
+        let Some(message) = last_message(results, &subject).await? else { return Ok(()) };
+        let (head, _) = chunk_head(&subject, &message.payload)?;
         if (head.request, head.shard, head.chunk) != (request_seq, shard, chunk) {
             return Err(wire(&subject, "chunk", "the chunk's header does not match its subject"));
         }
-        arriving.chunks.insert(chunk, body);
+        arriving.chunks.insert(chunk, message.payload);
     }
     Ok(())
-}
-
-fn wire(subject: &str, field: &str, reason: &str) -> Error {
-    Error::Wire { subject: subject.to_owned(), field: field.to_owned(), reason: reason.to_owned() }
-}
-
-/// The body of the last message stored on `subject`, if any.
-async fn last_message(results: &Stream, subject: &str) -> Result<Option<bytes::Bytes>, Error> {
-    match results.get_last_raw_message_by_subject(subject).await {
-        Ok(message) => Ok(Some(message.payload)),
-        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
-        Err(e) => Err(Error::nats(format!("read {subject}"), e)),
-    }
 }
 
 async fn missing(

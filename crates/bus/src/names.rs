@@ -42,9 +42,12 @@ pub(crate) fn lease_key(shard: u32) -> String {
     format!("shard.{shard}")
 }
 
+/// What every heartbeat key starts with.
+pub(crate) const HEARTBEAT_PREFIX: &str = "worker.";
+
 /// The heartbeat key of worker `id`.
 pub(crate) fn heartbeat_key(id: &str) -> String {
-    format!("worker.{id}")
+    format!("{HEARTBEAT_PREFIX}{id}")
 }
 
 /// The shard of account `id` among `shards`: the first eight bytes of keccak-256 of the id, big

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::message::StreamMessage;
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_nats::jetstream::{self, kv, stream};
 
 use crate::Error;
@@ -72,6 +76,42 @@ impl Bus {
         self.shards
     }
 
+    /// A handle on stream `name` (no request to the server).
+    pub(crate) async fn stream(&self, name: &str) -> Result<Stream, Error> {
+        (self.js.get_stream_no_info(name).await)
+            .map_err(|e| Error::nats(format!("stream {name}"), e))
+    }
+
+    /// Publishes `body` on `subject` under message id `id` (JetStream stores one message per
+    /// id within its duplicate window); `what` names it in an error. The future resolves once
+    /// the message is stored.
+    pub(crate) async fn publish_with_id(
+        &self,
+        subject: String,
+        id: &str,
+        body: Vec<u8>,
+        what: &str,
+    ) -> Result<PublishAckFuture, Error> {
+        let mut headers = HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
+        (self.js.publish_with_headers(subject, headers, body.into()).await)
+            .map_err(|e| Error::nats(format!("publish {what}"), e))
+    }
+
+    /// Publishes `body` on `subject` and waits until it is stored; returns its sequence. `what`
+    /// names it in an error.
+    pub(crate) async fn store(
+        &self,
+        subject: &'static str,
+        body: Vec<u8>,
+        what: &str,
+    ) -> Result<u64, Error> {
+        let ack = (self.js.publish(subject, body.into()).await)
+            .map_err(|e| Error::nats(format!("publish {what}"), e))?;
+        let stored = ack.await.map_err(|e| Error::nats(format!("store {what}"), e))?;
+        Ok(stored.sequence)
+    }
+
     /// The worker holding each shard's lease now (`None` where none does), in shard order.
     ///
     /// # Errors
@@ -84,6 +124,21 @@ impl Bus {
             holders.push(value.map(|v| String::from_utf8_lossy(&v).into_owned()));
         }
         Ok(holders)
+    }
+}
+
+/// A stream handle without its cached info.
+pub(crate) type Stream = async_nats::jetstream::stream::Stream<()>;
+
+/// The last message stored on `subject` in `stream`, if any.
+pub(crate) async fn last_message(
+    stream: &Stream,
+    subject: &str,
+) -> Result<Option<StreamMessage>, Error> {
+    match stream.get_last_raw_message_by_subject(subject).await {
+        Ok(message) => Ok(Some(message)),
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(e) => Err(Error::nats(format!("last message of {subject}"), e)),
     }
 }
 

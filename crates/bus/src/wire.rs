@@ -27,7 +27,8 @@ const ROW_FIXED_BYTES: usize = 2 + 32 + 32 + 16 * 3 + 2;
 /// Bytes of a chunk's header: magic, epoch, shard, chunk, rows.
 const CHUNK_HEADER_BYTES: usize = 4 + 8 + 4 + 4 + 4;
 
-fn wire(subject: &str, field: &str, reason: impl std::fmt::Display) -> Error {
+/// The error of a message on `subject` whose `field` is refused for `reason`.
+pub(crate) fn wire(subject: &str, field: &str, reason: impl std::fmt::Display) -> Error {
     Error::Wire { subject: subject.to_owned(), field: field.to_owned(), reason: reason.to_string() }
 }
 
@@ -57,13 +58,7 @@ impl Write {
     /// The message body.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
-        let document = WriteDocument {
-            format: WRITE_FORMAT.to_owned(),
-            id: self.id.clone(),
-            portfolio: self.portfolio.as_ref().map(PortfolioDocument::from_portfolio),
-            delete: self.portfolio.is_none(),
-        };
-        crate::invariant(serde_json::to_vec(&document), "a write document serialises")
+        encode_write(&self.id, self.portfolio.as_ref())
     }
 
     /// Decodes and validates a write that came on `subject`.
@@ -81,7 +76,7 @@ impl Write {
                 format!("{:?} is not {WRITE_FORMAT}", document.format),
             ));
         }
-        if document.id.is_empty() || document.id.len() > ID_BYTES_MAX {
+        if !valid_id(&document.id) {
             return Err(wire(subject, "id", format!("must be 1 to {ID_BYTES_MAX} bytes")));
         }
         let portfolio = match (document.portfolio, document.delete) {
@@ -93,6 +88,25 @@ impl Write {
         };
         Ok(Write { id: document.id, portfolio })
     }
+}
+
+/// Whether an account id can travel on the bus: 1 to [`ID_BYTES_MAX`] bytes.
+#[must_use]
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= ID_BYTES_MAX
+}
+
+/// The body of a write of account `id`: `portfolio`, or its removal for `None`. It borrows
+/// what it encodes, so a writer sends a book without copying its portfolios.
+#[must_use]
+pub fn encode_write(id: &str, portfolio: Option<&Portfolio>) -> Vec<u8> {
+    let document = WriteDocument {
+        format: WRITE_FORMAT.to_owned(),
+        id: id.to_owned(),
+        portfolio: portfolio.map(PortfolioDocument::from_portfolio),
+        delete: portfolio.is_none(),
+    };
+    crate::invariant(serde_json::to_vec(&document), "a write document serialises")
 }
 
 /// An epoch request: which book cut, on which market, under which methodology.

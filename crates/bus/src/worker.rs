@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use epoch::{ComputedEpoch, EpochInputs};
 use formats::market::MarketDocument;
 use formats::methodology::Profile;
@@ -18,9 +16,10 @@ use tokio::task::JoinHandle;
 
 use crate::book::ShardBook;
 use crate::names::{
-    BOOK_STREAM, EPOCH_STREAM, EPOCH_SUBJECT, MARKET_STREAM, RESULT_STREAM, book_subject,
-    chunk_subject, done_subject, heartbeat_key, lease_key, shard_of, valid_worker_id,
+    BOOK_STREAM, EPOCH_STREAM, EPOCH_SUBJECT, HEARTBEAT_PREFIX, MARKET_STREAM, RESULT_STREAM,
+    book_subject, chunk_subject, done_subject, heartbeat_key, lease_key, shard_of, valid_worker_id,
 };
+use crate::setup::{Stream, last_message};
 use crate::wire::{
     ChunkHead, DONE_FORMAT, EpochRequest, ShardDone, Write, encode_chunk, row_bytes,
 };
@@ -113,9 +112,6 @@ impl Drop for Task {
         self.0.abort();
     }
 }
-
-/// A stream handle without its cached info.
-pub(crate) type Stream = async_nats::jetstream::stream::Stream<()>;
 
 /// A running worker.
 pub struct Worker {
@@ -229,13 +225,13 @@ impl Worker {
         let mut live = 0;
         while let Some(key) = keys.next().await {
             let key = key.map_err(|e| Error::nats("list workers", e))?;
-            live += u32::from(key.starts_with("worker."));
+            live += u32::from(key.starts_with(HEARTBEAT_PREFIX));
         }
         Ok(live)
     }
 
     async fn take_shard(&mut self, shard: u32) -> Result<(), Error> {
-        let stream = stream(&self.bus, BOOK_STREAM).await?;
+        let stream = self.bus.stream(BOOK_STREAM).await?;
         let book = Arc::new(Mutex::new(ShardBook::default()));
         let follower = follow(stream, shard, self.bus.shards, book.clone(), self.events.clone());
         let follower = Task(tokio::spawn(follower));
@@ -260,13 +256,13 @@ impl Worker {
             );
             return Ok(());
         }
-        let results = stream(&self.bus, RESULT_STREAM).await?;
+        let results = self.bus.stream(RESULT_STREAM).await?;
         let mut pending = Vec::new();
         for &shard in self.owned.keys() {
             if self.done.contains(&(seq, shard)) {
                 continue;
             }
-            if last_sequence(&results, &done_subject(seq, shard)).await? > 0 {
+            if last_message(&results, &done_subject(seq, shard)).await?.is_some() {
                 self.done.insert((seq, shard));
                 continue;
             }
@@ -309,12 +305,8 @@ impl Worker {
     }
 
     async fn latest_request(&mut self) -> Result<Option<(u64, EpochRequest)>, Error> {
-        let epochs = stream(&self.bus, EPOCH_STREAM).await?;
-        let message = match epochs.get_last_raw_message_by_subject(EPOCH_SUBJECT).await {
-            Ok(message) => message,
-            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
-            Err(e) => return Err(Error::nats("read the latest request", e)),
-        };
+        let epochs = self.bus.stream(EPOCH_STREAM).await?;
+        let Some(message) = last_message(&epochs, EPOCH_SUBJECT).await? else { return Ok(None) };
         match EpochRequest::decode(EPOCH_SUBJECT, &message.payload) {
             Ok(request) => Ok(Some((message.sequence, request))),
             Err(e) => {
@@ -340,8 +332,9 @@ impl Worker {
         if received > cut {
             return Ok(true);
         }
-        let book = stream(&self.bus, BOOK_STREAM).await?;
-        Ok(received >= last_sequence(&book, &book_subject(shard)).await?)
+        let book = self.bus.stream(BOOK_STREAM).await?;
+        let last = last_message(&book, &book_subject(shard)).await?;
+        Ok(last.is_none_or(|message| received >= message.sequence))
     }
 
     /// The market of sequence `seq`, parsed once.
@@ -351,7 +344,7 @@ impl Worker {
         {
             return Ok(market.clone());
         }
-        let markets = stream(&self.bus, MARKET_STREAM).await.map_err(|e| e.to_string())?;
+        let markets = self.bus.stream(MARKET_STREAM).await.map_err(|e| e.to_string())?;
         let message =
             markets.get_raw_message(seq).await.map_err(|e| format!("market {seq}: {e}"))?;
         let text =
@@ -467,7 +460,8 @@ async fn publish_part(
     };
     let body = crate::invariant(serde_json::to_vec(&done), "a commit serialises");
     let subject = done_subject(request_seq, shard);
-    publish_once(bus, subject, body).await?.await.map_err(|e| Error::nats("commit a shard", e))?;
+    let ack = bus.publish_with_id(subject.clone(), &subject, body, "a result").await?;
+    ack.await.map_err(|e| Error::nats("commit a shard", e))?;
     Ok(())
 }
 
@@ -492,7 +486,8 @@ async fn publish_chunks(
         }
         let head = ChunkHead { request: request_seq, shard, chunk };
         let subject = chunk_subject(request_seq, shard, chunk);
-        acks.push(publish_once(bus, subject, encode_chunk(head, &rows[start..end])).await?);
+        let body = encode_chunk(head, &rows[start..end]);
+        acks.push(bus.publish_with_id(subject.clone(), &subject, body, "a result").await?);
         chunk += 1;
         start = end;
     }
@@ -500,17 +495,6 @@ async fn publish_chunks(
         ack.await.map_err(|e| Error::nats("store a result chunk", e))?;
     }
     Ok(chunk)
-}
-
-async fn publish_once(
-    bus: &Bus,
-    subject: String,
-    body: Vec<u8>,
-) -> Result<async_nats::jetstream::context::PublishAckFuture, Error> {
-    let mut headers = HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, subject.as_str());
-    (bus.js.publish_with_headers(subject, headers, body.into()).await)
-        .map_err(|e| Error::nats("publish a result", e))
 }
 
 /// Follows shard `shard`'s subject from the start into `book`, rejecting (and reporting)
@@ -602,18 +586,5 @@ async fn renew(bus: Bus, config: WorkerConfig, leases: Arc<Mutex<BTreeMap<u32, u
                 }
             }
         }
-    }
-}
-
-async fn stream(bus: &Bus, name: &str) -> Result<Stream, Error> {
-    bus.js.get_stream_no_info(name).await.map_err(|e| Error::nats(format!("stream {name}"), e))
-}
-
-/// The sequence of `subject`'s last message in `stream`, 0 when it has none.
-pub(crate) async fn last_sequence(stream: &Stream, subject: &str) -> Result<u64, Error> {
-    match stream.get_last_raw_message_by_subject(subject).await {
-        Ok(message) => Ok(message.sequence),
-        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
-        Err(e) => Err(Error::nats(format!("last message of {subject}"), e)),
     }
 }

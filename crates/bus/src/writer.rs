@@ -1,12 +1,11 @@
 //! Account writes onto the book stream, each acknowledged only once JetStream has stored it.
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::context::PublishAckFuture;
 use product::Portfolio;
 
 use crate::names::{book_subject, shard_of};
 use crate::setup::ACKS_IN_FLIGHT_MAX;
-use crate::wire::{ID_BYTES_MAX, Write};
+use crate::wire::{ID_BYTES_MAX, encode_write, valid_id, wire};
 use crate::{Bus, Error};
 
 /// Writes accounts to the bus.
@@ -38,14 +37,9 @@ impl Writer {
         let mut sequences = Vec::with_capacity(writes.len());
         let mut in_flight: std::collections::VecDeque<PublishAckFuture> =
             std::collections::VecDeque::with_capacity(ACKS_IN_FLIGHT_MAX);
-        if let Some((_, id, _)) = writes.iter().find(|w| w.1.is_empty() || w.1.len() > ID_BYTES_MAX)
-        {
+        if let Some((_, id, _)) = writes.iter().find(|w| !valid_id(w.1)) {
             let reason = format!("{id:?}: must be 1 to {ID_BYTES_MAX} bytes");
-            return Err(Error::Wire {
-                subject: "ballast.book".to_owned(),
-                field: "id".to_owned(),
-                reason,
-            });
+            return Err(wire("ballast.book", "id", reason));
         }
         for (key, id, portfolio) in writes {
             if in_flight.len() == ACKS_IN_FLIGHT_MAX {
@@ -54,15 +48,9 @@ impl Writer {
                 };
                 sequences.push(stored(ack).await?);
             }
-            let write = Write { id: (*id).to_owned(), portfolio: portfolio.cloned() };
-            let mut headers = HeaderMap::new();
-            headers.insert(async_nats::header::NATS_MESSAGE_ID, *key);
             let subject = book_subject(shard_of(id, self.bus.shards));
-            let ack = (self.bus.js)
-                .publish_with_headers(subject, headers, write.encode().into())
-                .await
-                .map_err(|e| Error::nats("publish a write", e))?;
-            in_flight.push_back(ack);
+            let body = encode_write(id, *portfolio);
+            in_flight.push_back(self.bus.publish_with_id(subject, key, body, "a write").await?);
         }
         for ack in in_flight {
             sequences.push(stored(ack).await?);

@@ -98,10 +98,7 @@ struct EpochArgs {
 
 /// Runs `ballast bus`.
 pub fn run(args: &BusArgs) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::async_runtime()?;
     match &args.command {
         BusCommand::Load(a) => runtime.block_on(load(a)),
         BusCommand::Worker(a) => runtime.block_on(work(a)),

@@ -90,6 +90,15 @@ enum Command {
     Bus(bus_cmd::BusArgs),
 }
 
+/// The multi-threaded runtime of the commands that serve or talk to a network.
+fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {

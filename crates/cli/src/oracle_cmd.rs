@@ -546,10 +546,7 @@ pub struct AggregateArgs {
 
 /// Runs `ballast oracle`.
 pub fn run_oracle(args: &OracleArgs) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::async_runtime()?;
     match &args.command {
         OracleCommand::Node(a) => runtime.block_on(run_node(a)),
         OracleCommand::Aggregate(a) => runtime.block_on(run_aggregate(a)),

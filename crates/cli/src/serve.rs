@@ -55,10 +55,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             .build_global()
             .context("configuring the recompute threads")?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = crate::async_runtime()?;
     runtime.block_on(async {
         let admin_key = match &args.admin_key_file {
             Some(path) => Some(crate::input::read_text(Some(path))?.trim().to_owned()),
